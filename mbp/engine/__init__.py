@@ -1,0 +1,1 @@
+"""The head engine: gate, structurally prune, score, order, evaluate and fine-tune."""
