@@ -1,0 +1,226 @@
+"""Fine-tune a classifier on a task's training data, with checkpoints reused by spec.
+
+Defaults follow the paper (Budhraja et al. 2021, after Devlin et al.): AdamW, lr 2e-5, batch 32,
+max length 128, 3 epochs, linear warm-up then decay. A finished checkpoint with the same
+`FinetuneSpec` key is reused; a killed run leaves no half-written checkpoint (it is written to a
+temporary directory and renamed into place). With `pruned_heads`, the heads are removed first
+and stay removed while the rest is retrained (prune-then-fine-tune, Budhraja et al. 2020).
+
+    ckpt = finetune(FinetuneSpec("minilm-l6", checksum, "sst2", train_examples=4000, epochs=1))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from mbp.engine.batching import length_sorted_batches
+from mbp.engine.device import Precision, autocast, resolve_device, use_all_cores
+from mbp.engine.evaluate import evaluate
+from mbp.engine.prune import load_pruned, prune_heads, save_pruned
+from mbp.paths import cache_dir
+from mbp.spec import FinetuneSpec
+
+DONE_MARKER = "mbp_finetune.json"
+
+
+@dataclass
+class Checkpoint:
+    key: str
+    path: Path
+    metric: str
+    dev_value: float
+    dev_split: str
+    n_train: int
+    seconds: float
+
+
+def checkpoint_dir(spec: FinetuneSpec) -> Path:
+    return cache_dir() / "checkpoints" / f"{spec.model}-{spec.task}-{spec.key}"
+
+
+def find_checkpoint(spec: FinetuneSpec) -> Checkpoint | None:
+    """A finished checkpoint for this spec, or None (a directory without the marker is ignored)."""
+    path = checkpoint_dir(spec)
+    marker = path / DONE_MARKER
+    if not marker.exists():
+        return None
+    info = json.loads(marker.read_text())
+    return Checkpoint(
+        spec.key,
+        path,
+        info["metric"],
+        info["dev_value"],
+        info["dev_split"],
+        info["n_train"],
+        info["seconds"],
+    )
+
+
+def load_checkpoint(path: str | Path):
+    """(model, tokenizer) from a checkpoint directory."""
+    from transformers import AutoTokenizer
+
+    model = load_pruned(path)
+    tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    return model, tokenizer
+
+
+def _shuffled_batches(encoded, batch_size: int, pad_id: int, device, rng: np.random.Generator):
+    """Random batches (padded per batch): shuffle, then let the length-sorted batcher pad."""
+    from mbp.tasks import Encoded
+
+    order = rng.permutation(len(encoded.input_ids))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        part = Encoded(
+            input_ids=[encoded.input_ids[i] for i in idx],
+            token_type_ids=None
+            if encoded.token_type_ids is None
+            else [encoded.token_type_ids[i] for i in idx],
+            labels=np.asarray(encoded.labels)[idx],
+            ids=np.asarray(encoded.ids)[idx],
+        )
+        yield from length_sorted_batches(part, len(idx), pad_id, device)
+
+
+def finetune(
+    spec: FinetuneSpec,
+    *,
+    data_dir: str | None = None,
+    device: str = "auto",
+    precision: Precision = "auto",
+    dev_examples: int = 2000,
+    progress: bool = True,
+) -> Checkpoint:
+    """Fine-tune (or reuse) and return the checkpoint, with its dev score."""
+    found = find_checkpoint(spec)
+    if found is not None:
+        return found
+    from mbp.models import load_model
+    from mbp.tasks import encode, get_task, load_examples, subsample
+
+    torch_device = resolve_device(device)
+    if torch_device.type == "cpu":
+        use_all_cores()
+    task = get_task(spec.task)
+    regression = task.labels is None
+    model, tokenizer = load_model(spec.model, num_labels=1 if regression else len(task.labels))
+    if spec.pruned_heads:
+        model = prune_heads(model, list(spec.pruned_heads))
+    model.to(torch_device)
+    train = load_examples(spec.task, task.train_split, data_dir=data_dir)
+    if spec.train_examples:
+        train = subsample(train, spec.train_examples, spec.seed)
+    encoded = encode(tokenizer, train, spec.max_length)
+    pad_id = tokenizer.pad_token_id or 0
+
+    torch.manual_seed(spec.seed)
+    rng = np.random.default_rng(spec.seed)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    params = [
+        {
+            "params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+            "weight_decay": spec.weight_decay,
+        },
+        {
+            "params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
+            "weight_decay": 0.0,
+        },
+    ]
+    optimizer = torch.optim.AdamW(params, lr=spec.lr)
+    steps_per_epoch = int(np.ceil(len(encoded.input_ids) / spec.batch_size))
+    total = max(1, int(np.ceil(steps_per_epoch * spec.epochs)))
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(spec.warmup_ratio * total), total)
+    start = time.perf_counter()
+    model.train()
+    bar = tqdm(total=total, desc=f"fine-tune {spec.model} on {spec.task}", disable=not progress)
+    step = 0
+    while step < total:
+        for batch in _shuffled_batches(encoded, spec.batch_size, pad_id, torch_device, rng):
+            with autocast(torch_device, precision):
+                logits = model(**batch.inputs).logits.float()
+            if regression:
+                loss = F.mse_loss(logits[:, 0], batch.labels.float())
+            else:
+                loss = F.cross_entropy(logits, batch.labels.long())
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if step >= total:
+                break
+    bar.close()
+    model.eval()
+
+    dev_split, dev = _dev_examples(task, spec, data_dir)
+    dev = subsample(dev, dev_examples, 0)
+    scores = evaluate(
+        model,
+        encode(tokenizer, dev, spec.max_length),
+        task,
+        pad_id=pad_id,
+        device=torch_device,
+        precision=precision,
+    )
+    seconds = time.perf_counter() - start
+    info = {
+        "spec": spec.to_dict(),
+        "key": spec.key,
+        "metric": task.primary_metric,
+        "dev_value": scores[task.primary_metric],
+        "dev_scores": scores,
+        "dev_split": dev_split,
+        "dev_examples": len(dev.labels),
+        "n_train": len(encoded.input_ids),
+        "seconds": seconds,
+        "device": str(torch_device),
+    }
+    _write_atomically(spec, model.cpu(), tokenizer, info)
+    found = find_checkpoint(spec)
+    assert found is not None
+    return found
+
+
+def _dev_examples(task, spec: FinetuneSpec, data_dir):
+    """The training task's dev split, or its held-out slice of train where no dev file exists."""
+    from mbp.errors import MbpError
+    from mbp.tasks import load_examples
+
+    for split in (*task.eval_splits, "heldout"):
+        try:
+            return split, load_examples(spec.task, split, data_dir=data_dir)
+        except MbpError:
+            continue
+    raise MbpError(f"no dev data for task {spec.task!r}: add its dev file to the data root")
+
+
+def _write_atomically(spec: FinetuneSpec, model, tokenizer, info: dict) -> None:
+    target = checkpoint_dir(spec)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        save_pruned(model, tmp)
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / DONE_MARKER).write_text(json.dumps(info, indent=2, default=str))
+        if target.exists():  # a stale, unfinished directory (no marker): replace it
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,86 @@
+"""Run specifications: frozen, hashable descriptions whose canonical JSON hash keys the store.
+
+A unit of work (a cell: one grid point and seed of a sweep, one layer target, one importance
+computation) is idempotent under its spec's key, so a killed run resumes where it stopped and a
+cluster can run cells in any order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no whitespace, tuples as lists: equal specs give equal text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def spec_hash(obj: Any) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
+
+
+class _Spec:
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": type(self).__name__, **dataclasses.asdict(self)}
+
+    def to_json(self) -> str:
+        return canonical_json(self.to_dict())
+
+    @property
+    def key(self) -> str:
+        return spec_hash(self.to_dict())
+
+
+@dataclass(frozen=True)
+class FinetuneSpec(_Spec):
+    """Fine-tune `model` on `task`'s training data (the paper's protocol as defaults)."""
+
+    model: str
+    model_checksum: str
+    task: str  # the training task (mnli for xnli)
+    train_examples: int = 0  # 0 = all
+    epochs: float = 3.0
+    lr: float = 2e-5
+    batch_size: int = 32
+    max_length: int = 128
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 0
+    pruned_heads: tuple[tuple[int, int], ...] = ()  # prune-then-fine-tune (EMNLP 2020 protocol)
+
+
+@dataclass(frozen=True)
+class DataSpec(_Spec):
+    """Which examples: a deterministic, label-stratified subset of one split of one language."""
+
+    task: str
+    lang: str
+    split: str
+    n_examples: int
+    seed: int = 0
+    max_length: int = 128
+
+
+@dataclass(frozen=True)
+class RunSpec(_Spec):
+    """One stored run: a sweep (one order), an importance computation, or a layer-wise run."""
+
+    kind: str  # sweep | importance | layers
+    model: str
+    model_checksum: str
+    checkpoint: str  # FinetuneSpec key, or "" for an un-fine-tuned model
+    data: DataSpec
+    method: str  # order (sweep), estimator (importance), "remove-layer" (layers)
+    seeds: tuple[int, ...] = (0,)
+    grid: tuple[float, ...] = ()
+    floor: int = 0
+    importance: str = ""  # the importance run's key this sweep ranks heads by
+    estimator: str = "gradient"
+    normalize: bool = False
+    device: str = "cpu"
+    precision: str = "fp32"
+    batch_size: int = 64
