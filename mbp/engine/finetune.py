@@ -109,7 +109,7 @@ def finetune(
     if found is not None:
         return found
     from mbp.models import load_model
-    from mbp.tasks import encode, get_task, load_examples, subsample
+    from mbp.tasks import complement, encode, get_task, load_examples, subsample
 
     torch_device = resolve_device(device)
     if torch_device.type == "cpu":
@@ -121,6 +121,9 @@ def finetune(
         model = prune_heads(model, list(spec.pruned_heads))
     model.to(torch_device)
     train = load_examples(spec.task, task.train_split, data_dir=data_dir)
+    # Never train on the held-out 10% of train, so "heldout" stays a clean evaluation split
+    # (the shared data has no MNLI dev file).
+    train = complement(train, load_examples(spec.task, "heldout", data_dir=data_dir))
     if spec.train_examples:
         train = subsample(train, spec.train_examples, spec.seed)
     encoded = encode(tokenizer, train, spec.max_length)

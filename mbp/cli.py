@@ -1,0 +1,446 @@
+"""The `mbp` command line (also `python -m mbp`).
+
+    mbp models                      # the model registry
+    mbp tasks                       # tasks, languages, and where their data was found
+    mbp finetune --model minilm-l6 --task sst2 --train-examples 4000 --epochs 1
+    mbp sweep --model e5-small --task xnli --lang en de sw --order random --seeds 0 1 2
+    mbp layers --model e5-small --task xnli --lang en tr
+    mbp runs                        # what the store holds
+    mbp export --out precomputed/   # Parquet + manifest; `mbp import DIR` merges it back
+
+Bad input exits with code 2 and one line: `error: <what was wrong and what to do>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from mbp.errors import MbpError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise MbpError(f"{message} (see `{self.prog} --help`)")
+
+
+def _positive(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise MbpError(f"{name} {text!r} is not an integer: e.g. {name} 500") from None
+        if value <= 0:
+            raise MbpError(f"{name} {value} must be positive: e.g. {name} 500")
+        return value
+
+    return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise MbpError(f"seed {text!r} is not an integer: e.g. --seeds 0 1 2") from None
+    if value < 0:
+        raise MbpError(f"seed {value} is negative: use seeds >= 0, e.g. --seeds 0 1 2")
+    return value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise MbpError(f"--shard {text!r} is not i/n: e.g. --shard 0/4") from None
+    if count < 1 or not 0 <= index < count:
+        raise MbpError(f"--shard {text} needs 0 <= i < n: e.g. --shard 0/4")
+    return index, count
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="results store file (default: $MBP_STORE or the user data dir)")
+    p.add_argument(
+        "--data-dir", help="local data root like ../shared/data (default: $MBP_DATA_DIR)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _experiment_args(p: argparse.ArgumentParser, *, langs: bool = True) -> None:
+    p.add_argument("--model", required=True, help="registry name, hub id or local directory")
+    p.add_argument("--task", required=True, help="cola sst2 mrpc qqp stsb mnli qnli rte xnli")
+    if langs:
+        p.add_argument("--lang", nargs="+", default=["en"], help="languages (xnli); 'all' = 15")
+    p.add_argument("--split", default="", help="evaluation split (default: the task's dev)")
+    p.add_argument("--examples", type=_positive("--examples"), default=500)
+    p.add_argument("--data-seed", type=_seed, default=0, help="seed of the example subset")
+    p.add_argument("--importance-examples", type=_positive("--importance-examples"), default=256)
+    p.add_argument("--estimator", default="gradient", help="gradient | fisher")
+    p.add_argument("--normalize", action="store_true", help="L2-normalise scores per layer")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16 (CUDA only)")
+    p.add_argument("--batch-size", type=_positive("--batch-size"), default=64)
+    p.add_argument("--force", action="store_true", help="recompute finished cells")
+    _finetune_args(p)
+
+
+def _finetune_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("fine-tuning (done first when no checkpoint exists)")
+    g.add_argument("--no-finetune", action="store_true", help="use the model as it is")
+    g.add_argument("--train-examples", type=int, default=0, help="0 = the whole train split")
+    g.add_argument("--epochs", type=float, default=3.0)
+    g.add_argument("--lr", type=float, default=2e-5)
+    g.add_argument("--train-batch-size", type=_positive("--train-batch-size"), default=32)
+    g.add_argument("--max-length", type=_positive("--max-length"), default=128)
+    g.add_argument("--train-seed", type=_seed, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mbp", description="How prunable are the attention heads of BERT models?")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("prepare", help="install-time set-up: convert e5-small into the cache")
+    p.add_argument("--quiet", action="store_true")
+    p = sub.add_parser("models", help="list the model registry")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("tasks", help="list tasks, languages and where their data was found")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("finetune", help="fine-tune a model on a task (reuses a finished one)")
+    _common(p)
+    p.add_argument("--model", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="auto")
+    _finetune_args(p)
+
+    p = sub.add_parser("importance", help="score every head (per language)")
+    _common(p)
+    _experiment_args(p)
+
+    p = sub.add_parser("sweep", help="metric vs fraction of heads pruned, for one order")
+    _common(p)
+    _experiment_args(p)
+    p.add_argument(
+        "--order", nargs="+", default=["importance"], help="importance reverse random iterative"
+    )
+    p.add_argument("--seeds", nargs="+", type=_seed, default=[0, 1, 2], help="random-order seeds")
+    p.add_argument("--grid", default="0:1:0.1", help="fractions: '0,0.3,0.6' or start:stop:step")
+    p.add_argument("--floor", type=int, default=0, help="keep at least this many heads per layer")
+    p.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: run every n-th cell")
+
+    p = sub.add_parser("layers", help="remove each layer's heads (and thirds), per language")
+    _common(p)
+    _experiment_args(p)
+    p.add_argument("--shard", type=_shard, default=(0, 1))
+
+    p = sub.add_parser("runs", help="list stored runs and the progress of unfinished ones")
+    _common(p)
+    p.add_argument("--model")
+    p.add_argument("--task")
+
+    p = sub.add_parser("export", help="export the store as Parquet + manifest")
+    _common(p)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("import", help="merge an export (or a shard's store) into the store")
+    _common(p)
+    p.add_argument("src")
+
+    p = sub.add_parser("precompute", help="the paper reproduction, resumable, then export")
+    _common(p)
+    p.add_argument("--plan", default="paper", help="paper | smoke")
+    p.add_argument("--out", default="precomputed", help="export directory")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--only", nargs="*", default=[], help="run only these plan steps (names)")
+    p.add_argument("--no-export", action="store_true")
+    return parser
+
+
+# ------------------------------------------------------------------------------ commands
+
+
+def _print(obj, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(obj, indent=2, default=str))
+        return
+    import pandas as pd
+
+    frame = pd.DataFrame(obj)
+    print(frame.to_string(index=False) if len(frame) else "(nothing)")
+
+
+def _store(args, read_only: bool = False):
+    from mbp.paths import store_path
+    from mbp.store import ResultsStore
+
+    return ResultsStore(store_path(args.store), read_only=read_only)
+
+
+def _langs(task: str, langs: Sequence[str]) -> list[str]:
+    from mbp.tasks import check_language, get_task
+
+    info = get_task(task)
+    if list(langs) == ["all"]:
+        return list(info.languages)
+    for lang in langs:
+        check_language(task, lang)
+    return list(langs)
+
+
+def _experiments(args):
+    from mbp.models import get_model_info
+    from mbp.runner import Experiment, FinetuneOptions
+    from mbp.tasks import get_task
+
+    if not _is_path(args.model):
+        get_model_info(args.model)
+    get_task(args.task)
+    from mbp.engine.importance import ESTIMATORS
+
+    if args.estimator not in ESTIMATORS[:2]:
+        raise MbpError(f"unknown estimator {args.estimator!r}: use gradient or fisher")
+    if args.train_examples < 0:
+        raise MbpError(f"--train-examples {args.train_examples} is negative: use 0 (all) or more")
+    if args.epochs <= 0:
+        raise MbpError(f"--epochs {args.epochs} must be positive: e.g. --epochs 3")
+    opts = FinetuneOptions(
+        train_examples=args.train_examples,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.train_batch_size,
+        max_length=args.max_length,
+        seed=args.train_seed,
+        enabled=not args.no_finetune,
+    )
+    for lang in _langs(args.task, getattr(args, "lang", ["en"])):
+        yield Experiment(
+            model=args.model,
+            task=args.task,
+            lang=lang,
+            split=getattr(args, "split", ""),
+            n_examples=getattr(args, "examples", 500),
+            data_seed=getattr(args, "data_seed", 0),
+            max_length=args.max_length,
+            finetune=opts,
+            importance_examples=getattr(args, "importance_examples", 256),
+            estimator=getattr(args, "estimator", "gradient"),
+            normalize=getattr(args, "normalize", False),
+        )
+
+
+def _is_path(name: str) -> bool:
+    from pathlib import Path
+
+    return Path(name).expanduser().is_dir()
+
+
+def _context(args, store):
+    from mbp.engine.device import resolve_device
+    from mbp.runner import RunContext
+
+    resolve_device(args.device)
+    if args.precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise MbpError(f"unknown precision {args.precision!r}: use auto, fp32, bf16 or fp16")
+    return RunContext(
+        store=store,
+        data_dir=args.data_dir,
+        device=args.device,
+        precision=args.precision,
+        batch_size=getattr(args, "batch_size", 64),
+        force=getattr(args, "force", False),
+        progress=not args.quiet,
+        shard=getattr(args, "shard", (0, 1)),
+    )
+
+
+def cmd_prepare(args) -> int:
+    from mbp.models import prepare_offline_models
+
+    for name, path in prepare_offline_models().items():
+        if not args.quiet:
+            print(f"{name}: {path}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from mbp.models import models_table
+
+    _print(models_table(), args.json)
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from mbp.tasks import tasks_table
+
+    _print(tasks_table(args.data_dir), args.json)
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    from mbp.runner import RunContext, _checkpoint
+
+    args.lang, args.examples = ["en"], 1
+    exp = next(_experiments(args))
+    if args.no_finetune:
+        raise MbpError("--no-finetune makes `mbp finetune` do nothing: drop the flag")
+    store = _store(args)
+    ctx = RunContext(
+        store=store,
+        data_dir=args.data_dir,
+        device=args.device,
+        precision=args.precision,
+        progress=not args.quiet,
+    )
+    ckpt = _checkpoint(ctx, exp)
+    out = {
+        "checkpoint": str(ckpt.path),
+        "key": ckpt.key,
+        ckpt.metric: ckpt.dev_value,
+        "dev_split": ckpt.dev_split,
+        "n_train": ckpt.n_train,
+    }
+    _print([out], args.json)
+    return 0
+
+
+def cmd_importance(args) -> int:
+    from mbp.runner import run_importance
+
+    exps = list(_experiments(args))
+    ctx = _context(args, _store(args))
+    out = []
+    for exp in exps:
+        run_id, result = run_importance(ctx, exp)
+        top = result.scores.flatten().argsort(descending=True)[:3].tolist()
+        heads = result.scores.shape[1]
+        out.append(
+            {
+                "run_id": run_id,
+                "lang": exp.lang,
+                "estimator": result.estimator,
+                "top_heads": [(i // heads, i % heads) for i in top],
+            }
+        )
+    _print(out, args.json)
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from mbp.engine.orders import ORDERS
+    from mbp.runner import grid_from_text, run_sweep
+
+    for order in args.order:
+        if order not in ORDERS:
+            raise MbpError(f"unknown order {order!r}: use one of {', '.join(ORDERS)}")
+    grid = grid_from_text(args.grid)
+    exps = list(_experiments(args))
+    ctx = _context(args, _store(args))
+    out = []
+    for exp in exps:
+        for order in args.order:
+            run_id = run_sweep(
+                ctx, exp, order=order, seeds=tuple(args.seeds), grid=grid, floor=args.floor
+            )
+            out.append({"run_id": run_id, "lang": exp.lang, "order": order})
+    _print(out, args.json)
+    return 0
+
+
+def cmd_layers(args) -> int:
+    from mbp.runner import run_layers
+
+    exps = list(_experiments(args))
+    ctx = _context(args, _store(args))
+    out = [{"run_id": run_layers(ctx, exp), "lang": exp.lang} for exp in exps]
+    _print(out, args.json)
+    return 0
+
+
+def cmd_runs(args) -> int:
+    store = _store(args, read_only=True)
+    frame = store.runs()
+    if args.model:
+        frame = frame[frame["model"] == args.model]
+    if args.task:
+        frame = frame[frame["task"] == args.task]
+    cols = [
+        "run_id",
+        "kind",
+        "model",
+        "task",
+        "lang",
+        "method",
+        "n_examples",
+        "status",
+        "cells_done",
+        "cells_total",
+        "device",
+        "updated_at",
+    ]
+    frame = frame[[c for c in cols if c in frame.columns]]
+    if args.json:
+        print(frame.to_json(orient="records", date_format="iso", indent=2))
+    else:
+        print(frame.to_string(index=False) if len(frame) else "(no runs stored)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from mbp.store import export_store
+
+    path = export_store(_store(args, read_only=True), args.out)
+    _print([{"exported": str(path)}], args.json)
+    return 0
+
+
+def cmd_import(args) -> int:
+    from mbp.store import import_into
+
+    counts = import_into(_store(args), args.src)
+    _print([counts], args.json)
+    return 0
+
+
+def cmd_precompute(args) -> int:
+    from mbp.precompute import precompute
+
+    precompute(args)
+    return 0
+
+
+COMMANDS = {
+    "prepare": cmd_prepare,
+    "models": cmd_models,
+    "tasks": cmd_tasks,
+    "finetune": cmd_finetune,
+    "importance": cmd_importance,
+    "sweep": cmd_sweep,
+    "layers": cmd_layers,
+    "runs": cmd_runs,
+    "export": cmd_export,
+    "import": cmd_import,
+    "precompute": cmd_precompute,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except MbpError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: finished cells are stored; re-run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""The results store's tables (docs/STORE.md): DDL per schema version, migrations and checks.
+
+`MIGRATIONS[v]` is the SQL that takes a store from version v-1 to v (version 1 creates every
+table). A migration, once released, never changes: a new column or table is a new version.
+`COLUMNS` and `KEYS` describe the *current* version and are what the rest of `mbp.store`
+validates rows against; tests check that they agree with the DDL.
+
+    python -c "from mbp.store.schema import SCHEMA_VERSION, COLUMNS; print(SCHEMA_VERSION, COLUMNS)"
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from mbp import __version__
+from mbp.errors import MbpError
+
+SCHEMA_VERSION = 1
+CREATED_BY = f"mbp {__version__}"  # the tag that tells our files from foreign DuckDB files
+
+_SCHEMA_V1 = """
+CREATE TABLE meta (
+    key VARCHAR PRIMARY KEY,
+    value VARCHAR
+);
+CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,
+    spec_json VARCHAR,
+    model VARCHAR,
+    model_checksum VARCHAR,
+    task VARCHAR,
+    lang VARCHAR,
+    split VARCHAR,
+    method VARCHAR,
+    seeds VARCHAR,
+    n_examples INTEGER,
+    status VARCHAR NOT NULL,
+    cells_total INTEGER,
+    cells_done INTEGER NOT NULL DEFAULT 0,
+    device VARCHAR,
+    versions_json VARCHAR,
+    code_commit VARCHAR,
+    command VARCHAR,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    elapsed_s DOUBLE,
+    error VARCHAR
+);
+CREATE TABLE cells (
+    run_id VARCHAR NOT NULL,
+    cell_id VARCHAR NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    elapsed_s DOUBLE,
+    PRIMARY KEY (run_id, cell_id)
+);
+CREATE TABLE curve_points (
+    run_id VARCHAR NOT NULL,
+    order_name VARCHAR NOT NULL,
+    seed INTEGER NOT NULL,
+    fraction DOUBLE NOT NULL,
+    heads_pruned INTEGER,
+    pruned_heads VARCHAR,
+    metric VARCHAR NOT NULL,
+    value DOUBLE,
+    n_examples INTEGER,
+    PRIMARY KEY (run_id, order_name, seed, fraction, metric)
+);
+CREATE TABLE head_importance (
+    run_id VARCHAR NOT NULL,
+    layer INTEGER NOT NULL,
+    head INTEGER NOT NULL,
+    score DOUBLE,
+    estimator VARCHAR,
+    normalization VARCHAR,
+    n_examples INTEGER,
+    PRIMARY KEY (run_id, layer, head)
+);
+CREATE TABLE layer_importance (
+    run_id VARCHAR NOT NULL,
+    target VARCHAR NOT NULL,
+    layers VARCHAR,
+    metric VARCHAR NOT NULL,
+    base_value DOUBLE,
+    value DOUBLE,
+    "drop" DOUBLE,
+    PRIMARY KEY (run_id, target, metric)
+);
+CREATE TABLE checkpoints (
+    ckpt_id VARCHAR PRIMARY KEY,
+    model VARCHAR,
+    task VARCHAR,
+    spec_json VARCHAR,
+    path VARCHAR,
+    metric VARCHAR,
+    dev_value DOUBLE,
+    n_train INTEGER,
+    created_at TIMESTAMP NOT NULL
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+
+# Current schema: table -> ordered (column, DuckDB type). `meta` is internal and not listed.
+COLUMNS: dict[str, dict[str, str]] = {
+    "runs": {
+        "run_id": "VARCHAR",
+        "kind": "VARCHAR",
+        "spec_json": "VARCHAR",
+        "model": "VARCHAR",
+        "model_checksum": "VARCHAR",
+        "task": "VARCHAR",
+        "lang": "VARCHAR",
+        "split": "VARCHAR",
+        "method": "VARCHAR",
+        "seeds": "VARCHAR",
+        "n_examples": "INTEGER",
+        "status": "VARCHAR",
+        "cells_total": "INTEGER",
+        "cells_done": "INTEGER",
+        "device": "VARCHAR",
+        "versions_json": "VARCHAR",
+        "code_commit": "VARCHAR",
+        "command": "VARCHAR",
+        "created_at": "TIMESTAMP",
+        "updated_at": "TIMESTAMP",
+        "elapsed_s": "DOUBLE",
+        "error": "VARCHAR",
+    },
+    "cells": {
+        "run_id": "VARCHAR",
+        "cell_id": "VARCHAR",
+        "finished_at": "TIMESTAMP",
+        "elapsed_s": "DOUBLE",
+    },
+    "curve_points": {
+        "run_id": "VARCHAR",
+        "order_name": "VARCHAR",
+        "seed": "INTEGER",
+        "fraction": "DOUBLE",
+        "heads_pruned": "INTEGER",
+        "pruned_heads": "VARCHAR",
+        "metric": "VARCHAR",
+        "value": "DOUBLE",
+        "n_examples": "INTEGER",
+    },
+    "head_importance": {
+        "run_id": "VARCHAR",
+        "layer": "INTEGER",
+        "head": "INTEGER",
+        "score": "DOUBLE",
+        "estimator": "VARCHAR",
+        "normalization": "VARCHAR",
+        "n_examples": "INTEGER",
+    },
+    "layer_importance": {
+        "run_id": "VARCHAR",
+        "target": "VARCHAR",
+        "layers": "VARCHAR",
+        "metric": "VARCHAR",
+        "base_value": "DOUBLE",
+        "value": "DOUBLE",
+        "drop": "DOUBLE",
+    },
+    "checkpoints": {
+        "ckpt_id": "VARCHAR",
+        "model": "VARCHAR",
+        "task": "VARCHAR",
+        "spec_json": "VARCHAR",
+        "path": "VARCHAR",
+        "metric": "VARCHAR",
+        "dev_value": "DOUBLE",
+        "n_train": "INTEGER",
+        "created_at": "TIMESTAMP",
+    },
+}
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "runs": ("run_id",),
+    "cells": ("run_id", "cell_id"),
+    "curve_points": ("run_id", "order_name", "seed", "fraction", "metric"),
+    "head_importance": ("run_id", "layer", "head"),
+    "layer_importance": ("run_id", "target", "metric"),
+    "checkpoints": ("ckpt_id",),
+}
+
+TABLES: tuple[str, ...] = tuple(COLUMNS)  # in dependency order: runs before the rows of a run
+RUN_TABLES: tuple[str, ...] = ("cells", "curve_points", "head_importance", "layer_importance")
+CELL_ROW_TABLES: tuple[str, ...] = ("curve_points", "head_importance", "layer_importance")
+JSON_COLUMNS: dict[str, tuple[str, ...]] = {
+    "curve_points": ("pruned_heads",),
+    "layer_importance": ("layers",),
+}
+
+
+def quote(name: str) -> str:
+    """A double-quoted SQL identifier (columns such as `drop` and `value` are keywords)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table of the current version and the `meta` rows in an empty database."""
+    for version in range(1, SCHEMA_VERSION + 1):
+        con.execute(MIGRATIONS[version])
+    con.executemany(
+        "INSERT INTO meta VALUES (?, ?)",
+        [
+            ["schema_version", str(SCHEMA_VERSION)],
+            ["created_by", CREATED_BY],
+            ["store_id", uuid.uuid4().hex[:12]],
+            ["write_count", "0"],
+        ],
+    )
+
+
+def migrate(con: duckdb.DuckDBPyConnection, from_version: int) -> None:
+    """Apply the migrations after `from_version` (inside the caller's transaction)."""
+    for version in range(from_version + 1, SCHEMA_VERSION + 1):
+        con.execute(MIGRATIONS[version])
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(version)])
+
+
+def bump_write_count(con: duckdb.DuckDBPyConnection) -> None:
+    """Advance the counter behind `ResultsStore.version_token` (call in every write)."""
+    con.execute(
+        "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
+        "WHERE key = 'write_count'"
+    )
+
+
+def _foreign(path: Path, why: str) -> MbpError:
+    return MbpError(
+        f"{path} is a DuckDB file but not an mbp results store ({why}): pass another --store "
+        "(or MBP_STORE) path, or move this file away"
+    )
+
+
+def read_meta(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+    """The `meta` rows of an mbp store, or MbpError when the database is not one (foreign).
+
+    Only reads: a foreign database is never modified.
+    """
+    tables = {
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name = 'main'"
+        ).fetchall()
+    }
+    if "meta" not in tables:
+        shown = ", ".join(sorted(tables)[:5]) or "no tables"
+        raise _foreign(path, f"no mbp meta table; it has {shown}")
+    try:
+        meta = {str(k): str(v) for k, v in con.execute("SELECT key, value FROM meta").fetchall()}
+    except duckdb.Error as exc:
+        raise _foreign(path, "its meta table has no key/value columns") from exc
+    if not meta.get("created_by", "").startswith("mbp"):
+        raise _foreign(path, f"meta created_by is {meta.get('created_by')!r}, not mbp")
+    try:
+        int(meta["schema_version"])
+    except (KeyError, ValueError) as exc:
+        raise _foreign(path, f"bad schema_version {meta.get('schema_version')!r}") from exc
+    return meta
+
+
+def check_version(meta: dict[str, str], path: Path) -> int:
+    """The store's schema version; MbpError if a newer mbp wrote it."""
+    version = int(meta["schema_version"])
+    if version > SCHEMA_VERSION:
+        raise MbpError(
+            f"store {path} was written by a newer mbp (schema {version} > {SCHEMA_VERSION}): "
+            "upgrade mbp or use another --store"
+        )
+    return version
