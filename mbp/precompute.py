@@ -42,7 +42,24 @@ FINETUNE = {
 }
 GLUE_SPLIT = {"sst2": "dev", "mnli": "heldout", "qnli": "dev", "mrpc": "dev"}
 ORDERS = ("--order", "importance", "reverse", "random", "--seeds", "0", "1", "2")
-XNLI_ORDER = ("ar bg de el en es fr hi ru sw th tr ur vi zh").split()
+# English first, then the languages the claims turn on (agglutinative, low-resource, SOV).
+XNLI_ORDER = [
+    "en",
+    "tr",
+    "sw",
+    "ur",
+    "hi",
+    "zh",
+    "de",
+    "ar",
+    "ru",
+    "fr",
+    "es",
+    "el",
+    "bg",
+    "th",
+    "vi",
+]
 
 
 def paper_plan(examples: int = 500) -> list[Step]:

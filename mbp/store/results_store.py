@@ -13,7 +13,6 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 import duckdb
@@ -128,7 +127,7 @@ class ResultsStore:
         now = _now()
         with self.write_transaction(f"start run {run_id}") as txn:
             con = txn.con
-            if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+            if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
                 con.execute(
                     "UPDATE runs SET status = 'running', error = NULL, updated_at = ?, "
                     "cells_done = (SELECT count(*) FROM cells WHERE run_id = ?) WHERE run_id = ?",
@@ -136,14 +135,30 @@ class ResultsStore:
                 )
                 return
             values = {
-                "run_id": run_id, "kind": kind, "spec_json": _json(spec_json), "model": model,
-                "model_checksum": model_checksum, "task": task, "lang": lang, "split": split,
-                "method": method, "seeds": _json(list(seeds) if seeds is not None and not
-                                                 isinstance(seeds, str) else seeds),
-                "n_examples": n_examples, "status": "running", "cells_total": cells_total,
-                "cells_done": 0, "device": device, "versions_json": _json(versions_json),
-                "code_commit": code_commit, "command": command, "created_at": now,
-                "updated_at": now, "elapsed_s": None, "error": None,
+                "run_id": run_id,
+                "kind": kind,
+                "spec_json": _json(spec_json),
+                "model": model,
+                "model_checksum": model_checksum,
+                "task": task,
+                "lang": lang,
+                "split": split,
+                "method": method,
+                "seeds": _json(
+                    list(seeds) if seeds is not None and not isinstance(seeds, str) else seeds
+                ),
+                "n_examples": n_examples,
+                "status": "running",
+                "cells_total": cells_total,
+                "cells_done": 0,
+                "device": device,
+                "versions_json": _json(versions_json),
+                "code_commit": code_commit,
+                "command": command,
+                "created_at": now,
+                "updated_at": now,
+                "elapsed_s": None,
+                "error": None,
             }
             columns = ", ".join(quote(c) for c in values)
             con.execute(
@@ -160,7 +175,9 @@ class ResultsStore:
     ) -> None:
         """Set a run's final status (and error text / total seconds)."""
         if status not in get_args(RunStatus):
-            raise MbpError(f"run status {status!r} is unknown: use one of {list(get_args(RunStatus))}")
+            raise MbpError(
+                f"run status {status!r} is unknown: use one of {list(get_args(RunStatus))}"
+            )
         with self.write_transaction(f"finish run {run_id}") as txn:
             self._require_run(txn.con, run_id)
             txn.con.execute(
@@ -199,8 +216,10 @@ class ResultsStore:
 
     @staticmethod
     def _require_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-        if not con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
-            raise MbpError(f"run {run_id!r} is not in the store: call ensure_run({run_id!r}, ...) first")
+        if not con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
+            raise MbpError(
+                f"run {run_id!r} is not in the store: call ensure_run({run_id!r}, ...) first"
+            )
 
     # -- cells ----------------------------------------------------------------------------------
 
@@ -240,7 +259,7 @@ class ResultsStore:
             self._require_run(con, run_id)
             exists = con.execute(
                 "SELECT 1 FROM cells WHERE run_id = ? AND cell_id = ?", [run_id, cell_id]
-            ).fetchone()
+            ).fetchall()
             if exists and not replace:
                 txn.changed = False
                 return False
@@ -285,17 +304,26 @@ class ResultsStore:
         with self.write_transaction(f"record checkpoint {ckpt_id}") as txn:
             txn.con.execute(
                 "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [ckpt_id, model, task, _json(spec_json), str(path), metric, dev_value, n_train,
-                 _now()],
+                [
+                    ckpt_id,
+                    model,
+                    task,
+                    _json(spec_json),
+                    str(path),
+                    metric,
+                    dev_value,
+                    n_train,
+                    _now(),
+                ],
             )
 
     def find_checkpoint(self, ckpt_id: str) -> dict[str, Any] | None:
         """The checkpoint row as a dict, or None."""
         with self.read_transaction() as con:
             cursor = con.execute("SELECT * FROM checkpoints WHERE ckpt_id = ?", [ckpt_id])
-            row = cursor.fetchone()
+            rows = cursor.fetchall()
             names = [d[0] for d in cursor.description]
-        return dict(zip(names, row, strict=True)) if row else None
+        return dict(zip(names, rows[0], strict=True)) if rows else None
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -303,19 +331,22 @@ class ResultsStore:
         """Runs, oldest first; `runs(model="e5-small", status=["running", "failed"])`."""
         unknown = sorted(set(filters) - set(COLUMNS["runs"]))
         if unknown:
-            raise MbpError(f"runs() filter {unknown[0]!r} is not a runs column: use one of "
-                           f"{list(COLUMNS['runs'])}")
+            raise MbpError(
+                f"runs() filter {unknown[0]!r} is not a runs column: use one of "
+                f"{list(COLUMNS['runs'])}"
+            )
         where, params = _where(filters)
         return self._frame(f"SELECT * FROM runs{where} ORDER BY created_at, run_id", params)
 
-    def _joined(self, table: str, run_ids: Filter, filters: Mapping[str, Filter],
-                order: str) -> pd.DataFrame:
+    def _joined(
+        self, table: str, run_ids: Filter, filters: Mapping[str, Filter], order: str
+    ) -> pd.DataFrame:
         run_filters = {k: v for k, v in filters.items() if k in ("model", "task", "lang")}
         own = {k: v for k, v in filters.items() if k not in run_filters}
         where_r, params_r = _where({"run_id": run_ids, **run_filters}, "r")
         where_t, params_t = _where(own, "t")
         if where_t:
-            where_r = (where_r + " AND " if where_r else " WHERE ") + where_t[len(" WHERE "):]
+            where_r = (where_r + " AND " if where_r else " WHERE ") + where_t[len(" WHERE ") :]
         rest = ", ".join(f"t.{quote(c)}" for c in COLUMNS[table] if c != "run_id")
         return self._frame(
             f"SELECT t.run_id, r.model, r.task, r.lang, r.method, {rest} "
@@ -324,33 +355,52 @@ class ResultsStore:
         )
 
     def curve_points(
-        self, run_ids: Filter = None, *, model: Filter = None, task: Filter = None,
-        lang: Filter = None, metric: Filter = None,
+        self,
+        run_ids: Filter = None,
+        *,
+        model: Filter = None,
+        task: Filter = None,
+        lang: Filter = None,
+        metric: Filter = None,
     ) -> pd.DataFrame:
         """Curve points with their run's model/task/lang/method."""
         return self._joined(
-            "curve_points", run_ids, {"model": model, "task": task, "lang": lang, "metric": metric},
+            "curve_points",
+            run_ids,
+            {"model": model, "task": task, "lang": lang, "metric": metric},
             "t.run_id, t.order_name, t.seed, t.metric, t.fraction",
         )
 
     def head_importance(
-        self, run_ids: Filter = None, *, model: Filter = None, task: Filter = None,
-        lang: Filter = None, estimator: Filter = None,
+        self,
+        run_ids: Filter = None,
+        *,
+        model: Filter = None,
+        task: Filter = None,
+        lang: Filter = None,
+        estimator: Filter = None,
     ) -> pd.DataFrame:
         """Head importance scores with their run's model/task/lang/method."""
         return self._joined(
-            "head_importance", run_ids,
+            "head_importance",
+            run_ids,
             {"model": model, "task": task, "lang": lang, "estimator": estimator},
             "t.run_id, t.layer, t.head",
         )
 
     def layer_importance(
-        self, run_ids: Filter = None, *, model: Filter = None, task: Filter = None,
-        lang: Filter = None, metric: Filter = None,
+        self,
+        run_ids: Filter = None,
+        *,
+        model: Filter = None,
+        task: Filter = None,
+        lang: Filter = None,
+        metric: Filter = None,
     ) -> pd.DataFrame:
         """Layer/group ablation results with their run's model/task/lang/method."""
         return self._joined(
-            "layer_importance", run_ids,
+            "layer_importance",
+            run_ids,
             {"model": model, "task": task, "lang": lang, "metric": metric},
             "t.run_id, t.metric, t.target",
         )
@@ -363,37 +413,44 @@ class ResultsStore:
         """Rows per table (one consistent snapshot)."""
         selects = ", ".join(f"(SELECT count(*) FROM {t})" for t in COLUMNS)
         with self.read_transaction() as con:
-            row = con.execute(f"SELECT {selects}").fetchone()
-        return dict(zip(COLUMNS, map(int, row or ()), strict=True))
+            (row,) = con.execute(f"SELECT {selects}").fetchall()
+        return dict(zip(COLUMNS, map(int, row), strict=True))
 
     def version_token(self) -> str:
         """A short string that changes whenever anything is written (a dashboard cache key)."""
         if not self._file.exists():
             return "absent"
         with self.read_transaction() as con:
-            meta = dict(con.execute(
-                "SELECT key, value FROM meta WHERE key IN ('store_id', 'write_count')"
-            ).fetchall())
+            meta = dict(
+                con.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('store_id', 'write_count')"
+                ).fetchall()
+            )
         return f"{meta.get('store_id', '')}-{meta.get('write_count', '0')}"
 
-    def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pd.DataFrame:
+    def sql(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
         """Run an ad-hoc query on a read-only, sandboxed connection (no file access)."""
         try:
             with self.read_transaction(sandbox=True) as con:
                 return con.execute(query, params if params is not None else []).fetchdf()
         except duckdb.Error as exc:
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise MbpError(f"query failed: {first}: fix the SQL (the store is read-only here)") from exc
+            raise MbpError(
+                f"query failed: {first}: fix the SQL (the store is read-only here)"
+            ) from exc
 
 
 def _count(cursor: duckdb.DuckDBPyConnection) -> int:
     """The row count a DELETE/UPDATE/INSERT statement reports."""
-    row = cursor.fetchone()
-    return int(row[0]) if row else 0
+    rows = cursor.fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
-def _delete_same_keys(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
-                      run_id: str) -> None:
+def _delete_same_keys(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, run_id: str
+) -> None:
     """Delete the rows of `run_id` in `table` whose keys match rows of `frame` (replace=True)."""
     assert table in CELL_ROW_TABLES
     con.register("_mbp_keys", frame)

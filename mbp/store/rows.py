@@ -81,7 +81,11 @@ def select_casts(table: str, columns: Iterable[str], source: str = "") -> str:
 
 
 def insert_frame(
-    con: duckdb.DuckDBPyConnection, table: str, frame: Any, *, run_id: str | None = None,
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: Any,
+    *,
+    run_id: str | None = None,
     on_conflict_skip: bool = False,
 ) -> None:
     """INSERT the rows of `frame` (a DataFrame or Arrow table) into `table` on `con`.

@@ -90,7 +90,9 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
         definition.pop("padding", None)
         digest.update(json.dumps(definition, sort_keys=True, ensure_ascii=False).encode())
     else:  # a slow (Python) tokenizer: its vocabulary and simple settings
-        digest.update(json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False).encode())
+        digest.update(
+            json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False).encode()
+        )
     settings = {
         k: v
         for k, v in sorted(getattr(tokenizer, "init_kwargs", {}).items())
@@ -247,7 +249,8 @@ def encode(tokenizer: Any, examples: Examples, max_length: int = 128) -> Encoded
         encoded = _tokenise(tokenizer, examples, max_length)
         try:
             _save(path, key, encoded)
-        except OSError as exc:  # the cache is an optimisation: a full or read-only disk is not fatal
+        except OSError as exc:
+            # The cache is an optimisation: a full or read-only disk must not stop the run.
             warnings.warn(f"could not write tokenisation cache {path}: {exc}", stacklevel=2)
     _MEMORY[key] = encoded
     while len(_MEMORY) > _MEMORY_ENTRIES:

@@ -119,7 +119,9 @@ def _labels(info: TaskInfo, dataset: HubDataset, source: str) -> np.ndarray:
     n_classes = len(info.labels) if mapping is None else len(mapping)
     if (hub_ids >= n_classes).any():
         bad = int(hub_ids[hub_ids >= n_classes][0])
-        raise MbpError(f"{source}: unknown {info.name} label id {bad} (expected 0..{n_classes - 1})")
+        raise MbpError(
+            f"{source}: unknown {info.name} label id {bad} (expected 0..{n_classes - 1})"
+        )
     if mapping is None:
         return hub_ids
     table = np.asarray([mapping[i] for i in range(n_classes)], dtype=np.int64)

@@ -1,7 +1,7 @@
 """Task metrics, computed by scikit-learn and scipy (the references GLUE results are quoted in).
 
-    >>> compute_metrics("mrpc", [1, 0, 1], [1, 1, 1])
-    {'f1': 0.8, 'accuracy': 0.6666666666666666}
+>>> compute_metrics("mrpc", [1, 0, 1], [1, 1, 1])
+{'f1': 0.8, 'accuracy': 0.6666666666666666}
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ def compute_metrics(
         if metric == "accuracy":
             out[metric] = float(accuracy_score(gold, preds))
         elif metric == "f1":
-            out[metric] = float(f1_score(gold, preds, pos_label=1, average="binary", zero_division=0))
+            out[metric] = float(
+                f1_score(gold, preds, pos_label=1, average="binary", zero_division=0)
+            )
         elif metric == "matthews":
             out[metric] = float(matthews_corrcoef(gold, preds))
         else:

@@ -1,0 +1,320 @@
+"""Moving results between stores: Parquet exports (`mbp export`) and merging them (`mbp import`).
+
+An export is a directory with one Parquet file per table (`runs.parquet`, `cells.parquet`, ...)
+and `manifest.json` (schema version, export time, row counts, each run's provenance). It is
+written under a temporary name and renamed, so a half export never exists. Importing merges
+exports, shard stores (`--shard`) or `.duckdb` files into a store in ONE transaction: rows whose
+key is already there are skipped, so importing twice adds nothing.
+
+    python -c "from mbp.store import *; export_store(ResultsStore('a.duckdb'), 'out')"
+    python -c "from mbp.store import *; print(import_into(ResultsStore('b.duckdb'), 'out'))"
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mbp import __version__
+from mbp.errors import MbpError
+from mbp.store.results_store import ResultsStore
+from mbp.store.rows import insert_frame
+from mbp.store.schema import COLUMNS, KEYS, RUN_TABLES, SCHEMA_VERSION, TABLES, quote
+
+MANIFEST = "manifest.json"
+FORMAT = "mbp-store-export"
+_RESERVED = (
+    "format",
+    "schema_version",
+    "exported_at",
+    "mbp_version",
+    "source_store",
+    "store_id",
+    "counts",
+    "runs",
+)
+_PROVENANCE = (
+    "run_id",
+    "kind",
+    "command",
+    "model",
+    "model_checksum",
+    "task",
+    "lang",
+    "split",
+    "method",
+    "n_examples",
+    "seeds",
+    "device",
+    "versions",
+    "code_commit",
+    "status",
+)
+
+
+def _as_store(store: ResultsStore | str | os.PathLike[str], *, read_only: bool) -> ResultsStore:
+    return store if isinstance(store, ResultsStore) else ResultsStore(store, read_only=read_only)
+
+
+def _loads(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return text
+
+
+def export_store(
+    store: ResultsStore | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    manifest_extra: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write every table of `store` as Parquet plus `manifest.json` into `out_dir`, atomically.
+
+    `manifest_extra` (e.g. `{"data_sha256": {...}}`) is merged into the manifest's top level.
+    An existing non-empty `out_dir` is an MbpError unless `overwrite=True`.
+    """
+    store = _as_store(store, read_only=True)
+    out = Path(out_dir).expanduser()
+    extra = dict(manifest_extra or {})
+    clash = sorted(set(extra) & set(_RESERVED))
+    if clash:
+        raise MbpError(
+            f"manifest_extra key {clash[0]!r} is reserved: rename it (reserved: {list(_RESERVED)})"
+        )
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not overwrite:
+        raise MbpError(
+            f"export directory {out} already exists: pass another directory, delete "
+            "it, or overwrite it (--overwrite)"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.export-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        with store.read_transaction() as con:  # one snapshot for every table
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            counts = {}
+            for table in TABLES:
+                keys = ", ".join(quote(k) for k in KEYS[table])
+                arrow = con.sql(f"SELECT * FROM {table} ORDER BY {keys}").to_arrow_table()
+                pq.write_table(arrow, tmp / f"{table}.parquet")
+                counts[table] = arrow.num_rows
+            runs = con.sql("SELECT * FROM runs ORDER BY created_at, run_id").fetchdf()
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "mbp_version": __version__,
+            "source_store": str(store.path),
+            "store_id": meta.get("store_id"),
+            "counts": counts,
+            "runs": [_provenance(row) for row in runs.to_dict("records")],
+            **extra,
+        }
+        text = json.dumps(manifest, indent=2, default=str, allow_nan=False)
+        (tmp / MANIFEST).write_text(text + "\n", encoding="utf-8")
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _provenance(run: dict[str, Any]) -> dict[str, Any]:
+    """The manifest entry of one run: what ran, on what, with which code."""
+    run = {k: (None if v is None or v != v else v) for k, v in run.items()}  # NaN -> None
+    run["seeds"] = _loads(run.get("seeds"))
+    run["versions"] = _loads(run.get("versions_json"))
+    return {k: run.get(k) for k in _PROVENANCE}
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Rename the finished export into place (replacing an old one only after it is done)."""
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+        os.replace(tmp, out)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+    else:
+        os.replace(tmp, out)
+
+
+# -- import -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Export:
+    """One validated export: its tables as Arrow tables, ready to insert."""
+
+    source: Path
+    tables: dict[str, pa.Table]
+
+
+def _malformed(path: Path, why: str) -> MbpError:
+    return MbpError(
+        f"{path} is not a valid mbp export ({why}): re-export it with `mbp export` "
+        "or pass the shard's .duckdb file"
+    )
+
+
+def _load_export(directory: Path) -> _Export:
+    """Read and check an export directory; MbpError if anything is missing or inconsistent."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _malformed(directory, f"unreadable {MANIFEST}: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise _malformed(directory, f"{MANIFEST} is not an {FORMAT} manifest")
+    version = manifest.get("schema_version")
+    if not isinstance(version, int):
+        raise _malformed(directory, f"schema_version {version!r} is not a number")
+    if version > SCHEMA_VERSION:
+        raise MbpError(
+            f"export {directory} was written by a newer mbp (schema {version} > "
+            f"{SCHEMA_VERSION}): upgrade mbp to import it"
+        )
+    counts = manifest.get("counts") or {}
+    tables = {}
+    for table in TABLES:
+        file = directory / f"{table}.parquet"
+        if not file.is_file():
+            raise _malformed(directory, f"{file.name} is missing")
+        try:
+            arrow = pq.read_table(file)
+        except (OSError, pa.ArrowException) as exc:
+            raise _malformed(directory, f"{file.name} is not readable Parquet: {exc}") from exc
+        missing = [c for c in COLUMNS[table] if c not in arrow.column_names]
+        if missing:
+            raise _malformed(directory, f"{file.name} lacks columns {missing}")
+        if table in counts and counts[table] != arrow.num_rows:
+            raise _malformed(
+                directory,
+                f"{file.name} has {arrow.num_rows} rows, the manifest says {counts[table]}",
+            )
+        tables[table] = arrow.select(list(COLUMNS[table]))
+    return _Export(directory, tables)
+
+
+def _find_sources(src: Path) -> list[Path]:
+    """Export directories and `.duckdb` files at `src` (itself, or the shards inside it)."""
+    if src.is_file():
+        return [src]
+    if not src.is_dir():
+        raise MbpError(
+            f"import source {src} does not exist: pass an export directory, a shard "
+            "directory or a .duckdb file"
+        )
+    if (src / MANIFEST).exists() or (src / "runs.parquet").exists():
+        return [src]
+    found = sorted(
+        p
+        for p in src.iterdir()
+        if (p.is_dir() and (p / MANIFEST).exists()) or (p.is_file() and p.suffix == ".duckdb")
+    )
+    if not found:
+        raise MbpError(
+            f"{src} holds no mbp export ({MANIFEST} + Parquet files) and no .duckdb "
+            "shards: pass the directory `mbp export` or `--shard` wrote"
+        )
+    return found
+
+
+def import_into(
+    store: ResultsStore | str | os.PathLike[str], src_dir: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """Merge exports / shard stores at `src_dir` into `store` in one transaction.
+
+    Returns `{"added": {table: rows}, "skipped": {table: rows}, "sources": [paths]}`; a
+    malformed source raises MbpError before anything is written.
+    """
+    store = _as_store(store, read_only=False)
+    src = Path(src_dir).expanduser()
+    with tempfile.TemporaryDirectory(prefix="mbp-import-") as scratch:
+        exports = []
+        for i, source in enumerate(_find_sources(src)):
+            if source.is_file():  # a .duckdb shard: snapshot it as an export first
+                directory = export_store(
+                    ResultsStore(source, read_only=True), Path(scratch) / f"shard-{i}"
+                )
+                exports.append(_Export(source, _load_export(directory).tables))
+            else:
+                exports.append(_load_export(source))
+        return _merge(store, exports)
+
+
+def _merge(store: ResultsStore, exports: list[_Export]) -> dict[str, Any]:
+    added = dict.fromkeys(TABLES, 0)
+    skipped = dict.fromkeys(TABLES, 0)
+    with store.write_transaction("import results into it") as txn:
+        con = txn.con
+        finished: set[str] = set()
+        touched: set[str] = set()
+        for export in exports:
+            runs = export.tables["runs"]
+            touched.update(runs.column("run_id").to_pylist())
+            finished.update(
+                r["run_id"]
+                for r in runs.select(["run_id", "status"]).to_pylist()
+                if r["status"] == "done"
+            )
+            for table in TABLES:
+                rows = export.tables[table]
+                before = _rows(con, table)
+                try:
+                    insert_frame(con, table, rows, on_conflict_skip=True)
+                except duckdb.Error as exc:
+                    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                    raise _malformed(export.source, f"{table}: {first}") from exc
+                added[table] += _rows(con, table) - before
+                skipped[table] += rows.num_rows - (_rows(con, table) - before)
+        for table in RUN_TABLES:
+            orphan = con.execute(
+                f"SELECT any_value(run_id) FROM {table} "
+                "WHERE run_id NOT IN (SELECT run_id FROM runs)"
+            ).fetchall()[0][0]
+            if orphan is not None:
+                raise _malformed(
+                    exports[0].source, f"{table} rows of run {orphan!r} have no runs row"
+                )
+        if touched:
+            _refresh_runs(con, sorted(touched), finished)
+        txn.changed = any(added.values())
+    return {"added": added, "skipped": skipped, "sources": [str(e.source) for e in exports]}
+
+
+def _rows(con: Any, table: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+
+
+def _refresh_runs(con: Any, run_ids: list[str], finished: set[str]) -> None:
+    """Recount `cells_done` of merged runs; a run some shard finished and that now has all its
+    cells is `done`."""
+    marks = ", ".join("?" * len(run_ids))
+    con.execute(
+        f"UPDATE runs SET cells_done = (SELECT count(*) FROM cells c WHERE c.run_id = runs.run_id)"
+        f" WHERE run_id IN ({marks})",
+        run_ids,
+    )
+    done = sorted(finished)
+    if done:
+        con.execute(
+            f"UPDATE runs SET status = 'done' WHERE run_id IN ({', '.join('?' * len(done))}) "
+            "AND cells_done >= coalesce(cells_total, 0)",
+            done,
+        )
