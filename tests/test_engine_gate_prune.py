@@ -43,7 +43,7 @@ def test_zero_gate_equals_structural_pruning(arch, seed):
     rng = torch.Generator().manual_seed(seed)
     mask = torch.rand(3, 4, generator=rng) < 0.5
     mask[1] = True  # one whole layer goes
-    heads = [(int(l), int(h)) for l, h in mask.nonzero()]
+    heads = [(int(layer), int(h)) for layer, h in mask.nonzero()]
     inputs = _inputs(seed=seed)
     with torch.no_grad(), head_gate(model, gate_from_heads(heads, 3, 4)):
         gated = model(**inputs).logits

@@ -58,6 +58,7 @@ class Encoded:
 
 
 _MEMORY: OrderedDict[str, Encoded] = OrderedDict()  # cache key -> encoded split
+_PRIMITIVE = (str, int, float, bool, type(None))
 
 
 def clear_memory_cache() -> None:
@@ -96,7 +97,10 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     settings = {
         k: v
         for k, v in sorted(getattr(tokenizer, "init_kwargs", {}).items())
-        if isinstance(v, (str, int, float, bool, type(None)))
+        if isinstance(v, _PRIMITIVE)
+        or (
+            isinstance(v, (list, tuple)) and all(isinstance(x, _PRIMITIVE) for x in v)
+        )  # e.g. model_input_names decides whether token_type_ids come back
     }
     identity = {
         "class": type(tokenizer).__name__,
