@@ -427,7 +427,17 @@ COMMANDS = {
 }
 
 
+def _quiet_libraries() -> None:
+    """transformers' load reports and shard bars are noise on a CLI that has its own progress."""
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_libraries()
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)

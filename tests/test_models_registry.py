@@ -10,8 +10,7 @@ import pytest
 from huggingface_hub import constants
 
 from mbp.errors import MbpError
-from mbp.models import MODELS, OFFLINE_MODELS, get_model_info, is_available, models_table
-from mbp.models import registry
+from mbp.models import MODELS, OFFLINE_MODELS, get_model_info, is_available, models_table, registry
 
 EXPECTED = {
     # name: (source, layers, heads, hidden)
@@ -50,7 +49,12 @@ def test_registry_has_the_six_models_with_their_shapes():
     for name, (source, layers, heads, hidden) in EXPECTED.items():
         info = MODELS[name]
         assert info.name == name
-        assert (info.source, info.layers, info.heads, info.hidden) == (source, layers, heads, hidden)
+        assert (info.source, info.layers, info.heads, info.hidden) == (
+            source,
+            layers,
+            heads,
+            hidden,
+        )
         assert info.n_heads_total == layers * heads
         assert info.licence and info.description and info.hub_id
     assert OFFLINE_MODELS == ("minilm-l6", "e5-small")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -37,8 +36,8 @@ def offline_mode() -> bool:
 
 
 def endpoint() -> str:
-    """The hub address (honours HF_ENDPOINT)."""
-    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    """The hub address that huggingface_hub will download from (HF_ENDPOINT, read at its import)."""
+    return constants.ENDPOINT
 
 
 def cached_model_dir(*repo_ids: str) -> Path | None:
@@ -58,14 +57,15 @@ def cached_model_dir(*repo_ids: str) -> Path | None:
 
 
 def _probe(url: str, result: list[bool]) -> None:
-    """HEAD `url`; any HTTP answer (even 404) means the hub is reachable."""
+    """HEAD `url`; only a 2xx answer (after redirects) counts as the hub.
+
+    An error status is not enough: sandboxes and proxies answer 403/404 for hosts they block.
+    """
     try:
         request = urllib.request.Request(url, method="HEAD")
-        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S):
-            result.append(True)
-    except urllib.error.HTTPError:
-        result.append(True)
-    except (OSError, ValueError):
+        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S) as response:
+            result.append(200 <= response.status < 300)
+    except (OSError, ValueError):  # URLError and HTTPError are OSErrors
         result.append(False)
 
 

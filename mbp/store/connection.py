@@ -126,6 +126,8 @@ class StoreFile:
 
     def check(self) -> None:
         """Fail on a foreign file or a newer schema; upgrade an older one (writable stores)."""
+        if not self.exists():  # nothing to check, and no lock file for a read-only store
+            return
         with self.locked():
             if not self.exists():
                 return

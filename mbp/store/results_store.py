@@ -460,4 +460,5 @@ def _delete_same_keys(
             f"DELETE FROM {table} t USING _mbp_keys k WHERE t.run_id = ? AND {match}", [run_id]
         )
     finally:
-        con.unregister("_mbp_keys")
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("_mbp_keys")

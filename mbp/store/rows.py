@@ -7,6 +7,7 @@ Rows come as a list of dicts or a DataFrame with the documented columns of their
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -105,4 +106,5 @@ def insert_frame(
             [run_id] if run_id is not None else [],
         )
     finally:
-        con.unregister(name)
+        with contextlib.suppress(duckdb.Error):  # fails once the transaction is aborted
+            con.unregister(name)

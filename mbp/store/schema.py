@@ -243,20 +243,20 @@ def read_meta(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
 
     Only reads: a foreign database is never modified.
     """
-    tables = {
-        row[0]
-        for row in con.execute(
-            "SELECT table_name FROM duckdb_tables() "
-            "WHERE database_name = current_database() AND schema_name = 'main'"
-        ).fetchall()
-    }
-    if "meta" not in tables:
-        shown = ", ".join(sorted(tables)[:5]) or "no tables"
-        raise _foreign(path, f"no mbp meta table; it has {shown}")
     try:
-        meta = {str(k): str(v) for k, v in con.execute("SELECT key, value FROM meta").fetchall()}
+        rows = con.execute("SELECT key, value FROM meta").fetchall()
+    except duckdb.CatalogException as exc:  # no meta table (listing tables is slow: only here)
+        tables = sorted(
+            str(row[0])
+            for row in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+            ).fetchall()
+        )
+        shown = ", ".join(tables[:5]) or "no tables"
+        raise _foreign(path, f"no mbp meta table; it has {shown}") from exc
     except duckdb.Error as exc:
         raise _foreign(path, "its meta table has no key/value columns") from exc
+    meta = {str(k): str(v) for k, v in rows}
     if not meta.get("created_by", "").startswith("mbp"):
         raise _foreign(path, f"meta created_by is {meta.get('created_by')!r}, not mbp")
     try:

@@ -76,6 +76,13 @@ def tokenised_dir() -> Path:
     return cache_dir() / "tokenised"
 
 
+def _is_plain(value: Any) -> bool:
+    """A JSON-able setting: a primitive or a list/tuple of primitives."""
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(x, _PRIMITIVE) for x in value)
+    return isinstance(value, _PRIMITIVE)
+
+
 def tokenizer_fingerprint(tokenizer: Any) -> str:
     """A hash of everything about the tokenizer that can change its output."""
     import tokenizers
@@ -84,24 +91,18 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     digest = hashlib.sha256()
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        # The full definition (vocab, normaliser, pre-tokeniser, post-processor), minus the
-        # truncation/padding state that transformers sets on the backend during calls.
-        definition = json.loads(backend.to_str())
-        definition.pop("truncation", None)
-        definition.pop("padding", None)
-        digest.update(json.dumps(definition, sort_keys=True, ensure_ascii=False).encode())
+        # The full definition (added tokens, normaliser, pre-tokeniser, post-processor, vocab).
+        # The truncation/padding state that transformers sets on the backend during calls is
+        # serialised before "added_tokens" and is skipped (cheaper than a JSON round trip).
+        text = backend.to_str()
+        cut = text.find('"added_tokens":')
+        digest.update(text[max(cut, 0) :].encode())
     else:  # a slow (Python) tokenizer: its vocabulary and simple settings
         digest.update(
             json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False).encode()
         )
-    settings = {
-        k: v
-        for k, v in sorted(getattr(tokenizer, "init_kwargs", {}).items())
-        if isinstance(v, _PRIMITIVE)
-        or (
-            isinstance(v, (list, tuple)) and all(isinstance(x, _PRIMITIVE) for x in v)
-        )  # e.g. model_input_names decides whether token_type_ids come back
-    }
+    # Simple settings only; model_input_names, for one, decides whether token types come back.
+    settings = {k: v for k, v in getattr(tokenizer, "init_kwargs", {}).items() if _is_plain(v)}
     identity = {
         "class": type(tokenizer).__name__,
         "name_or_path": str(getattr(tokenizer, "name_or_path", "")),

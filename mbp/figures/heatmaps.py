@@ -1,0 +1,197 @@
+"""Heatmaps: language x layer drops, layer x head importance, and language x language correlations.
+
+Drops and differences use ONE diverging scale symmetric around 0 (`zmin = -zmax`), so the same
+colour means the same drop in every row and every language.
+
+    fig = layer_heatmap(drops, lang_order=["en", "de", "tr"])    # drops: lang, target, drop
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from mbp.figures.layout import empty_figure, style
+from mbp.figures.palette import DIVERGING_SCALE, SEQUENTIAL_SCALE
+
+GROUPS = ("bottom", "middle", "top")
+
+
+def target_order(targets: Sequence[str]) -> list[str]:
+    """`layer:0 .. layer:N-1` by number, then `group:bottom`, `group:middle`, `group:top`."""
+    layers = sorted((t for t in targets if t.startswith("layer:")), key=lambda t: int(t[6:]))
+    groups = [f"group:{g}" for g in GROUPS if f"group:{g}" in targets]
+    others = sorted(t for t in targets if t not in layers and t not in groups)
+    return [*layers, *groups, *others]
+
+
+def target_label(target: str) -> str:
+    """`layer:0` -> `L1` (1-based, as the paper counts), `group:bottom` -> `bottom ⅓`."""
+    kind, _, value = target.partition(":")
+    if kind == "layer":
+        return f"L{int(value) + 1}"
+    if kind == "group":
+        return f"{value} ⅓"
+    return target
+
+
+def symmetric_limit(values: np.ndarray | pd.Series, floor: float = 1e-6) -> float:
+    """max |value| (ignoring NaN), the half-width of a diverging scale centred on 0."""
+    arr = np.asarray(values, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    return float(max(np.abs(arr).max() if arr.size else 0.0, floor))
+
+
+def layer_heatmap(
+    drops: pd.DataFrame,
+    *,
+    lang_order: Sequence[str] | None = None,
+    lang_labels: Mapping[str, str] | None = None,
+    zmax: float | None = None,
+    value_name: str = "accuracy drop",
+    title: str | None = None,
+) -> go.Figure:
+    """Language x (layer, bottom/middle/top) heatmap of the drop when that part is removed.
+
+    `drops` has columns lang, target, drop (metric units; shown in points x100). Positive (red)
+    = removing it hurt. `zmax` fixes the scale (default: the largest |drop| in `drops`).
+    """
+    if drops.empty:
+        return empty_figure("No layer-importance results for this selection")
+    grid = drops.pivot_table(index="lang", columns="target", values="drop", aggfunc="mean")
+    columns = target_order(list(grid.columns))
+    langs = [lang for lang in (lang_order or sorted(grid.index)) if lang in grid.index]
+    grid = grid.reindex(index=langs, columns=columns) * 100.0
+    limit = (zmax if zmax is not None else symmetric_limit(drops["drop"])) * 100.0
+    labels = [lang_labels.get(lang, lang) if lang_labels else lang for lang in langs]
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=[target_label(c) for c in columns],
+            y=labels,
+            colorscale=DIVERGING_SCALE,
+            zmin=-limit,
+            zmax=limit,
+            zmid=0.0,
+            text=np.round(grid.to_numpy(), 1),
+            texttemplate="%{text}",
+            textfont={"size": 10},
+            xgap=1,
+            ygap=1,
+            colorbar={"title": {"text": f"{value_name}<br>(points)"}, "thickness": 14},
+            hovertemplate=(
+                "<b>%{y}</b>, removing %{x}<br>" + value_name + ": %{z:.2f} points<extra></extra>"
+            ),
+        )
+    )
+    n_layers = sum(c.startswith("layer:") for c in columns)
+    if 0 < n_layers < len(columns):
+        fig.add_vline(x=n_layers - 0.5, line={"color": "#1F2430", "width": 2})
+    style(fig, title=title, height=max(260, 34 * len(langs) + 140))
+    fig.update_yaxes(autorange="reversed", showgrid=False, title_text=None)
+    fig.update_xaxes(side="top", showgrid=False, title_text=None)
+    fig.update_layout(margin={"t": 90 if title else 60})
+    return fig
+
+
+def _head_grid(scores: pd.DataFrame) -> pd.DataFrame:
+    grid = scores.pivot_table(index="layer", columns="head", values="score", aggfunc="mean")
+    return grid.sort_index().sort_index(axis=1)
+
+
+def head_heatmap(
+    scores: pd.DataFrame, *, lang: str, zmax: float | None = None, title: str | None = None
+) -> go.Figure:
+    """Layer x head importance for one language (scores: layer, head, score)."""
+    if scores.empty:
+        return empty_figure(f"No head-importance scores for {lang}")
+    grid = _head_grid(scores)
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=[f"H{h + 1}" for h in grid.columns],
+            y=[f"L{layer + 1}" for layer in grid.index],
+            colorscale=SEQUENTIAL_SCALE,
+            zmin=0.0,
+            zmax=zmax,
+            xgap=1,
+            ygap=1,
+            colorbar={"title": {"text": "importance"}, "thickness": 14},
+            hovertemplate=f"<b>{lang}</b> %{{y}} %{{x}}<br>importance: %{{z:.4g}}<extra></extra>",
+        )
+    )
+    style(fig, title=title, height=max(300, 30 * len(grid.index) + 120))
+    fig.update_yaxes(title_text="layer (bottom = first)", showgrid=False)
+    fig.update_xaxes(title_text="head", showgrid=False)
+    return fig
+
+
+def head_difference_heatmap(
+    scores_a: pd.DataFrame,
+    scores_b: pd.DataFrame,
+    *,
+    lang_a: str,
+    lang_b: str,
+    zmax: float | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Layer x head importance of `lang_a` minus `lang_b` (each normalised to sum 1 first)."""
+    if scores_a.empty or scores_b.empty:
+        return empty_figure(f"Need head-importance scores for both {lang_a} and {lang_b}")
+    a, b = _head_grid(scores_a), _head_grid(scores_b)
+    a, b = a / np.nansum(a.to_numpy()), b / np.nansum(b.to_numpy())
+    diff = a.sub(b)
+    limit = zmax if zmax is not None else symmetric_limit(diff.to_numpy())
+    fig = go.Figure(
+        go.Heatmap(
+            z=diff.to_numpy(),
+            x=[f"H{h + 1}" for h in diff.columns],
+            y=[f"L{layer + 1}" for layer in diff.index],
+            colorscale=DIVERGING_SCALE,
+            zmin=-limit,
+            zmax=limit,
+            zmid=0.0,
+            xgap=1,
+            ygap=1,
+            colorbar={"title": {"text": f"{lang_a} − {lang_b}<br>(share of total)"}},
+            hovertemplate=(
+                f"%{{y}} %{{x}}<br>{lang_a} − {lang_b}: %{{z:+.4f}}<extra></extra>"
+            ),
+        )
+    )
+    style(fig, title=title, height=max(300, 30 * len(diff.index) + 120))
+    fig.update_yaxes(title_text="layer (bottom = first)", showgrid=False)
+    fig.update_xaxes(title_text="head", showgrid=False)
+    return fig
+
+
+def rank_correlation_heatmap(matrix: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+    """Language x language Spearman correlation of head importance, fixed scale [-1, 1]."""
+    if matrix.empty:
+        return empty_figure("Need head-importance scores for at least two languages")
+    values = matrix.to_numpy(dtype=float)
+    fig = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            colorscale=DIVERGING_SCALE,
+            zmin=-1.0,
+            zmax=1.0,
+            zmid=0.0,
+            text=np.round(values, 2),
+            texttemplate="%{text}",
+            textfont={"size": 10},
+            xgap=1,
+            ygap=1,
+            colorbar={"title": {"text": "Spearman ρ"}, "thickness": 14},
+            hovertemplate="%{y} vs %{x}: ρ = %{z:.3f}<extra></extra>",
+        )
+    )
+    style(fig, title=title, height=max(320, 34 * len(matrix.index) + 120))
+    fig.update_yaxes(autorange="reversed", showgrid=False)
+    fig.update_xaxes(showgrid=False, side="top")
+    return fig
