@@ -95,6 +95,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-batch-size", type=_positive("--train-batch-size"), default=32)
     g.add_argument("--max-length", type=_positive("--max-length"), default=128)
     g.add_argument("--train-seed", type=_seed, default=0)
+    g.add_argument("--freeze-embeddings", action="store_true", help="keep word embeddings fixed")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,7 +202,7 @@ def _experiments(args):
     get_task(args.task)
     from mbp.engine.importance import ESTIMATORS
 
-    if args.estimator not in ESTIMATORS[:2]:
+    if getattr(args, "estimator", "gradient") not in ESTIMATORS[:2]:
         raise MbpError(f"unknown estimator {args.estimator!r}: use gradient or fisher")
     if args.train_examples < 0:
         raise MbpError(f"--train-examples {args.train_examples} is negative: use 0 (all) or more")
@@ -214,6 +215,7 @@ def _experiments(args):
         batch_size=args.train_batch_size,
         max_length=args.max_length,
         seed=args.train_seed,
+        freeze_embeddings=args.freeze_embeddings,
         enabled=not args.no_finetune,
     )
     for lang in _langs(args.task, getattr(args, "lang", ["en"])):

@@ -50,6 +50,7 @@ class FinetuneOptions:
     batch_size: int = 32
     max_length: int = 128
     seed: int = 0
+    freeze_embeddings: bool = False
     enabled: bool = True  # False: use the model as it is (e.g. an already fine-tuned directory)
 
 
@@ -110,6 +111,7 @@ def _checkpoint(ctx: RunContext, exp: Experiment) -> Checkpoint | None:
         batch_size=opts.batch_size,
         max_length=opts.max_length,
         seed=opts.seed,
+        freeze_embeddings=opts.freeze_embeddings,
     )
     ckpt = finetune(
         spec,

@@ -51,6 +51,9 @@ class FinetuneSpec(_Spec):
     weight_decay: float = 0.01
     seed: int = 0
     pruned_heads: tuple[tuple[int, int], ...] = ()  # prune-then-fine-tune (EMNLP 2020 protocol)
+    freeze_embeddings: bool = (
+        False  # keep word embeddings fixed (cheaper; helps zero-shot transfer)
+    )
 
 
 @dataclass(frozen=True)

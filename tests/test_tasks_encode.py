@@ -3,6 +3,8 @@ truncation, token types, and the memory + disk cache."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
@@ -10,7 +12,6 @@ from transformers import PreTrainedTokenizerFast
 
 from mbp.errors import MbpError
 from mbp.tasks import Examples, encode
-from mbp.tasks import encode as encode_module
 from mbp.tasks.encode import (
     cache_key,
     clear_memory_cache,
@@ -19,10 +20,18 @@ from mbp.tasks.encode import (
     tokenizer_fingerprint,
 )
 
-WORDS = "the a cat dog sat on mat ran is not and big small red ##s ##ed".split()
+# `mbp.tasks.encode` is the function; the module is reached through importlib.
+encode_module = importlib.import_module("mbp.tasks.encode")
+
+WORDS = (
+    "the", "a", "cat", "dog", "sat", "on", "mat", "ran", "is", "not", "and", "big", "small", "red",
+    "##s", "##ed",
+)  # fmt: skip
 
 
-def tiny_tokenizer(token_types: bool = True, extra: tuple[str, ...] = ()) -> PreTrainedTokenizerFast:
+def tiny_tokenizer(
+    token_types: bool = True, extra: tuple[str, ...] = ()
+) -> PreTrainedTokenizerFast:
     """A BERT-like WordPiece tokenizer over a 20-word vocabulary."""
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = {t: i for i, t in enumerate([*specials, *WORDS, *extra])}
@@ -70,7 +79,7 @@ def test_pairs_keep_true_lengths_and_token_types():
         assert enc.input_ids[i].dtype == np.int64
         assert enc.input_ids[i].tolist() == direct["input_ids"][i]
         assert enc.token_type_ids[i].tolist() == direct["token_type_ids"][i]
-    assert enc.input_ids[0].tolist() == [2, 5, 16, 17, 7, 9, 10, 5, 11, 3, 5, 7, 19, 9, 3]
+    assert enc.input_ids[0].tolist() == [2, 5, 16, 18, 7, 9, 10, 5, 11, 3, 5, 7, 19, 9, 3]
     assert enc.lengths.tolist()[0] == 15 and enc.lengths.max() == 16  # truncated, not padded
     np.testing.assert_array_equal(enc.labels, ex.labels)
     np.testing.assert_array_equal(enc.ids, ex.ids)
@@ -81,7 +90,7 @@ def test_single_sentences_and_no_token_types():
     ex.text_b = None
     enc = encode(tiny_tokenizer(token_types=False), ex, max_length=8)
     assert enc.token_type_ids is None
-    assert enc.input_ids[0].tolist() == [2, 5, 16, 17, 7, 9, 10, 3]  # [CLS] ... [SEP], 8 long
+    assert enc.input_ids[0].tolist() == [2, 5, 16, 18, 7, 9, 10, 3]  # [CLS] ... [SEP], 8 long
     assert all(len(x) <= 8 for x in enc.input_ids)
 
 

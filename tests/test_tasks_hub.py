@@ -38,6 +38,20 @@ def calls(monkeypatch, tmp_path):
     return asked
 
 
+@pytest.fixture
+def read_fixture(tmp_path):
+    """stem -> the fixture file as a `datasets.Dataset` (datasets' cache under tmp_path)."""
+    import datasets
+
+    def read(stem: str):
+        path = str(HUB / f"{stem}.parquet")
+        return datasets.load_dataset(
+            "parquet", data_files=path, split="train", cache_dir=str(tmp_path / "hf")
+        )
+
+    return read
+
+
 def test_glue_pair_task_from_parquet(calls):
     ex = load_examples("rte", "dev")
     assert calls == [("nyu-mll/glue", "rte", "validation")]
@@ -94,16 +108,12 @@ def test_heldout_from_hub_train(calls, monkeypatch):
     assert len(held) == 2 and sorted(held.labels.tolist()) == [0, 1]
 
 
-def test_hidden_test_labels(calls):
+def test_hidden_test_labels(calls, read_fixture):
     info = get_task("mnli")
     with pytest.raises(MbpError, match=r"1 rows have label -1 \(hidden test labels\)"):
-        load_hub_examples(info, "test", "en", loader=lambda *a: _fixture("glue-mnli-test_matched"))
-
-
-def _fixture(stem):
-    import datasets
-
-    return datasets.load_dataset("parquet", data_files=str(HUB / f"{stem}.parquet"), split="train")
+        load_hub_examples(
+            info, "test", "en", loader=lambda *a: read_fixture("glue-mnli-test_matched")
+        )
 
 
 def test_wrong_label_names(calls):
@@ -111,10 +121,10 @@ def test_wrong_label_names(calls):
         load_examples("xnli", "dev", "de")
 
 
-def test_wrong_columns(calls):
+def test_wrong_columns(calls, read_fixture):
     with pytest.raises(MbpError, match=r"no column 'question1' \(columns: sentence1, sentence2"):
         load_hub_examples(
-            get_task("qqp"), "dev", "en", loader=lambda *a: _fixture("glue-rte-validation")
+            get_task("qqp"), "dev", "en", loader=lambda *a: read_fixture("glue-rte-validation")
         )
 
 
@@ -136,7 +146,7 @@ def test_offline_error_names_local_files_and_fixes(monkeypatch):
     assert "connect to the hub" in msg and "\n" not in msg
 
 
-def test_default_loader_calls_load_dataset(monkeypatch):
+def test_default_loader_calls_load_dataset(monkeypatch, read_fixture):
     import datasets
 
     seen = {}
@@ -145,7 +155,7 @@ def test_default_loader_calls_load_dataset(monkeypatch):
         seen.update(path=path, name=name, split=split)
         return fixture
 
-    fixture = _fixture("xnli-en-validation")  # read before load_dataset is replaced
+    fixture = read_fixture("xnli-en-validation")  # read before load_dataset is replaced
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     ex = load_hub_examples(get_task("xnli"), "dev", "en", loader=hub._datasets_loader)
     assert seen == {"path": "facebook/xnli", "name": "en", "split": "validation"}

@@ -75,7 +75,9 @@ def test_constant_predictions():
 
 
 def test_bad_shapes():
-    with pytest.raises(MbpError, match=r"one prediction per label: got predictions of shape \(3,\)"):
+    with pytest.raises(
+        MbpError, match=r"one prediction per label: got predictions of shape \(3,\)"
+    ):
         compute_metrics("rte", [0, 1, 1], [0, 1])
     with pytest.raises(MbpError, match="zero examples"):
         compute_metrics("rte", [], [])

@@ -47,7 +47,8 @@ class Checkpoint:
 
 
 def checkpoint_dir(spec: FinetuneSpec) -> Path:
-    return cache_dir() / "checkpoints" / f"{spec.model}-{spec.task}-{spec.key}"
+    label = Path(spec.model).name or "model"  # a registry name, or a local directory's name
+    return cache_dir() / "checkpoints" / f"{label}-{spec.task}-{spec.key}"
 
 
 def find_checkpoint(spec: FinetuneSpec) -> Checkpoint | None:
@@ -129,16 +130,27 @@ def finetune(
     encoded = encode(tokenizer, train, spec.max_length)
     pad_id = tokenizer.pad_token_id or 0
 
+    if spec.freeze_embeddings:
+        # the word-embedding matrix (250k x 384 for e5-small) dominates the optimizer's work
+        model.get_input_embeddings().weight.requires_grad_(False)
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     params = [
         {
-            "params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+            "params": [
+                p
+                for n, p in model.named_parameters()
+                if p.requires_grad and not any(k in n for k in no_decay)
+            ],
             "weight_decay": spec.weight_decay,
         },
         {
-            "params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
+            "params": [
+                p
+                for n, p in model.named_parameters()
+                if p.requires_grad and any(k in n for k in no_decay)
+            ],
             "weight_decay": 0.0,
         },
     ]

@@ -25,7 +25,7 @@ from mbp.store.rows import Rows, insert_frame, rows_frame
 from mbp.store.schema import CELL_ROW_TABLES, COLUMNS, KEYS, RUN_TABLES, quote
 
 RunKind = Literal["sweep", "importance", "layers"]
-RunStatus = Literal["running", "done", "failed"]
+RunStatus = Literal["running", "partial", "done", "failed"]  # partial: a shard finished its cells
 Filter = str | int | float | Sequence[str | int | float] | None
 
 

@@ -49,16 +49,20 @@ class ColumnNames:
     label: tuple[str, ...]
 
 
+_NLI_COLUMNS = ColumnNames(
+    ("premise", "sentence1"), ("hypothesis", "sentence2"), ("gold_label", "label")
+)
 COLUMNS: dict[str, ColumnNames] = {
     "cola": ColumnNames(("sentence",), None, ("label",)),
     "sst2": ColumnNames(("sentence",), None, ("label",)),
-    "mrpc": ColumnNames(("#1 String", "sentence1"), ("#2 String", "sentence2"), ("Quality", "label")),
+    "mrpc": ColumnNames(("#1 String", "sentence1"), ("#2 String", "sentence2"),
+                        ("Quality", "label")),
     "qqp": ColumnNames(("question1",), ("question2",), ("is_duplicate", "label")),
     "stsb": ColumnNames(("sentence1",), ("sentence2",), ("score", "label")),
-    "mnli": ColumnNames(("premise", "sentence1"), ("hypothesis", "sentence2"), ("gold_label", "label")),
+    "mnli": _NLI_COLUMNS,
     "qnli": ColumnNames(("question",), ("sentence",), ("label",)),
     "rte": ColumnNames(("sentence1",), ("sentence2",), ("label",)),
-    "xnli": ColumnNames(("premise", "sentence1"), ("hypothesis", "sentence2"), ("gold_label", "label")),
+    "xnli": _NLI_COLUMNS,
 }  # fmt: skip
 
 # Original headerless CoLA files: source, label, original label (blank), sentence.

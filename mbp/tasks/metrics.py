@@ -10,8 +10,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from mbp.errors import MbpError
 from mbp.tasks.registry import TaskInfo, get_task
@@ -38,6 +36,8 @@ def _as_arrays(
 
 
 def _correlation(kind: str, preds: np.ndarray, gold: np.ndarray) -> float:
+    from scipy import stats  # imported on use: scipy and sklearn cost seconds at import time
+
     if len(gold) < 2:
         raise MbpError(f"{kind} correlation needs at least 2 examples, got {len(gold)}")
     with warnings.catch_warnings():
@@ -56,6 +56,8 @@ def compute_metrics(
     Keys: "accuracy", "f1" (binary, positive class = label id 1), "matthews", "pearson",
     "spearman".
     """
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
     info = get_task(task)
     preds, gold = _as_arrays(info, predictions, labels)
     out: dict[str, float] = {}

@@ -159,8 +159,8 @@ def task_names() -> list[str]:
     return list(TASKS)
 
 
-def _closest(value: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.4)
+def _closest(value: str, choices: list[str], cutoff: float = 0.4) -> str:
+    close = difflib.get_close_matches(value, choices, n=3, cutoff=cutoff)
     return f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
 
 
@@ -202,7 +202,8 @@ def check_language(task: str | TaskInfo, lang: str | None) -> str:
             f"use task 'xnli' for other languages"
         )
     raise MbpError(
-        f"XNLI has no language {lang!r}: {_closest(code, list(info.languages))}"
+        # A higher cutoff: two-letter codes are all "close" to each other at difflib's default.
+        f"XNLI has no language {lang!r}: {_closest(code, list(info.languages), cutoff=0.6)}"
         f"it has {', '.join(sorted(info.languages))}"
     )
 

@@ -36,7 +36,8 @@ class Table:
         looked = " or ".join(repr(n) for n in names)
         raise MbpError(
             f"{self.path}: no {what} column (looked for {looked}); the header has "
-            f"{', '.join(repr(c) for c in self.columns)}: rename the column or use the GLUE/XNLI file"
+            f"{', '.join(repr(c) for c in self.columns)}: rename the column or use the "
+            f"GLUE/XNLI file"
         )
 
 

@@ -1,0 +1,408 @@
+"""The dashboard's queries: small, aggregated frames computed in DuckDB SQL from the store.
+
+Pages never load raw curve points: random seeds are reduced to mean/std/min/max per grid
+fraction here, so a store with millions of rows still ships a few hundred rows to a chart.
+Every function takes a `ResultsStore` and returns a pandas DataFrame (or a plain value); none
+imports Streamlit, so they are tested and benchmarked without it.
+
+    python -c "from mbp.store import ResultsStore; from mbp.dashboard_data import *;
+    print(curve_summary(ResultsStore(), models=['e5-small'], task='xnli', langs=['en']))"
+
+When several runs measure the same thing (same model, task, language and order), the one with
+the most evaluation examples wins, then the one with the most finished cells, then the newest;
+pass `n_examples` to pick another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mbp.store import ResultsStore
+
+_PREFERENCE = "n_examples DESC NULLS LAST, cells_done DESC, updated_at DESC, run_id"
+
+
+def _in(column: str, values: Sequence[Any] | None) -> tuple[str, list[Any]]:
+    """` AND column IN (?, ...)` for a non-empty list; FALSE for an empty one; '' for None."""
+    if values is None:
+        return "", []
+    values = list(values)
+    if not values:
+        return " AND FALSE", []
+    return f" AND {column} IN ({', '.join('?' * len(values))})", values
+
+
+def primary_metrics() -> dict[str, str]:
+    """task -> its primary metric (accuracy, matthews, f1, spearman)."""
+    from mbp.tasks import TASKS
+
+    return {name: info.primary_metric for name, info in TASKS.items()}
+
+
+def _primary_metric_sql() -> str:
+    cases = " ".join(f"WHEN '{t}' THEN '{m}'" for t, m in primary_metrics().items())
+    return f"CASE r.task {cases} ELSE 'accuracy' END"
+
+
+# ----------------------------------------------------------------------------- what is stored
+
+
+def store_inventory(store: ResultsStore) -> pd.DataFrame:
+    """One row per (kind, model, task, lang) with run counts and example counts."""
+    return store.sql(
+        "SELECT kind, model, task, lang, count(*) AS runs, max(n_examples) AS n_examples, "
+        "sum(cells_done) AS cells_done, sum(cells_total) AS cells_total "
+        "FROM runs GROUP BY ALL ORDER BY model, task, lang, kind"
+    )
+
+
+def store_summary(store: ResultsStore) -> pd.DataFrame:
+    """Per model and task: languages, run counts by kind, examples, devices, when computed."""
+    return store.sql(
+        "SELECT model, task, count(DISTINCT lang) AS n_langs, "
+        "string_agg(DISTINCT lang, ' ' ORDER BY lang) AS langs, "
+        "count(*) FILTER (WHERE kind = 'sweep') AS sweeps, "
+        "count(*) FILTER (WHERE kind = 'importance') AS importance, "
+        "count(*) FILTER (WHERE kind = 'layers') AS layers, "
+        "max(n_examples) AS max_examples, "
+        "string_agg(DISTINCT device, ', ' ORDER BY device) AS devices, "
+        "count(*) FILTER (WHERE status <> 'done') AS unfinished, "
+        "min(created_at) AS first_computed, max(updated_at) AS last_computed "
+        "FROM runs GROUP BY model, task ORDER BY model, task"
+    )
+
+
+@dataclass(frozen=True)
+class StoreTotals:
+    """Headline numbers of a store."""
+
+    runs: int
+    models: int
+    tasks: int
+    langs: int
+    curve_points: int
+    first_computed: datetime | None
+    last_computed: datetime | None
+    devices: tuple[str, ...]
+    running: int
+
+
+def store_totals(store: ResultsStore) -> StoreTotals:
+    row = store.sql(
+        "SELECT count(*) AS runs, count(DISTINCT model) AS models, count(DISTINCT task) AS tasks, "
+        "count(DISTINCT lang) AS langs, min(created_at) AS first, max(updated_at) AS last, "
+        "list(DISTINCT device ORDER BY device) FILTER (WHERE device IS NOT NULL) AS devices, "
+        "count(*) FILTER (WHERE status = 'running') AS running, "
+        "(SELECT count(*) FROM curve_points) AS points FROM runs"
+    ).iloc[0]
+
+    def when(value: Any) -> datetime | None:
+        return None if pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+    devices = row["devices"]
+    return StoreTotals(
+        runs=int(row["runs"]),
+        models=int(row["models"]),
+        tasks=int(row["tasks"]),
+        langs=int(row["langs"]),
+        curve_points=int(row["points"]),
+        first_computed=when(row["first"]),
+        last_computed=when(row["last"]),
+        devices=tuple(devices) if devices is not None and len(devices) else (),
+        running=int(row["running"]),
+    )
+
+
+def curve_metrics(store: ResultsStore, task: str, models: Sequence[str] | None = None) -> list[str]:
+    """Metric names stored for `task`'s sweeps (primary metric first)."""
+    where, params = _in("r.model", models)
+    frame = store.sql(
+        "SELECT DISTINCT c.metric FROM curve_points c JOIN runs r USING (run_id) "
+        f"WHERE r.kind = 'sweep' AND r.task = ?{where} ORDER BY c.metric",
+        [task, *params],
+    )
+    metrics = frame["metric"].tolist()
+    primary = primary_metrics().get(task)
+    return sorted(metrics, key=lambda m: (m != primary, m))
+
+
+def example_counts(store: ResultsStore, kind: str, task: str, models: Sequence[str]) -> list[int]:
+    """Distinct evaluation example counts of `kind` runs for `task` and `models` (largest first)."""
+    where, params = _in("model", models)
+    frame = store.sql(
+        "SELECT DISTINCT n_examples FROM runs WHERE kind = ? AND task = ? "
+        f"AND n_examples IS NOT NULL{where} ORDER BY n_examples DESC",
+        [kind, task, *params],
+    )
+    return [int(n) for n in frame["n_examples"]]
+
+
+# ----------------------------------------------------------------------------- pruning curves
+
+
+def _chosen_runs_sql(kind: str, partition: str, extra: str) -> str:
+    return (
+        "SELECT run_id, model, task, lang, method, n_examples FROM runs "
+        f"WHERE kind = '{kind}'{extra} "
+        f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {_PREFERENCE}) = 1"
+    )
+
+
+def curve_summary(
+    store: ResultsStore,
+    *,
+    models: Sequence[str] | None = None,
+    task: str | None = None,
+    langs: Sequence[str] | None = None,
+    metric: str | None = None,
+    orders: Sequence[str] | None = None,
+    n_examples: int | None = None,
+) -> pd.DataFrame:
+    """Pruning curves reduced over seeds, one row per (model, task, lang, order, fraction).
+
+    Columns: model, task, lang, order_name, fraction, heads_pruned, n_seeds, mean, std, min,
+    max, base (the unpruned score of the same model/task/lang: the mean value at fraction 0),
+    n_examples, metric. `metric=None` takes each task's primary metric.
+    """
+    extra, params = "", []
+    for column, values in (("model", models), ("lang", langs), ("method", orders)):
+        clause, vals = _in(column, values)
+        extra += clause
+        params += vals
+    if task is not None:
+        extra += " AND task = ?"
+        params.append(task)
+    if n_examples is not None:
+        extra += " AND n_examples = ?"
+        params.append(int(n_examples))
+    metric_sql = "?" if metric is not None else _primary_metric_sql()
+    if metric is not None:
+        params.append(metric)
+    query = f"""
+        WITH r AS ({_chosen_runs_sql("sweep", "model, task, lang, method", extra)}),
+        pts AS (
+            SELECT r.model, r.task, r.lang, c.order_name, c.seed, c.fraction, c.heads_pruned,
+                   c.value, c.n_examples, c.metric
+            FROM curve_points c JOIN r USING (run_id)
+            WHERE c.metric = {metric_sql}
+        ),
+        agg AS (
+            SELECT model, task, lang, order_name, fraction,
+                   CAST(round(avg(heads_pruned)) AS INTEGER) AS heads_pruned,
+                   count(*) AS n_seeds, avg(value) AS mean, stddev_samp(value) AS std,
+                   min(value) AS min, max(value) AS max, max(n_examples) AS n_examples,
+                   any_value(metric) AS metric
+            FROM pts GROUP BY model, task, lang, order_name, fraction
+        ),
+        base AS (
+            SELECT model, task, lang, avg(value) AS base FROM pts WHERE fraction = 0
+            GROUP BY model, task, lang
+        )
+        SELECT agg.model, agg.task, agg.lang, agg.order_name, agg.fraction, agg.heads_pruned,
+               agg.n_seeds, agg.mean, agg.std, agg.min, agg.max, base.base, agg.n_examples,
+               agg.metric
+        FROM agg LEFT JOIN base USING (model, task, lang)
+        ORDER BY agg.model, agg.task, agg.lang, agg.order_name, agg.fraction
+    """
+    frame = store.sql(query, params)
+    return frame.astype({"n_seeds": "int64"}) if len(frame) else frame
+
+
+# ----------------------------------------------------------------------------- layers and heads
+
+
+def layer_drops(
+    store: ResultsStore,
+    *,
+    model: str,
+    task: str,
+    metric: str | None = None,
+    langs: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Drop per (lang, target) for `model` on `task`: columns lang, target, drop, base_value,
+    value, relative_drop (drop / base_value), n_examples, metric."""
+    extra = " AND model = ? AND task = ?"
+    clause, vals = _in("lang", langs)
+    params: list[Any] = [model, task, *vals]
+    metric_sql = "?" if metric is not None else _primary_metric_sql()
+    if metric is not None:
+        params.append(metric)
+    return store.sql(
+        f"""
+        WITH r AS ({_chosen_runs_sql("layers", "model, task, lang", extra + clause)})
+        SELECT r.lang, l.target, l."drop" AS "drop", l.base_value, l.value,
+               l."drop" / nullif(l.base_value, 0) AS relative_drop, r.n_examples, l.metric
+        FROM layer_importance l JOIN r USING (run_id)
+        WHERE l.metric = {metric_sql}
+        ORDER BY r.lang, l.target
+        """,
+        params,
+    )
+
+
+def layer_models(store: ResultsStore) -> pd.DataFrame:
+    """(model, task, n_langs) that have layer-wise runs."""
+    return store.sql(
+        "SELECT model, task, count(DISTINCT lang) AS n_langs FROM runs WHERE kind = 'layers' "
+        "GROUP BY model, task ORDER BY n_langs DESC, model, task"
+    )
+
+
+def importance_models(store: ResultsStore) -> pd.DataFrame:
+    """(model, task, n_langs, estimators) that have head-importance runs."""
+    return store.sql(
+        "SELECT model, task, count(DISTINCT lang) AS n_langs, "
+        "list(DISTINCT method ORDER BY method) AS estimators "
+        "FROM runs WHERE kind = 'importance' GROUP BY model, task ORDER BY n_langs DESC, model"
+    )
+
+
+def head_scores(
+    store: ResultsStore,
+    *,
+    model: str,
+    task: str,
+    langs: Sequence[str] | None = None,
+    estimator: str | None = None,
+) -> pd.DataFrame:
+    """Head importance: lang, layer, head, score, estimator, normalization, n_examples."""
+    extra = " AND model = ? AND task = ?"
+    clause, vals = _in("lang", langs)
+    params: list[Any] = [model, task, *vals]
+    if estimator is not None:
+        clause += " AND method = ?"
+        params.append(estimator)
+    return store.sql(
+        f"""
+        WITH r AS ({_chosen_runs_sql("importance", "model, task, lang", extra + clause)})
+        SELECT r.lang, h.layer, h.head, h.score, h.estimator, h.normalization, h.n_examples
+        FROM head_importance h JOIN r USING (run_id)
+        ORDER BY r.lang, h.layer, h.head
+        """,
+        params,
+    )
+
+
+def rank_correlations(scores: pd.DataFrame, lang_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Language x language Spearman correlation of head-importance scores over the shared heads."""
+    if scores.empty or scores["lang"].nunique() < 2:
+        return pd.DataFrame()
+    wide = scores.pivot_table(index=["layer", "head"], columns="lang", values="score")
+    order = [lang for lang in (lang_order or sorted(wide.columns)) if lang in wide.columns]
+    wide = wide[order].dropna()
+    return wide.rank().corr(method="pearson")
+
+
+# ----------------------------------------------------------------------------- languages
+
+
+def language_table() -> pd.DataFrame:
+    """XNLI language metadata (mbp.tasks.LANGUAGES) as a frame indexed by code."""
+    from mbp.tasks import LANGUAGES
+
+    rows = [
+        {
+            "lang": info.code,
+            "name": info.name,
+            "family": info.family,
+            "genus": info.genus,
+            "word_order": info.word_order,
+            "morphology": info.morphology,
+            "script": info.script,
+            "wiki_articles": info.wiki_articles,
+            "resource": info.resource,
+        }
+        for info in LANGUAGES.values()
+    ]
+    return pd.DataFrame(rows).set_index("lang", drop=False)
+
+
+def group_reliance(drops: pd.DataFrame) -> pd.DataFrame:
+    """Per language: drop of the bottom, middle and top thirds and reliance = bottom - top.
+
+    Columns lang, bottom, middle, top, reliance (metric units x100 = points), base_value,
+    n_examples.
+    """
+    columns = ["lang", "bottom", "middle", "top", "reliance", "base_value", "n_examples"]
+    groups = drops[drops["target"].astype(str).str.startswith("group:")] if len(drops) else drops
+    if groups.empty:
+        return pd.DataFrame(columns=columns)
+    wide = groups.pivot_table(index="lang", columns="target", values="drop") * 100.0
+    wide.columns = [c.split(":", 1)[1] for c in wide.columns]
+    for name in ("bottom", "middle", "top"):
+        if name not in wide.columns:
+            wide[name] = np.nan
+    wide["reliance"] = wide["bottom"] - wide["top"]
+    wide["base_value"] = groups.groupby("lang")["base_value"].first()
+    wide["n_examples"] = groups.groupby("lang")["n_examples"].max()
+    return wide.reset_index()[columns]
+
+
+# ----------------------------------------------------------------------------- runs & live runs
+
+
+def runs_frame(store: ResultsStore, **filters: Any) -> pd.DataFrame:
+    """The runs table without the bulky JSON columns, newest first."""
+    frame = store.runs(**{k: v for k, v in filters.items() if v})
+    keep = [
+        "run_id", "kind", "model", "task", "lang", "method", "n_examples", "status",
+        "cells_done", "cells_total", "device", "elapsed_s", "created_at", "updated_at",
+        "command", "code_commit", "error",
+    ]  # fmt: skip
+    frame = frame[[c for c in keep if c in frame.columns]]
+    return frame.sort_values("updated_at", ascending=False).reset_index(drop=True)
+
+
+def rows_for_runs(store: ResultsStore, table: str, run_ids: Sequence[str]) -> pd.DataFrame:
+    """All rows of `table` (curve_points, head_importance, layer_importance) for `run_ids`,
+    with the run's model/task/lang/method."""
+    getter = {
+        "curve_points": store.curve_points,
+        "head_importance": store.head_importance,
+        "layer_importance": store.layer_importance,
+    }
+    if table not in getter:
+        raise ValueError(f"table {table!r} is not one of {list(getter)}")
+    if not run_ids:
+        return getter[table](run_ids=[])
+    return getter[table](run_ids=list(run_ids))
+
+
+def live_progress(
+    store: ResultsStore,
+    *,
+    model: str,
+    task: str,
+    langs: Sequence[str],
+    orders: Sequence[str],
+    since: datetime,
+) -> pd.DataFrame:
+    """Sweep runs of a live job (touched at or after `since`, UTC): lang, method, status,
+    cells_done, cells_total, updated_at."""
+    lang_sql, lang_params = _in("lang", langs)
+    order_sql, order_params = _in("method", orders)
+    return store.sql(
+        "SELECT lang, method, status, cells_done, cells_total, updated_at, run_id FROM runs "
+        f"WHERE kind = 'sweep' AND model = ? AND task = ? AND updated_at >= ?{lang_sql}{order_sql} "
+        "ORDER BY lang, method",
+        [model, task, since, *lang_params, *order_params],
+    )
+
+
+def seconds_per_example(store: ResultsStore, model: str, device: str | None = None) -> float | None:
+    """Median measured seconds per evaluated example and sweep cell for `model` (None if none)."""
+    clause, params = ("", []) if not device else (" AND r.device = ?", [device])
+    frame = store.sql(
+        "SELECT median(c.elapsed_s / r.n_examples) AS s FROM cells c JOIN runs r USING (run_id) "
+        "WHERE r.kind = 'sweep' AND r.model = ? AND r.n_examples > 0 AND c.elapsed_s > 0"
+        f"{clause}",
+        [model, *params],
+    )
+    value = frame["s"].iloc[0] if len(frame) else None
+    return None if value is None or pd.isna(value) else float(value)

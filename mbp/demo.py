@@ -1,0 +1,358 @@
+"""Hosted-demo policy and live-run requests: what the dashboard may launch, checked before launch.
+
+Pure functions over plain values (no Streamlit), so every rule is unit-tested:
+
+- `demo_settings(os.environ, secrets)`: demo mode is on when `MBP_MODE=demo` (environment) or
+  `secrets["MBP_MODE"] == "demo"`. In demo mode the store is a read-only copy of
+  `precomputed/` and live runs are off, unless `MBP_DEMO_LIVE_RUNS=capped` allows small ones
+  (`CAPPED`: <= 200 examples, <= 6 grid points, one run at a time, a wall-time limit).
+- `LiveRunRequest` + `validate_request`: only registry model names (never a path or a hub id
+  typed by a user), known tasks, languages and orders; the caps of the mode.
+- `sweep_argv`: the `python -m mbp sweep ... --store PATH --json` command a valid request runs.
+- `estimate_seconds`: a rough time estimate (measured seconds per example when the store has
+  them).
+
+    python -c "import os; from mbp.demo import demo_settings; print(demo_settings(os.environ))"
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mbp.errors import MbpError
+
+LiveRuns = Literal["on", "capped", "off"]
+ORDERS: tuple[str, ...] = ("importance", "reverse", "random", "iterative")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+TINY_MODEL = "tiny-bert"  # a 2-layer random BERT for end-to-end tests (MBP_ALLOW_TINY=1)
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class LiveRunCaps:
+    """Upper limits on a live run (None = no limit)."""
+
+    max_examples: int | None = None
+    max_grid_points: int | None = None
+    max_concurrent: int | None = None
+    wall_time_s: float | None = None
+    max_langs: int | None = None
+    max_seeds: int | None = None
+    max_train_examples: int | None = None
+    max_epochs: float | None = None
+
+
+#: The hosted demo's limits when MBP_DEMO_LIVE_RUNS=capped.
+CAPPED = LiveRunCaps(
+    max_examples=200,
+    max_grid_points=6,
+    max_concurrent=1,
+    wall_time_s=900.0,
+    max_langs=3,
+    max_seeds=3,
+    max_train_examples=2000,
+    max_epochs=1.0,
+)
+#: Outside demo mode: generous sanity limits only.
+LOCAL = LiveRunCaps(max_examples=100_000, max_grid_points=101, max_seeds=50)
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """How the dashboard runs: demo or not, and whether live runs are on, capped or off."""
+
+    demo: bool = False
+    live_runs: LiveRuns = "on"
+    allow_tiny: bool = False
+
+    @property
+    def caps(self) -> LiveRunCaps | None:
+        """The live-run limits of this mode, or None when live runs are off."""
+        return {"on": LOCAL, "capped": CAPPED, "off": None}[self.live_runs]
+
+    @property
+    def store_read_only(self) -> bool:
+        return self.demo
+
+
+def demo_settings(
+    environ: Mapping[str, str], secrets: Mapping[str, Any] | None = None
+) -> DemoSettings:
+    """Settings from the environment and (optionally) Streamlit secrets.
+
+    `MBP_MODE=demo` or `secrets["MBP_MODE"] == "demo"` turns demo mode on; in demo mode live
+    runs are off unless `MBP_DEMO_LIVE_RUNS=capped` (environment or secrets). `MBP_ALLOW_TINY=1`
+    offers the tiny random test model.
+    """
+    secrets = secrets or {}
+
+    def value(key: str) -> str:
+        raw = environ.get(key)
+        if raw is None:
+            raw = secrets.get(key)
+        return str(raw).strip().lower() if raw is not None else ""
+
+    demo = value("MBP_MODE") == "demo"
+    live: LiveRuns = "on"
+    if demo:
+        live = "capped" if value("MBP_DEMO_LIVE_RUNS") == "capped" else "off"
+    return DemoSettings(demo=demo, live_runs=live, allow_tiny=value("MBP_ALLOW_TINY") in _TRUE)
+
+
+def allowed_models(settings: DemoSettings) -> list[str]:
+    """Registry names a live run may use: offline models in demo mode, all outside it."""
+    from mbp.models.registry import MODELS
+
+    names = [n for n, info in MODELS.items() if not settings.demo or info.source == "offline"]
+    if settings.allow_tiny and TINY_MODEL not in names:
+        names.append(TINY_MODEL)
+    return names
+
+
+@dataclass(frozen=True)
+class LiveRunRequest:
+    """What the Live-run form asks for."""
+
+    model: str
+    task: str
+    langs: tuple[str, ...] = ("en",)
+    orders: tuple[str, ...] = ("importance", "random")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    grid: str = "0:1:0.2"
+    examples: int = 200
+    device: str = "auto"
+    train_examples: int = 2000
+    epochs: float = 1.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_grid(text: str) -> tuple[float, ...]:
+    """'0,0.3,0.6' or 'start:stop:step' (inclusive) -> sorted unique fractions in [0, 1].
+
+    The same rules as the CLI's --grid (mbp.runner.grid_from_text), without importing torch.
+    """
+    text = str(text).strip()
+    if not text:
+        raise MbpError("the grid is empty: give fractions like 0,0.5,1 or 0:1:0.1")
+    if ":" in text:
+        try:
+            start, stop, step = (float(x) for x in text.split(":"))
+        except ValueError:
+            raise MbpError(f"grid {text!r} is not start:stop:step: e.g. 0:1:0.1") from None
+        if step <= 0 or not math.isfinite(step):
+            raise MbpError(f"grid step {step} must be positive: e.g. 0:1:0.1")
+        count = math.floor((stop - start) / step + 0.5) + 1
+        if count > 10_000:
+            raise MbpError(f"grid {text!r} has {count} points: use a larger step")
+        values = [start + i * step for i in range(max(count, 0))]
+    else:
+        values = []
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            try:
+                values.append(float(part))
+            except ValueError:
+                raise MbpError(f"grid value {part.strip()!r} is not a number: e.g. 0,0.5,1") from None
+    out = set()
+    for v in values:
+        if not (0.0 <= v <= 1.0 + 1e-9) or v != v:
+            raise MbpError(f"grid value {v:g} is outside [0, 1]: give pruned fractions, e.g. 0.3")
+        out.add(round(min(v, 1.0), 6))
+    if not out:
+        raise MbpError("the grid is empty: give fractions like 0,0.5,1 or 0:1:0.1")
+    return tuple(sorted(out))
+
+
+def cells_total(request: LiveRunRequest) -> int:
+    """Sweep cells the request will store: per language and order, grid points x seeds."""
+    try:
+        points = len(parse_grid(request.grid))
+    except MbpError:
+        return 0
+    per_lang = sum(points * (len(request.seeds) if o == "random" else 1) for o in request.orders)
+    return per_lang * len(request.langs)
+
+
+def validate_request(
+    request: LiveRunRequest, settings: DemoSettings, *, active_jobs: int = 0
+) -> list[str]:
+    """Everything wrong with `request` under `settings` (an empty list means it may run)."""
+    from mbp.tasks import TASKS
+
+    caps = settings.caps
+    if caps is None:
+        return ["live runs are off in this demo: the results shown are precomputed"]
+    problems: list[str] = []
+    models = allowed_models(settings)
+    if request.model not in models:
+        problems.append(f"model {request.model!r} is not offered here: choose one of {models}")
+    task = TASKS.get(request.task)
+    if task is None:
+        problems.append(f"unknown task {request.task!r}: choose one of {list(TASKS)}")
+    if not request.langs:
+        problems.append("choose at least one language")
+    elif task is not None:
+        bad = [lang for lang in request.langs if lang not in task.languages]
+        if bad:
+            problems.append(f"task {task.name} has no language(s) {bad}: it has {list(task.languages)}")
+    if not request.orders:
+        problems.append("choose at least one prune order")
+    bad_orders = [o for o in request.orders if o not in ORDERS]
+    if bad_orders:
+        problems.append(f"unknown order(s) {bad_orders}: use {list(ORDERS)}")
+    if "random" in request.orders and not request.seeds:
+        problems.append("the random order needs at least one seed")
+    if any(int(s) < 0 for s in request.seeds):
+        problems.append("seeds must be non-negative integers")
+    try:
+        points = len(parse_grid(request.grid))
+    except MbpError as err:
+        problems.append(str(err))
+        points = 0
+    if request.examples < 1:
+        problems.append(f"examples {request.examples} must be at least 1")
+    if request.device not in DEVICES:
+        problems.append(f"device {request.device!r} is not one of {list(DEVICES)}")
+    if request.train_examples < 0:
+        problems.append("training examples must be 0 (all) or more")
+    if request.epochs <= 0:
+        problems.append("epochs must be positive")
+
+    def cap(value: float, limit: float | None, what: str) -> None:
+        if limit is not None and value > limit:
+            problems.append(f"{what} {value:g} is over this dashboard's limit of {limit:g}")
+
+    cap(request.examples, caps.max_examples, "examples")
+    cap(points, caps.max_grid_points, "grid points")
+    cap(len(request.langs), caps.max_langs, "languages")
+    if "random" in request.orders:
+        cap(len(request.seeds), caps.max_seeds, "random seeds")
+    if caps.max_train_examples is not None and request.train_examples == 0:
+        problems.append(
+            f"training examples 0 (all) is over this dashboard's limit of {caps.max_train_examples}"
+        )
+    cap(request.train_examples, caps.max_train_examples, "training examples")
+    cap(request.epochs, caps.max_epochs, "epochs")
+    if caps.max_concurrent is not None and active_jobs >= caps.max_concurrent:
+        problems.append(
+            f"{active_jobs} live run(s) already running; this dashboard allows "
+            f"{caps.max_concurrent} at a time: wait for it or cancel it"
+        )
+    return problems
+
+
+def sweep_argv(
+    request: LiveRunRequest,
+    store_path: str | Path,
+    *,
+    model_location: str | None = None,
+    python: str = sys.executable,
+) -> list[str]:
+    """The CLI command of a validated request. `model_location` replaces the model name only
+    for the tiny test model, which lives in a folder the dashboard writes itself."""
+    argv = [
+        python, "-m", "mbp", "sweep",
+        "--model", model_location or request.model,
+        "--task", request.task,
+        "--lang", *request.langs,
+        "--order", *request.orders,
+        "--grid", ",".join(f"{f:g}" for f in parse_grid(request.grid)),
+        "--examples", str(int(request.examples)),
+        "--device", request.device,
+        "--train-examples", str(int(request.train_examples)),
+        "--epochs", f"{float(request.epochs):g}",
+        "--store", str(store_path),
+        "--json",
+    ]  # fmt: skip
+    if "random" in request.orders:
+        insert = argv.index("--grid")
+        argv[insert:insert] = ["--seeds", *(str(int(s)) for s in request.seeds)]
+    return argv
+
+
+# Rough forward-pass seconds per example on a CPU for the registry's model sizes, from
+# layers x hidden^2 relative to e5-small (12 x 384^2) at ~2 ms per example; a GPU ~30x faster.
+_CPU_S_PER_EXAMPLE_E5 = 0.002
+_GPU_SPEEDUP = 30.0
+_STARTUP_S = 15.0
+_IMPORTANCE_EXAMPLES = 256
+
+
+def default_seconds_per_example(model: str, device: str = "cpu") -> float:
+    """A prior for one forward pass of one example (before anything was measured)."""
+    from mbp.models.registry import find_model
+
+    info = find_model(model)
+    if model == TINY_MODEL:
+        size = 2 * 16**2
+    elif info is None:
+        size = 12 * 768**2
+    else:
+        size = info.layers * info.hidden**2
+    seconds = _CPU_S_PER_EXAMPLE_E5 * size / (12 * 384**2)
+    return seconds / _GPU_SPEEDUP if device.startswith("cuda") else seconds
+
+
+def estimate_seconds(
+    request: LiveRunRequest, *, measured_s_per_example: float | None = None
+) -> float:
+    """Wall time estimate: start-up + fine-tuning (if no checkpoint yet) + importance + cells."""
+    spe = measured_s_per_example or default_seconds_per_example(request.model, request.device)
+    cells = cells_total(request)
+    evaluation = cells * request.examples * spe
+    importance = 0.0
+    if any(o in ("importance", "reverse", "iterative") for o in request.orders):
+        importance = len(request.langs) * _IMPORTANCE_EXAMPLES * 3 * spe
+    if "iterative" in request.orders:
+        importance *= max(1, len(parse_grid(request.grid)))
+    train = request.train_examples or 50_000
+    finetune = train * request.epochs * 3 * spe
+    return _STARTUP_S + finetune + importance + evaluation
+
+
+def format_duration(seconds: float) -> str:
+    """12 s, 3 min 05 s, 1 h 02 min."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def seeds_from_text(text: str) -> tuple[int, ...]:
+    """'0 1 2' or '0,1,2' -> (0, 1, 2); MbpError on anything else."""
+    parts = [p for p in str(text).replace(",", " ").split() if p]
+    try:
+        seeds = tuple(int(p) for p in parts)
+    except ValueError:
+        raise MbpError(f"seeds {text!r} are not integers: e.g. 0 1 2") from None
+    if any(s < 0 for s in seeds):
+        raise MbpError(f"seeds {text!r} include a negative number: use 0 or more")
+    return tuple(dict.fromkeys(seeds))
+
+
+def describe_caps(caps: LiveRunCaps) -> list[str]:
+    """Human-readable limits for the Live-run page."""
+    parts = []
+    for label, value in (
+        ("examples per language", caps.max_examples),
+        ("grid points", caps.max_grid_points),
+        ("languages", caps.max_langs),
+        ("random seeds", caps.max_seeds),
+        ("training examples", caps.max_train_examples),
+        ("epochs", caps.max_epochs),
+        ("run(s) at a time", caps.max_concurrent),
+    ):
+        if value is not None:
+            parts.append(f"≤ {value:g} {label}")
+    if caps.wall_time_s is not None:
+        parts.append(f"stopped after {format_duration(caps.wall_time_s)}")
+    return parts
+
