@@ -406,3 +406,28 @@ def seconds_per_example(store: ResultsStore, model: str, device: str | None = No
     )
     value = frame["s"].iloc[0] if len(frame) else None
     return None if value is None or pd.isna(value) else float(value)
+
+
+def prunability_table(summary: pd.DataFrame, keep: float = 0.9) -> pd.DataFrame:
+    """Per (model, lang, order): the unpruned score, the score at 50 % pruned, and the largest
+    pruned fraction up to which every grid point keeps at least `keep` of the unpruned score."""
+    rows = []
+    for (model, lang, order), part in summary.groupby(["model", "lang", "order_name"], sort=True):
+        part = part.sort_values("fraction")
+        base = part["base"].iloc[0]
+        ok = part["mean"] >= keep * base if pd.notna(base) else pd.Series(False, index=part.index)
+        failing = part.loc[~ok, "fraction"]
+        limit = part.loc[ok & (part["fraction"] < (failing.min() if len(failing) else 2)), "fraction"]
+        at_half = part.loc[(part["fraction"] - 0.5).abs() < 1e-6, "mean"]
+        rows.append(
+            {
+                "model": model,
+                "lang": lang,
+                "order": order,
+                "unpruned": base,
+                "at 50% pruned": float(at_half.iloc[0]) if len(at_half) else np.nan,
+                f"prunable keeping {keep:.0%}": float(limit.max()) if len(limit) else 0.0,
+                "seeds": int(part["n_seeds"].max()),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -129,7 +129,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(project):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = ResultsStore(store, read_only=True).counts().get("cells", 0)
-    assert 0 < partial  # killed mid-way (or just at the end, which is fine too)
+    assert partial > 0  # killed mid-way (or just at the end, which is fine too)
     run_mbp(args, env)
     pd.testing.assert_frame_equal(_curves(tmp / "reference.duckdb"), _curves(store))
 

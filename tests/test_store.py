@@ -1,6 +1,6 @@
 """ResultsStore basics on tmp_path stores: create/reopen, cells, queries, reset/delete, tokens.
 
-    .venv/bin/python -m pytest tests/test_store.py -q
+.venv/bin/python -m pytest tests/test_store.py -q
 """
 
 from __future__ import annotations
@@ -198,8 +198,14 @@ def test_write_cell_all_row_kinds_and_queries(store: ResultsStore) -> None:
 def test_docs_example_query_runs(store: ResultsStore) -> None:
     start_run(store, "layers-en", kind="layers")
     rows = [
-        {"target": t, "layers": [i], "metric": "accuracy", "base_value": 0.8, "value": v,
-         "drop": 0.8 - v}
+        {
+            "target": t,
+            "layers": [i],
+            "metric": "accuracy",
+            "base_value": 0.8,
+            "value": v,
+            "drop": 0.8 - v,
+        }
         for i, (t, v) in enumerate([("layer:0", 0.7), ("layer:1", 0.5), ("group:bottom", 0.4)])
     ]
     store.write_cell("layers-en", "all", elapsed_s=1.0, layer_importance=rows)
@@ -258,8 +264,14 @@ def test_reset_run_keeps_run_and_delete_run_removes_all(store: ResultsStore) -> 
 def test_checkpoints(store: ResultsStore) -> None:
     assert store.find_checkpoint("ck1") is None
     store.record_checkpoint(
-        "ck1", model="mbert", task="mnli", spec_json={"lr": 2e-5}, path=Path("/cache/ck1"),
-        metric="accuracy", dev_value=0.82, n_train=392702,
+        "ck1",
+        model="mbert",
+        task="mnli",
+        spec_json={"lr": 2e-5},
+        path=Path("/cache/ck1"),
+        metric="accuracy",
+        dev_value=0.82,
+        n_train=392702,
     )
     found = store.find_checkpoint("ck1")
     assert found is not None
@@ -269,8 +281,14 @@ def test_checkpoints(store: ResultsStore) -> None:
         '{"lr": 2e-05}',
     )
     store.record_checkpoint(
-        "ck1", model="mbert", task="mnli", spec_json="{}", path="/cache/ck1b",
-        metric="accuracy", dev_value=0.83, n_train=10,
+        "ck1",
+        model="mbert",
+        task="mnli",
+        spec_json="{}",
+        path="/cache/ck1b",
+        metric="accuracy",
+        dev_value=0.83,
+        n_train=10,
     )
     assert store.checkpoints()["path"].tolist() == ["/cache/ck1b"]
 
@@ -289,7 +307,13 @@ def test_version_token_changes_on_every_write(store: ResultsStore) -> None:
     store.finish_run("run-a")
     assert changed()
     store.record_checkpoint(
-        "ck", model="m", task="t", spec_json="{}", path="p", metric=None, dev_value=None,
+        "ck",
+        model="m",
+        task="t",
+        spec_json="{}",
+        path="p",
+        metric=None,
+        dev_value=None,
         n_train=None,
     )
     assert changed()

@@ -15,8 +15,11 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import filelock
 
 from mbp.store import ResultsStore
 
@@ -30,6 +33,7 @@ POINTS_PER_CELL = 5
 # argv: store path, run id, cell prefix, number of cells (-1: until killed)
 WRITER = """
 import sys
+import threading
 from mbp.store import ResultsStore
 path, run_id, prefix, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 store = ResultsStore(path)
@@ -132,6 +136,21 @@ def test_writers_and_a_reader_share_the_store(tmp_path: Path) -> None:
     assert int(meta["write_count"]) >= total + WRITERS  # every write bumped the token
 
 
+def _wait_until_locked_by_other(lock_path: Path, rng: random.Random) -> None:
+    """Return as soon as another process holds `lock_path` (after a random delay)."""
+    time.sleep(rng.uniform(0.0, 0.1))
+    probe = filelock.FileLock(str(lock_path), timeout=0)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            probe.acquire()
+        except filelock.Timeout:
+            return
+        probe.release()
+        time.sleep(0.001)
+    raise AssertionError("the writer never took the lock")
+
+
 def test_kill_9_mid_write_loses_at_most_the_cell_in_flight(tmp_path: Path) -> None:
     path = tmp_path / "results.duckdb"
     store = ResultsStore(path)
@@ -144,7 +163,10 @@ def test_kill_9_mid_write_loses_at_most_the_cell_in_flight(tmp_path: Path) -> No
             assert writer.poll() is None, writer.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.25))
+        if round_ % 2:  # any moment
+            time.sleep(rng.uniform(0.0, 0.25))
+        else:  # a random moment while it holds the lock, i.e. inside a write
+            _wait_until_locked_by_other(Path(f"{path}.lock"), rng)
         os.kill(writer.pid, signal.SIGKILL)
         writer.wait(10)
         assert writer.returncode == -signal.SIGKILL
@@ -160,9 +182,72 @@ def test_kill_9_mid_write_loses_at_most_the_cell_in_flight(tmp_path: Path) -> No
 
     # And it can be written again: the next cell lands complete.
     rows = [
-        {"order_name": "after", "seed": 0, "fraction": f / 4, "heads_pruned": f,
-         "pruned_heads": "[]", "metric": "accuracy", "value": 0.5, "n_examples": 10}
+        {
+            "order_name": "after",
+            "seed": 0,
+            "fraction": f / 4,
+            "heads_pruned": f,
+            "pruned_heads": "[]",
+            "metric": "accuracy",
+            "value": 0.5,
+            "n_examples": 10,
+        }
         for f in range(POINTS_PER_CELL)
     ]
     assert store.write_cell("run-k", "after", elapsed_s=0.0, curve_points=rows)
     assert consistency(store)["cells"] == seen + 1
+
+
+def test_threads_in_one_process_share_the_store(tmp_path: Path) -> None:
+    """Streamlit serves sessions from threads: separate store objects on one file, at once."""
+    path = tmp_path / "results.duckdb"
+    ResultsStore(path).ensure_run(
+        "run-t",
+        "sweep",
+        "{}",
+        model="m",
+        model_checksum=None,
+        task="xnli",
+        lang="en",
+        split="dev",
+        method="random",
+        seeds=[0],
+        n_examples=10,
+        cells_total=None,
+        device="cpu",
+        versions_json=None,
+        code_commit=None,
+        command="test",
+    )
+    errors: list[BaseException] = []
+
+    def work(prefix: str) -> None:
+        store = ResultsStore(path)
+        try:
+            for i in range(8):
+                rows = [
+                    {
+                        "order_name": f"{prefix}-{i}",
+                        "seed": 0,
+                        "fraction": f / 4,
+                        "heads_pruned": f,
+                        "pruned_heads": "[]",
+                        "metric": "accuracy",
+                        "value": 0.5,
+                        "n_examples": 10,
+                    }
+                    for f in range(POINTS_PER_CELL)
+                ]
+                store.write_cell("run-t", f"{prefix}-{i}", elapsed_s=0.0, curve_points=rows)
+                store.counts()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"t{i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    store = ResultsStore(path, read_only=True)
+    assert consistency(store) == {"partial_cells": 0, "orphans": 0, "bad_done": 0, "cells": 24}

@@ -1,6 +1,6 @@
 """Stores mbp must refuse, untouched: newer schema, foreign DuckDB, not DuckDB, read-only.
 
-    .venv/bin/python -m pytest tests/test_store_errors.py -q
+.venv/bin/python -m pytest tests/test_store_errors.py -q
 """
 
 from __future__ import annotations
@@ -11,20 +11,41 @@ import duckdb
 import pytest
 
 from mbp.errors import MbpError
-from mbp.store import ResultsStore, export_store, import_into
+from mbp.store import ResultsStore, export_store, import_into, schema
 
 
 def make_store(path: Path) -> ResultsStore:
     """A store with one run and one cell."""
     store = ResultsStore(path)
     store.ensure_run(
-        "run-a", "sweep", "{}", model="e5-small", model_checksum="abc", task="xnli", lang="en",
-        split="dev", method="random", seeds=[0], n_examples=10, cells_total=1, device="cpu",
-        versions_json="{}", code_commit="c0ffee", command="mbp sweep",
+        "run-a",
+        "sweep",
+        "{}",
+        model="e5-small",
+        model_checksum="abc",
+        task="xnli",
+        lang="en",
+        split="dev",
+        method="random",
+        seeds=[0],
+        n_examples=10,
+        cells_total=1,
+        device="cpu",
+        versions_json="{}",
+        code_commit="c0ffee",
+        command="mbp sweep",
     )
     rows = [
-        {"order_name": "random", "seed": 0, "fraction": f, "heads_pruned": 0,
-         "pruned_heads": "[]", "metric": "accuracy", "value": 0.5, "n_examples": 10}
+        {
+            "order_name": "random",
+            "seed": 0,
+            "fraction": f,
+            "heads_pruned": 0,
+            "pruned_heads": "[]",
+            "metric": "accuracy",
+            "value": 0.5,
+            "n_examples": 10,
+        }
         for f in (0.0, 0.5, 1.0)
     ]
     store.write_cell("run-a", "random/0", elapsed_s=1.0, curve_points=rows)
@@ -117,16 +138,35 @@ def test_read_only_store_refuses_every_write(tmp_path: Path) -> None:
     token, counts = store.version_token(), store.counts()
     writes = {
         "ensure_run": lambda: store.ensure_run(
-            "run-b", "sweep", "{}", model="m", model_checksum=None, task="t", lang=None,
-            split=None, method=None, seeds=None, n_examples=None, cells_total=None,
-            device=None, versions_json=None, code_commit=None, command=None,
+            "run-b",
+            "sweep",
+            "{}",
+            model="m",
+            model_checksum=None,
+            task="t",
+            lang=None,
+            split=None,
+            method=None,
+            seeds=None,
+            n_examples=None,
+            cells_total=None,
+            device=None,
+            versions_json=None,
+            code_commit=None,
+            command=None,
         ),
         "write_cell": lambda: store.write_cell("run-a", "c9", elapsed_s=1.0),
         "finish_run": lambda: store.finish_run("run-a"),
         "delete_run": lambda: store.delete_run("run-a"),
         "reset_run": lambda: store.reset_run("run-a"),
         "record_checkpoint": lambda: store.record_checkpoint(
-            "ck", model="m", task="t", spec_json="{}", path="p", metric=None, dev_value=None,
+            "ck",
+            model="m",
+            task="t",
+            spec_json="{}",
+            path="p",
+            metric=None,
+            dev_value=None,
             n_train=None,
         ),
         "import_into": lambda: import_into(store, tmp_path / "results.duckdb"),
@@ -168,14 +208,54 @@ def test_unknown_sql_and_bad_rows_are_one_line_errors(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
     with pytest.raises(MbpError, match=r"unknown columns \['colour'\]"):
         store.write_cell(
-            "run-a", "c2", elapsed_s=1.0,
-            head_importance=[{"layer": 0, "head": 0, "score": 1.0, "estimator": "g",
-                              "normalization": None, "n_examples": 1, "colour": "red"}],
+            "run-a",
+            "c2",
+            elapsed_s=1.0,
+            head_importance=[
+                {
+                    "layer": 0,
+                    "head": 0,
+                    "score": 1.0,
+                    "estimator": "g",
+                    "normalization": None,
+                    "n_examples": 1,
+                    "colour": "red",
+                }
+            ],
         )
     with pytest.raises(MbpError, match="rows carry run_id 'run-z'"):
         store.write_cell(
-            "run-a", "c2", elapsed_s=1.0,
-            head_importance=[{"run_id": "run-z", "layer": 0, "head": 0, "score": 1.0,
-                              "estimator": "g", "normalization": None, "n_examples": 1}],
+            "run-a",
+            "c2",
+            elapsed_s=1.0,
+            head_importance=[
+                {
+                    "run_id": "run-z",
+                    "layer": 0,
+                    "head": 0,
+                    "score": 1.0,
+                    "estimator": "g",
+                    "normalization": None,
+                    "n_examples": 1,
+                }
+            ],
         )
     assert store.counts()["cells"] == 1
+
+
+def test_older_schema_is_migrated_by_a_writable_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "results.duckdb"
+    make_store(path)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(schema.MIGRATIONS, 2, "ALTER TABLE runs ADD COLUMN note VARCHAR;")
+    before = snapshot(tmp_path)
+    with pytest.raises(MbpError, match=r"has schema 1 < 2: open it once without read-only"):
+        ResultsStore(path, read_only=True)
+    assert snapshot(tmp_path) == before
+    store = ResultsStore(path)
+    meta = dict(store.sql("SELECT key, value FROM meta").values.tolist())
+    assert meta["schema_version"] == "2"
+    assert "note" in store.sql("SELECT * FROM runs").columns
+    assert store.finished_cells("run-a") == {"random/0"}

@@ -1,6 +1,6 @@
 """Parquet export / import: round trips, idempotent imports, shard merges, malformed exports.
 
-    .venv/bin/python -m pytest tests/test_store_transfer.py -q
+.venv/bin/python -m pytest tests/test_store_transfer.py -q
 """
 
 from __future__ import annotations
@@ -21,19 +21,38 @@ from mbp.store.schema import KEYS
 
 def start_run(store: ResultsStore, run_id: str, *, lang: str = "en", cells_total: int = 4) -> None:
     store.ensure_run(
-        run_id, "sweep", {"run": run_id}, model="e5-small", model_checksum="abc123",
-        task="xnli", lang=lang, split="dev", method="random", seeds=[0, 1], n_examples=100,
-        cells_total=cells_total, device="cuda:0", versions_json={"torch": "2.4"},
-        code_commit="deadbeef", command=f"mbp sweep --lang {lang}",
+        run_id,
+        "sweep",
+        {"run": run_id},
+        model="e5-small",
+        model_checksum="abc123",
+        task="xnli",
+        lang=lang,
+        split="dev",
+        method="random",
+        seeds=[0, 1],
+        n_examples=100,
+        cells_total=cells_total,
+        device="cuda:0",
+        versions_json={"torch": "2.4"},
+        code_commit="deadbeef",
+        command=f"mbp sweep --lang {lang}",
     )
 
 
 def write(store: ResultsStore, run_id: str, cell: int) -> None:
     """Cell `cell` of a sweep run: 5 curve points of order `o<cell>` (values depend on it)."""
     rows = [
-        {"order_name": f"o{cell}", "seed": 0, "fraction": f / 4, "heads_pruned": f * 36,
-         "pruned_heads": [[f, 0]], "metric": "accuracy", "value": 0.9 - 0.01 * cell - 0.1 * f,
-         "n_examples": 100}
+        {
+            "order_name": f"o{cell}",
+            "seed": 0,
+            "fraction": f / 4,
+            "heads_pruned": f * 36,
+            "pruned_heads": [[f, 0]],
+            "metric": "accuracy",
+            "value": 0.9 - 0.01 * cell - 0.1 * f,
+            "n_examples": 100,
+        }
         for f in range(5)
     ]
     store.write_cell(run_id, f"cell-{cell}", elapsed_s=1.0 + cell, curve_points=rows)
@@ -49,22 +68,41 @@ def populated(path: Path) -> ResultsStore:
     store.finish_run("sweep-de", "failed", error="boom")
     start_run(store, "imp", cells_total=1)
     heads = [
-        {"layer": layer, "head": head, "score": layer + head / 10, "estimator": "gradient",
-         "normalization": "layer", "n_examples": 64}
-        for layer in range(2) for head in range(4)
+        {
+            "layer": layer,
+            "head": head,
+            "score": layer + head / 10,
+            "estimator": "gradient",
+            "normalization": "layer",
+            "n_examples": 64,
+        }
+        for layer in range(2)
+        for head in range(4)
     ]
     store.write_cell("imp", "all", elapsed_s=2.0, head_importance=heads)
     start_run(store, "layers", cells_total=1)
     drops = [
-        {"target": f"layer:{i}", "layers": [i], "metric": "accuracy", "base_value": 0.9,
-         "value": 0.9 - i / 10, "drop": i / 10}
+        {
+            "target": f"layer:{i}",
+            "layers": [i],
+            "metric": "accuracy",
+            "base_value": 0.9,
+            "value": 0.9 - i / 10,
+            "drop": i / 10,
+        }
         for i in range(3)
     ]
     store.write_cell("layers", "all", elapsed_s=2.0, layer_importance=drops)
     store.finish_run("layers", elapsed_s=30.0)
     store.record_checkpoint(
-        "ck", model="mbert", task="mnli", spec_json="{}", path="/ck", metric="accuracy",
-        dev_value=0.8, n_train=1000,
+        "ck",
+        model="mbert",
+        task="mnli",
+        spec_json="{}",
+        path="/ck",
+        metric="accuracy",
+        dev_value=0.8,
+        n_train=1000,
     )
     return store
 
@@ -105,10 +143,20 @@ def test_export_writes_parquet_and_manifest(tmp_path: Path, source: ResultsStore
     assert "exported_at" in manifest
     run = {r["run_id"]: r for r in manifest["runs"]}["sweep-en"]
     assert run == {
-        "run_id": "sweep-en", "kind": "sweep", "command": "mbp sweep --lang en",
-        "model": "e5-small", "model_checksum": "abc123", "task": "xnli", "lang": "en",
-        "split": "dev", "method": "random", "n_examples": 100, "seeds": [0, 1],
-        "device": "cuda:0", "versions": {"torch": "2.4"}, "code_commit": "deadbeef",
+        "run_id": "sweep-en",
+        "kind": "sweep",
+        "command": "mbp sweep --lang en",
+        "model": "e5-small",
+        "model_checksum": "abc123",
+        "task": "xnli",
+        "lang": "en",
+        "split": "dev",
+        "method": "random",
+        "n_examples": 100,
+        "seeds": [0, 1],
+        "device": "cuda:0",
+        "versions": {"torch": "2.4"},
+        "code_commit": "deadbeef",
         "status": "running",
     }
     assert pq.read_table(out / "curve_points.parquet").num_rows == 30

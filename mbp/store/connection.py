@@ -136,7 +136,12 @@ class StoreFile:
                 version = schema.check_version(schema.read_meta(con, self.path), self.path)
             finally:
                 con.close()
-            if version < schema.SCHEMA_VERSION and not self.read_only:
+            if version < schema.SCHEMA_VERSION and self.read_only:
+                raise MbpError(
+                    f"store {self.path} has schema {version} < {schema.SCHEMA_VERSION}: open it "
+                    "once without read-only (any mbp command) to upgrade it"
+                )
+            if version < schema.SCHEMA_VERSION:
                 con = self._connect(read_only=False)
                 try:
                     con.begin()

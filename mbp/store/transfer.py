@@ -285,8 +285,7 @@ def _merge(store: ResultsStore, exports: list[_Export]) -> dict[str, Any]:
                 skipped[table] += rows.num_rows - (_rows(con, table) - before)
         for table in RUN_TABLES:
             orphan = con.execute(
-                f"SELECT min(run_id) FROM {table} "
-                "WHERE run_id NOT IN (SELECT run_id FROM runs)"
+                f"SELECT min(run_id) FROM {table} WHERE run_id NOT IN (SELECT run_id FROM runs)"
             ).fetchall()[0][0]
             if orphan is not None:
                 raise _malformed(

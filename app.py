@@ -1,0 +1,77 @@
+"""mbp dashboard: how prunable are the attention heads of (multilingual) BERT models?
+
+    streamlit run app.py                      # reads $MBP_STORE, else the user data dir's store
+    MBP_MODE=demo streamlit run app.py        # hosted demo: read-only copy of precomputed/
+
+The router: page config, the shared sidebar (model(s), task, language(s), mirrored in the URL so
+every view is a shareable link) and the pages in pages/, registered explicitly. An empty store
+is filled from precomputed/ (the store's own Parquet export) on start-up. See docs/DASHBOARD.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:  # pages import pages._common
+    sys.path.insert(0, str(ROOT))
+
+st.set_page_config(
+    page_title="mbp · prunability of attention heads",
+    page_icon=":material/content_cut:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+from pages import _common as common  # noqa: E402  (after set_page_config, by design)
+
+PAGES = [
+    st.Page(
+        "pages/overview.py", title="Overview", icon=":material/home:", url_path="overview",
+        default=True,
+    ),
+    st.Page("pages/curves.py", title="Pruning curves", icon=":material/show_chart:",
+            url_path="curves"),
+    st.Page("pages/layers.py", title="Layer importance", icon=":material/stacks:",
+            url_path="layers"),
+    st.Page("pages/heads.py", title="Head importance", icon=":material/grid_on:",
+            url_path="heads"),
+    st.Page("pages/claims.py", title="Paper claims", icon=":material/fact_check:",
+            url_path="claims"),
+    st.Page("pages/live_run.py", title="Live run", icon=":material/play_circle:",
+            url_path="live"),
+    st.Page("pages/runs_data.py", title="Runs & data", icon=":material/table_view:",
+            url_path="runs"),
+]  # fmt: skip
+
+
+def sidebar() -> None:
+    """Store status, the shared selection, and the chart download format."""
+    try:
+        _, info = common.open_store()
+        common.refresh_token()
+    except Exception as err:  # a broken store path must not take the router down
+        st.sidebar.error(f"Cannot open the results store: {err}")
+        return
+    cfg = common.settings()
+    if cfg.demo:
+        live = {"off": "live runs off", "capped": "small live runs only"}.get(cfg.live_runs, "")
+        st.sidebar.info(f"**Demo mode** · precomputed results, read-only · {live}")
+    try:
+        common.sidebar_selection()
+    except Exception as err:
+        st.sidebar.error(f"The selectors failed: {err}")
+    st.sidebar.divider()
+    st.sidebar.radio(
+        "Chart downloads", ["png", "svg"], key="image_format", horizontal=True,
+        format_func=str.upper, help="Format of the camera button in each chart's toolbar",
+    )  # fmt: skip
+    st.sidebar.caption(f"Store: `{info.path}`" + (f" · {info.note}" if info.note else ""))
+
+
+navigation = st.navigation(PAGES, position="sidebar")
+sidebar()
+navigation.run()

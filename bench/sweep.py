@@ -1,0 +1,210 @@
+"""Figures 1 and 2: sweep throughput of mbp's default path vs the anchor-style baseline, and the
+useful-FLOP rate of mbp's sweep against the machine's dense matmul rate, all in the same run.
+
+mbp's path is the runner's own `_evaluate_heads` (structural `prune_heads`, SDPA, length-sorted
+per-batch padding, batch 64, identical head sets memoised across orders); the baseline is
+`bench.baseline.anchor_sweep` (pad to 128, eager, full width x mask, batch 32, every cell run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from bench.baseline import anchor_sweep
+from bench.common import (
+    eager_twin,
+    forward_flops,
+    interleaved,
+    kept_heads,
+    lengths,
+    matmul_gflops,
+    median,
+    pad_holder,
+)
+from mbp.engine.importance import head_importance
+from mbp.engine.layout import model_shape
+from mbp.engine.orders import heads_at_fraction, prune_order
+from mbp.engine.prune import describe_heads
+
+GRID: tuple[float, ...] = (0.0, 0.3, 0.6, 0.9)
+ORDERS: tuple[str, ...] = ("importance", "random")
+MBP_BATCH = 64
+
+
+@dataclass
+class SweepResult:
+    label: str
+    n_examples: int
+    n_cells: int
+    n_distinct: int
+    mbp_s: list[float]
+    base_s: list[float]
+    matmul_gflops: list[float]
+    useful_flops: float  # one mbp sweep: distinct evaluations, real tokens, kept heads
+    mbp_executed_flops: float  # what mbp runs (per-batch padding, kept heads)
+    base_executed_flops: float  # what the baseline runs (128 tokens, all heads, every cell)
+    acc_max_diff: float
+    mean_length: float
+    mean_padded_length: float
+    profile: list[tuple[str, float]] = field(default_factory=list)  # (op, % of self CPU time)
+    gemm_share: float = 0.0
+
+    @property
+    def mbp_rate(self) -> float:
+        """Example-evaluations (examples x grid cells) per second."""
+        return self.n_examples * self.n_cells / median(self.mbp_s)
+
+    @property
+    def base_rate(self) -> float:
+        return self.n_examples * self.n_cells / median(self.base_s)
+
+    @property
+    def ratio(self) -> float:
+        return median(self.base_s) / median(self.mbp_s)
+
+    @property
+    def pass_ratios(self) -> list[float]:
+        return [b / m for b, m in zip(self.base_s, self.mbp_s, strict=True)]
+
+    @property
+    def flop_ratio(self) -> float:
+        """The speed-up the executed FLOP counts alone would give."""
+        return self.base_executed_flops / self.mbp_executed_flops
+
+    @property
+    def peak(self) -> float:
+        return median(self.matmul_gflops) * 1e9
+
+    @property
+    def limit_fraction(self) -> float:
+        return self.useful_flops / median(self.mbp_s) / self.peak
+
+
+def importance_ranking(model, encoded, pad_id: int) -> list[tuple[int, int]]:
+    """mbp's gradient importance on held-out pairs, least important first."""
+    scores = head_importance(
+        model, encoded, regression=False, pad_id=pad_id, estimator="gradient", batch_size=32
+    )
+    return prune_order(scores.scores, "importance")
+
+
+def grid_cells(model, ranking, grid=GRID, orders=ORDERS) -> list[dict[int, list[int]]]:
+    """The head set removed at every (order, fraction) cell, in sweep order."""
+    layers, heads = model_shape(model)
+    cells = []
+    for order in orders:
+        rank = ranking if order == "importance" else prune_order(None, "random", shape=(layers, heads))
+        for fraction in grid:
+            cells.append(heads_at_fraction(rank, fraction, layers=layers, heads=heads))
+    return cells
+
+
+def mbp_sweep(model, encoded, pad_id: int, cells) -> list[float]:
+    """Accuracy at every cell through the runner's memoised, structurally pruned evaluation."""
+    from mbp.runner import RunContext, _evaluate_heads
+    from mbp.tasks import get_task
+
+    ctx = RunContext(store=None, device="cpu", batch_size=MBP_BATCH, progress=False)
+    task = get_task("xnli")
+    holder = pad_holder(pad_id)
+    return [
+        _evaluate_heads(ctx, model, holder, encoded, task, "bench", heads)["accuracy"]
+        for heads in cells
+    ]
+
+
+def padded_lengths(seq_lengths: np.ndarray, batch_size: int) -> np.ndarray:
+    """Each example's width under length-sorted per-batch padding (mbp's batching)."""
+    order = np.argsort(-seq_lengths, kind="stable")
+    out = np.empty_like(seq_lengths)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        out[index] = seq_lengths[index].max()
+    return out
+
+
+def distinct(cells) -> list[dict[int, list[int]]]:
+    seen: dict[str, dict[int, list[int]]] = {}
+    for heads in cells:
+        seen.setdefault(describe_heads(heads), heads)
+    return list(seen.values())
+
+
+def compare(
+    label: str,
+    model,
+    encoded,
+    pad_id: int,
+    ranking,
+    *,
+    repeats: int,
+    grid=GRID,
+    orders=ORDERS,
+    profile: bool = False,
+) -> SweepResult:
+    """Interleaved passes of both sweeps (A B / B A ...), a matmul rate sample before each."""
+    config = model.config
+    cells = grid_cells(model, ranking, grid, orders)
+    unique = distinct(cells)
+    twin = eager_twin(model)
+    seq = lengths(encoded)
+    padded = padded_lengths(seq, MBP_BATCH)
+    accs: dict[str, list[float]] = {}
+    rates: list[float] = []
+
+    def run_mbp():
+        rates.append(matmul_gflops())
+        accs["mbp"] = mbp_sweep(model, encoded, pad_id, cells)
+
+    def run_base():
+        rates.append(matmul_gflops())
+        accs["base"] = anchor_sweep(twin, encoded, pad_id, cells)
+
+    times = interleaved({"mbp": run_mbp, "base": run_base}, repeats)
+    full = [config.num_attention_heads] * config.num_hidden_layers
+    result = SweepResult(
+        label=label,
+        n_examples=len(seq),
+        n_cells=len(cells),
+        n_distinct=len(unique),
+        mbp_s=times["mbp"],
+        base_s=times["base"],
+        matmul_gflops=rates,
+        useful_flops=sum(forward_flops(config, seq, kept_heads(config, h)) for h in unique),
+        mbp_executed_flops=sum(forward_flops(config, padded, kept_heads(config, h)) for h in unique),
+        base_executed_flops=len(cells) * forward_flops(config, np.full(len(seq), 128), full),
+        acc_max_diff=float(np.max(np.abs(np.subtract(accs["mbp"], accs["base"])))),
+        mean_length=float(seq.mean()),
+        mean_padded_length=float(padded.mean()),
+    )
+    if profile:
+        result.profile, result.gemm_share = profile_mbp(model, encoded, pad_id, cells)
+    return result
+
+
+GEMM_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm")
+
+
+def profile_mbp(model, encoded, pad_id: int, cells) -> tuple[list[tuple[str, float]], float]:
+    """torch.profiler over one mbp evaluation at the middle of the importance curve: the ops
+    with the most self CPU time (% of all) and the share spent in GEMM kernels."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cell = cells[len(cells) // 4]  # importance order, around the middle of the grid
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        mbp_sweep(model, encoded, pad_id, [cell])
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:8]
+    gemm = sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS)
+    return [(e.key, 100 * e.self_cpu_time_total / total) for e in top], gemm / total
+
+
+def dense_rate_note() -> str:
+    return (
+        f"dense fp32 matmul: torch.matmul of 2048x2048 on {torch.get_num_threads()} threads, "
+        "one sample before every sweep pass (median)"
+    )

@@ -1,0 +1,317 @@
+"""What every page shares: the store, cached queries, the sidebar selection, charts, errors.
+
+Not a page itself (app.py registers the pages explicitly). The engine side (`mbp.*`) never
+imports Streamlit; this module is the only Streamlit glue besides the pages and app.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from mbp import dashboard_data
+from mbp.demo import DemoSettings, demo_settings
+from mbp.errors import MbpError
+from mbp.figures import model_label, plotly_config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PRECOMPUTED = REPO_ROOT / "precomputed"
+_TOKEN_KEY = "_mbp_version_token"
+
+
+# ----------------------------------------------------------------------------- settings & store
+
+
+def _secrets() -> dict[str, Any]:
+    """st.secrets as a dict; {} when there is no secrets file (or it is unreadable)."""
+    try:
+        return {k: st.secrets[k] for k in ("MBP_MODE", "MBP_DEMO_LIVE_RUNS") if k in st.secrets}
+    except Exception:  # no secrets.toml, or a malformed one: secrets are optional
+        return {}
+
+
+def settings() -> DemoSettings:
+    return demo_settings(os.environ, _secrets())
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """The store the dashboard reads, and how it came to be."""
+
+    path: str
+    read_only: bool
+    imported_from: str | None  # precomputed/ when an export was imported at start-up
+    note: str
+
+
+def _manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@st.cache_resource(show_spinner="Opening the results store ...")
+def _open_store(path: str, demo: bool, precomputed: str) -> tuple[Any, StoreInfo]:
+    """Open (and on first use fill) the store once per server process."""
+    from mbp.store import ResultsStore, import_into
+
+    source = Path(precomputed)
+    has_export = _manifest(source) is not None
+    if demo:
+        folder = Path(tempfile.mkdtemp(prefix="mbp-demo-"))
+        copy = folder / "demo.duckdb"
+        imported = None
+        if has_export:
+            import_into(ResultsStore(copy), str(source))
+            imported = str(source)
+        store = ResultsStore(copy, read_only=True)
+        note = "demo mode: a read-only copy of precomputed/" if has_export else (
+            "demo mode: precomputed/ holds no export, so the store is empty"
+        )
+        return store, StoreInfo(str(copy), True, imported, note)
+    store = ResultsStore(path)
+    imported = None
+    if has_export and store.counts()["runs"] == 0:
+        import_into(store, str(source))
+        imported = str(source)
+    note = f"imported {source.name}/ at start-up" if imported else ""
+    return store, StoreInfo(str(store.path), False, imported, note)
+
+
+def store_path_setting() -> str:
+    from mbp.paths import store_path
+
+    return str(store_path(os.environ.get("MBP_STORE") or None))
+
+
+def open_store() -> tuple[Any, StoreInfo]:
+    cfg = settings()
+    return _open_store(store_path_setting(), cfg.demo, str(PRECOMPUTED))
+
+
+def store() -> Any:
+    return open_store()[0]
+
+
+def refresh_token() -> str:
+    """Read the store's version token (one short connection) and remember it for this run."""
+    token = store().version_token()
+    st.session_state[_TOKEN_KEY] = token
+    return token
+
+
+def token() -> str:
+    """The version token read at the start of this script run (app.py refreshes it)."""
+    return st.session_state.get(_TOKEN_KEY) or refresh_token()
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list | tuple | set):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _cached(_store: Any, store_key: str, version: str, name: str, kwargs: tuple) -> Any:
+    fn = getattr(dashboard_data, name)
+    return fn(_store, **{k: _thaw(v) for k, v in kwargs})
+
+
+def query(name: str, **kwargs: Any) -> Any:
+    """`mbp.dashboard_data.<name>(store, **kwargs)`, cached until the store changes."""
+    s, info = open_store()
+    return _cached(s, info.path, token(), name, _freeze(kwargs))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _cached_claims(_store: Any, store_key: str, version: str, bert: str | None,
+                   mbert: str | None) -> list[Any]:  # fmt: skip
+    from mbp.claims import ModelPair, evaluate_claims
+
+    pair = ModelPair(bert, mbert) if (bert or mbert) else None
+    return evaluate_claims(_store, pair)
+
+
+def claims(bert: str | None = None, mbert: str | None = None) -> list[Any]:
+    """The three ClaimResults (default model pair unless given), cached until the store changes."""
+    s, info = open_store()
+    return _cached_claims(s, info.path, token(), bert, mbert)
+
+
+def verdict_badge(verdict: str) -> str:
+    color = {"supported": "green", "not supported": "red"}.get(verdict, "gray")
+    return f":{color}-badge[{verdict}]"
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The sidebar's shared choice: models, one task, languages."""
+
+    models: list[str]
+    task: str | None
+    langs: list[str]
+
+
+SEL_MODELS, SEL_TASK, SEL_LANGS = "sel_models", "sel_task", "sel_langs"
+_INIT = "_mbp_selection_initialised"
+_SELECTION = "_mbp_selection"
+
+
+def _param_list(name: str) -> list[str]:
+    raw = st.query_params.get_all(name)
+    return [v for item in raw for v in str(item).split(",") if v]
+
+
+def sidebar_selection() -> Selection:
+    """Model(s), task and language(s) in the sidebar, mirrored in the URL query parameters."""
+    inventory = query("store_inventory")
+    tasks = sorted(inventory["task"].dropna().unique()) if len(inventory) else []
+    if not st.session_state.get(_INIT):
+        st.session_state[_INIT] = True
+        wanted_task = st.query_params.get("task")
+        st.session_state[SEL_TASK] = wanted_task if wanted_task in tasks else _default_task(tasks)
+        st.session_state[SEL_MODELS] = _param_list("model") or None
+        st.session_state[SEL_LANGS] = _param_list("lang") or None
+    if not tasks:
+        st.session_state[_SELECTION] = Selection([], None, [])
+        st.sidebar.info("The store holds no results yet: the selectors appear once it does.")
+        return Selection([], None, [])
+    if st.session_state.get(SEL_TASK) not in tasks:
+        st.session_state[SEL_TASK] = _default_task(tasks)
+    task = st.sidebar.selectbox("Task", tasks, key=SEL_TASK, help="GLUE task or XNLI")
+    here = inventory[inventory["task"] == task]
+    models = sorted(here["model"].dropna().unique())
+    chosen = [m for m in (st.session_state.get(SEL_MODELS) or []) if m in models]
+    st.session_state[SEL_MODELS] = chosen or _default_models(models)
+    picked = st.sidebar.multiselect(
+        "Model(s)", models, key=SEL_MODELS, format_func=model_label,
+        help="Several models are overlaid where a page can compare them",
+    )  # fmt: skip
+    langs = sorted(here[here["model"].isin(picked)]["lang"].dropna().unique(), key=_lang_key)
+    chosen_langs = [lang for lang in (st.session_state.get(SEL_LANGS) or []) if lang in langs]
+    st.session_state[SEL_LANGS] = chosen_langs or langs[:1]
+    picked_langs = st.sidebar.multiselect(
+        "Language(s)", langs, key=SEL_LANGS, format_func=_lang_name,
+        help="XNLI languages; GLUE tasks are English only",
+    )  # fmt: skip
+    st.query_params["task"] = task
+    st.query_params["model"] = ",".join(picked)
+    st.query_params["lang"] = ",".join(picked_langs)
+    selection = Selection(list(picked), task, list(picked_langs))
+    st.session_state[_SELECTION] = selection
+    return selection
+
+
+def sidebar_state() -> Selection:
+    """The selection app.py's sidebar made in this run."""
+    return st.session_state.get(_SELECTION) or Selection([], None, [])
+
+
+def _default_task(tasks: Sequence[str]) -> str | None:
+    return "xnli" if "xnli" in tasks else (tasks[0] if tasks else None)
+
+
+def _default_models(models: Sequence[str]) -> list[str]:
+    preferred = [m for m in ("e5-small", "bert-base-multilingual-cased") if m in models]
+    return preferred[:1] or list(models[:1])
+
+
+def _lang_key(code: str) -> tuple[int, str]:
+    from mbp.tasks.registry import XNLI_LANGUAGES
+
+    return (XNLI_LANGUAGES.index(code) if code in XNLI_LANGUAGES else 99, code)
+
+
+@st.cache_data(show_spinner=False)
+def _languages() -> pd.DataFrame:
+    return dashboard_data.language_table()
+
+
+def languages() -> pd.DataFrame:
+    """XNLI language metadata, indexed by code."""
+    return _languages()
+
+
+def _lang_name(code: str) -> str:
+    table = languages()
+    return f"{code} · {table.loc[code, 'name']}" if code in table.index else code
+
+
+lang_name = _lang_name
+
+
+def param(name: str, default: str, allowed: Sequence[str] | None = None) -> str:
+    """A page's own query parameter (validated against `allowed`)."""
+    value = st.query_params.get(name, default)
+    return value if allowed is None or value in allowed else default
+
+
+def set_params(**values: str | None) -> None:
+    for key, value in values.items():
+        if value is None or value == "":
+            st.query_params.pop(key, None)
+        else:
+            st.query_params[key] = value
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def image_format() -> str:
+    return st.session_state.get("image_format", "png")
+
+
+def chart(fig: Any, name: str, *, key: str | None = None) -> None:
+    """A Plotly chart whose toolbar camera downloads it as PNG or SVG (sidebar choice)."""
+    st.plotly_chart(fig, config=plotly_config(f"mbp-{name}", image_format()), key=key)
+
+
+def empty_state(what: str, command: str, extra: str | None = None) -> None:
+    """Say what is missing and which `mbp` command fills it."""
+    text = f"**{what}**\n\nFill it with:\n```bash\n{command}\n```"
+    if extra:
+        text += f"\n{extra}"
+    st.info(text, icon=":material/inbox:")
+
+
+def run_page(title: str, body: Callable[[], None], *, icon: str | None = None) -> None:
+    """Title + body; any error becomes a friendly message (details folded away), never a
+    traceback on the page. Streamlit's own rerun/stop signals pass through (BaseException)."""
+    st.title(title, anchor=False)
+    try:
+        body()
+    except MbpError as err:
+        st.error(str(err), icon=":material/error:")
+    except Exception as err:
+        st.error(
+            f"This page hit a problem it could not handle ({type(err).__name__}). The rest of the "
+            "dashboard still works; the details below help a bug report.",
+            icon=":material/error:",
+        )
+        with st.expander("Details"):
+            st.code("".join(traceback.format_exception(err)), language="text")
+
+
+def fmt_time(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return "—"
+    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,103 @@
+"""Pruning curves: metric vs % of heads pruned, orders overlaid, random seeds as a band."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mbp.dashboard_data import prunability_table
+from mbp.figures import ORDER_LABELS, model_label, pruning_curves
+from pages import _common as common
+
+ORDER_CHOICES = ("importance", "iterative", "reverse", "random")
+
+
+def body() -> None:
+    sel = common.sidebar_state()
+    if not sel.task or not sel.models:
+        common.empty_state(
+            "No pruning curves stored yet.",
+            "mbp sweep --model e5-small --task xnli --lang en de sw --order importance reverse "
+            "random --seeds 0 1 2",
+        )
+        return
+    st.caption(
+        "Each line is one prune order; the random order is the mean over seeds with a band. "
+        "The dotted line is the unpruned score. Hover a point for the exact value."
+    )
+    metrics = common.query("curve_metrics", task=sel.task, models=sel.models)
+    counts = common.query("example_counts", kind="sweep", task=sel.task, models=sel.models)
+    c1, c2, c3, c4, c5 = st.columns([1.2, 2.6, 1.4, 1.2, 1.2])
+    metric_default = common.param("metric", metrics[0] if metrics else "accuracy", metrics)
+    metric = c1.selectbox(
+        "Metric", metrics or ["accuracy"], index=_index(metrics, metric_default), key="cv_metric"
+    )
+    orders = c2.multiselect(
+        "Orders", ORDER_CHOICES, default=_orders_param(), key="cv_orders",
+        format_func=lambda o: ORDER_LABELS.get(o, o),
+    )  # fmt: skip
+    scale = c3.segmented_control(
+        "Score", ["absolute", "relative"], default=common.param("y", "absolute",
+                                                               ["absolute", "relative"]),
+        key="cv_scale", help="relative = % of the unpruned score of the same model and language",
+    )  # fmt: skip
+    band = c4.segmented_control(
+        "Random band", ["min-max", "±1 std"],
+        default="±1 std" if common.param("band", "minmax") == "std" else "min-max",
+        key="cv_band",
+    )  # fmt: skip
+    n_examples = None
+    if len(counts) > 1:
+        n_examples = c5.selectbox("Examples", counts, key="cv_examples",
+                                  help="several runs differ in evaluated examples")  # fmt: skip
+    scale = scale or "absolute"
+    band_key = "std" if band == "±1 std" else "minmax"
+    common.set_params(
+        metric=metric, orders=",".join(orders), y=scale, band=band_key if band_key != "minmax" else None
+    )
+    summary = common.query(
+        "curve_summary", models=sel.models, task=sel.task, langs=sel.langs, metric=metric,
+        orders=orders, n_examples=n_examples,
+    )  # fmt: skip
+    if summary.empty:
+        langs = " ".join(sel.langs) or "en"
+        common.empty_state(
+            f"No {', '.join(orders) or 'pruning'} curves for "
+            f"{', '.join(map(model_label, sel.models))} on {sel.task} ({langs}).",
+            f"mbp sweep --model {sel.models[0]} --task {sel.task} --lang {langs} "
+            f"--order {' '.join(orders or ['importance', 'random'])}",
+        )
+        return
+    title = f"{sel.task} · {', '.join(map(model_label, sel.models))} · {', '.join(sel.langs)}"
+    fig = pruning_curves(
+        summary, metric=metric, relative=scale == "relative", band=band_key, title=title, height=520
+    )
+    common.chart(fig, f"curves-{sel.task}")
+    st.subheader("At a glance", anchor=False)
+    table = prunability_table(summary)
+    table["model"] = table["model"].map(model_label)
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "unpruned": st.column_config.NumberColumn(format="%.4f"),
+            "at 50% pruned": st.column_config.NumberColumn(format="%.4f"),
+            "prunable keeping 90%": st.column_config.NumberColumn(
+                format="percent", help="largest pruned fraction with every grid point >= 90%"
+            ),
+        },
+    )
+    n = int(summary["n_examples"].max()) if summary["n_examples"].notna().any() else 0
+    st.caption(f"{len(summary)} aggregated points · up to {n:,} evaluation examples per language.")
+
+
+def _index(options: list[str], value: str) -> int:
+    return options.index(value) if value in options else 0
+
+
+def _orders_param() -> list[str]:
+    raw = common.param("orders", "")
+    chosen = [o for o in raw.split(",") if o in ORDER_CHOICES]
+    return chosen or ["importance", "reverse", "random"]
+
+
+common.run_page("Pruning curves", body)

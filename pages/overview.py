@@ -1,0 +1,100 @@
+"""Overview: what mbp does, what the store holds, headline figures and the claims' verdicts."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mbp.claims import default_pair
+from mbp.figures import headline_curves, reliance_bars
+from pages import _common as common
+
+WHAT = (
+    "**mbp** measures how prunable the attention heads of BERT-style models are: it removes "
+    "heads in a chosen order (least important first, most important first, random, or "
+    "re-scored each step) and records how the task score falls, per task and per language. "
+    "It reproduces Budhraja et al. (2021), *On the Prunability of Attention Heads in "
+    "Multilingual BERT*, which compares BERT and multilingual BERT on GLUE and XNLI."
+)
+MODEL_NOTE = (
+    "The offline models are **sentence-embedding fine-tunes**, not the paper's raw masked-LM "
+    "checkpoints: **all-MiniLM-L6-v2** stands in for BERT (`minilm-l6`, English, 6 layers) and "
+    "a **4-bit-derived multilingual-e5-small** stands in for mBERT (`e5-small`, ~100 languages, "
+    "12 layers). Verdicts hold for these stand-ins on these data; the hub models "
+    "(`bert-base-cased`, `bert-base-multilingual-cased`) need internet once."
+)
+
+
+def body() -> None:
+    st.markdown(WHAT)
+    st.info(MODEL_NOTE, icon=":material/info:")
+    totals = common.query("store_totals")
+    if totals.runs == 0:
+        common.empty_state(
+            "The results store is empty.",
+            "mbp precompute            # the paper reproduction (resumable), then export\n"
+            "mbp sweep --model e5-small --task xnli --lang en de sw --order importance random",
+            "Or put an export (Parquet + manifest.json from `mbp export --out precomputed/`) in "
+            "`precomputed/`: the dashboard imports it on start-up.",
+        )
+        return
+    cols = st.columns(5)
+    cols[0].metric("Models", totals.models)
+    cols[1].metric("Tasks", totals.tasks)
+    cols[2].metric("Languages", totals.langs)
+    cols[3].metric("Runs", totals.runs, help=f"{totals.running} still running")
+    cols[4].metric("Curve points", f"{totals.curve_points:,}")
+    st.caption(
+        f"Computed {common.fmt_time(totals.first_computed)} – "
+        f"{common.fmt_time(totals.last_computed)} on "
+        f"{', '.join(totals.devices) or 'an unrecorded device'}."
+    )
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        summary = common.query("curve_summary")
+        common.chart(headline_curves(summary), "headline-curves")
+    with right:
+        pair = default_pair(summary["model"].unique().tolist() if len(summary) else [])
+        drops = (
+            common.query("layer_drops", model=pair.mbert, task="xnli") if pair.mbert else None
+        )
+        if drops is not None and len(drops):
+            from mbp.dashboard_data import group_reliance
+
+            common.chart(reliance_bars(group_reliance(drops), model=pair.mbert), "reliance-bars")
+        else:
+            common.empty_state(
+                "No layer-wise XNLI results yet.",
+                "mbp layers --model e5-small --task xnli --lang all",
+            )
+
+    st.subheader("What the store holds", anchor=False)
+    table = common.query("store_summary")
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "n_langs": st.column_config.NumberColumn("languages"),
+            "langs": "codes",
+            "max_examples": st.column_config.NumberColumn("examples", help="per language"),
+            "first_computed": st.column_config.DatetimeColumn("first", format="YYYY-MM-DD HH:mm"),
+            "last_computed": st.column_config.DatetimeColumn("last", format="YYYY-MM-DD HH:mm"),
+        },
+    )
+    _claims_strip()
+
+
+def _claims_strip() -> None:
+    st.subheader("The paper's claims on these data", anchor=False)
+    results = common.claims()
+    cols = st.columns(len(results))
+    for col, result in zip(cols, results, strict=True):
+        with col, st.container(border=True):
+            st.markdown(f"**Claim {result.number}** · {common.verdict_badge(result.verdict)}")
+            st.caption(result.claim)
+    st.page_link(
+        "pages/claims.py", label="The numbers behind each verdict", icon=":material/arrow_forward:"
+    )
+
+
+common.run_page("How prunable are BERT's attention heads?", body)
