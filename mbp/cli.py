@@ -276,7 +276,11 @@ def cmd_prepare(args) -> int:
 def cmd_models(args) -> int:
     from mbp.models import models_table
 
-    _print(models_table(), args.json)
+    rows = models_table()
+    if not args.json:  # the terminal view: what a user needs to choose; --json has everything
+        keep = ("name", "source", "layers", "heads", "languages", "licence", "available", "hub_id")
+        rows = [{k: row[k] for k in keep if k in row} for row in rows]
+    _print(rows, args.json)
     return 0
 
 

@@ -206,7 +206,7 @@ def sidebar_selection() -> Selection:
         "Model(s)", models, key=SEL_MODELS, format_func=model_label,
         help="Several models are overlaid where a page can compare them",
     )  # fmt: skip
-    langs = sorted(here[here["model"].isin(picked)]["lang"].dropna().unique(), key=_lang_key)
+    langs = sorted(here[here["model"].isin(picked)]["lang"].dropna().unique(), key=lang_key)
     chosen_langs = [lang for lang in (st.session_state.get(SEL_LANGS) or []) if lang in langs]
     st.session_state[SEL_LANGS] = chosen_langs or langs[:1]
     picked_langs = st.sidebar.multiselect(
@@ -235,7 +235,7 @@ def _default_models(models: Sequence[str]) -> list[str]:
     return preferred[:1] or list(models[:1])
 
 
-def _lang_key(code: str) -> tuple[int, str]:
+def lang_key(code: str) -> tuple[int, str]:
     from mbp.tasks.registry import XNLI_LANGUAGES
 
     return (XNLI_LANGUAGES.index(code) if code in XNLI_LANGUAGES else 99, code)

@@ -33,7 +33,6 @@ POINTS_PER_CELL = 5
 # argv: store path, run id, cell prefix, number of cells (-1: until killed)
 WRITER = """
 import sys
-import threading
 from mbp.store import ResultsStore
 path, run_id, prefix, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 store = ResultsStore(path)

@@ -23,6 +23,7 @@ from mbp.tasks.hub import load_hub_examples
 from mbp.tasks.languages import LANGUAGES, LanguageInfo, language_groups
 from mbp.tasks.local import find_file, load_local_examples
 from mbp.tasks.metrics import compute_metrics
+from mbp.tasks.overview import tasks_table
 from mbp.tasks.registry import (
     HELDOUT,
     TASKS,
@@ -53,6 +54,7 @@ __all__ = [
     "resolve_split",
     "subsample",
     "task_names",
+    "tasks_table",
 ]
 
 

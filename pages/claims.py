@@ -1,0 +1,97 @@
+"""Paper claims: each claim, the chart that tests it, and a verdict computed from stored data."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mbp import claims as logic
+from mbp.figures import claim1_figure, claim2_figure, claim3_figure, model_label
+from pages import _common as common
+
+HOW_TO_FILL = {
+    1: "mbp sweep --model minilm-l6 --task sst2 --order importance\n"
+    "mbp sweep --model e5-small --task sst2 --order importance",
+    2: "mbp sweep --model e5-small --task xnli --lang all --order importance",
+    3: "mbp layers --model e5-small --task xnli --lang all",
+}
+
+
+def body() -> None:
+    st.markdown(
+        "Budhraja et al. (2021) make three claims. Each verdict below is **computed** from the "
+        "stored results by `mbp.claims` with the thresholds shown, for the stand-in models; it "
+        "says whether the claim holds *on these data*, not whether the paper is right."
+    )
+    models = sorted(common.query("store_inventory")["model"].dropna().unique())
+    if not models:
+        common.empty_state("No results stored yet, so no claim can be checked.",
+                           "mbp precompute")  # fmt: skip
+        return
+    pair = logic.default_pair(models)
+    c1, c2, _ = st.columns([1, 1, 2])
+    bert = c1.selectbox("BERT stand-in", models, index=_index(models, pair.bert), key="cl_bert",
+                        format_func=model_label)  # fmt: skip
+    mbert = c2.selectbox("mBERT stand-in", models, index=_index(models, pair.mbert),
+                         key="cl_mbert", format_func=model_label)  # fmt: skip
+    results = common.claims(bert, mbert)
+    figures = {
+        1: lambda r: claim1_figure(r.table, tolerance=logic.PARITY_TOLERANCE),
+        2: lambda r: claim2_figure(r.table),
+        3: lambda r: claim3_figure(r.table),
+    }
+    for result in results:
+        st.divider()
+        _claim(result, figures[result.number])
+
+
+def _claim(result: logic.ClaimResult, figure) -> None:
+    st.subheader(f"Claim {result.number}", anchor=False)
+    st.markdown(f"> {result.claim}")
+    st.markdown(f"### {common.verdict_badge(result.headline)}")
+    st.markdown(result.explanation)
+    if result.value is None:
+        common.empty_state("Not enough data for this claim.", HOW_TO_FILL[result.number])
+        _used(result)
+        return
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        common.chart(figure(result), f"claim-{result.number}")
+    with right:
+        st.markdown(f"**Statistic:** {result.statistic}  \n**Rule:** {result.threshold}")
+        numbers = pd.DataFrame(
+            {"quantity": list(result.numbers), "value": [_fmt(v) for v in result.numbers.values()]}
+        )
+        st.dataframe(numbers, hide_index=True)
+        for test in result.tests:
+            st.markdown(f"- *{test.name}*: **{test.outcome}** — {test.detail}"
+                        + (f" (p = {test.p_value:.2f})" if test.p_value is not None else ""))  # fmt: skip
+        _used(result)
+
+
+def _used(result: logic.ClaimResult) -> None:
+    with st.expander("What this verdict used"):
+        used = dict(result.used)
+        examples = used.pop("examples", {})
+        for key, value in used.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}: {v}" for k, v in value.items())
+            elif isinstance(value, list):
+                value = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+            st.markdown(f"- **{key}**: {value}")
+        if examples:
+            st.markdown("- **evaluation examples**: "
+                        + ", ".join(f"{k} = {v:,}" for k, v in examples.items()))  # fmt: skip
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+    return str(value)
+
+
+def _index(options: list[str], value: str | None) -> int:
+    return options.index(value) if value in options else 0
+
+
+common.run_page("Paper claims", body)

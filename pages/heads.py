@@ -1,0 +1,92 @@
+"""Head importance: layer x head maps per language, their difference, and rank correlations."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mbp.dashboard_data import rank_correlations
+from mbp.figures import (
+    head_difference_heatmap,
+    head_heatmap,
+    model_label,
+    rank_correlation_heatmap,
+)
+from pages import _common as common
+
+
+def body() -> None:
+    available = common.query("importance_models")
+    if available.empty:
+        common.empty_state(
+            "No head-importance scores stored yet.",
+            "mbp importance --model e5-small --task xnli --lang all",
+        )
+        return
+    sel = common.sidebar_state()
+    options = [f"{m} · {t}" for m, t in zip(available["model"], available["task"], strict=True)]
+    preferred = [f"{m} · {sel.task}" for m in sel.models if f"{m} · {sel.task}" in options]
+    c1, c2, c3, c4 = st.columns([2, 1.4, 1.4, 1.4])
+    choice = c1.selectbox(
+        "Model · task", options, index=options.index((preferred or options)[0]), key="hd_run"
+    )
+    model, task = choice.split(" · ")
+    estimators = list(available[available["model"].eq(model) & available["task"].eq(task)]
+                      ["estimators"].iloc[0])  # fmt: skip
+    estimator = c4.selectbox("Estimator", estimators, key="hd_estimator")
+    scores = common.query("head_scores", model=model, task=task, estimator=estimator)
+    langs = sorted(scores["lang"].unique(), key=common.lang_key)
+    if not langs:
+        common.empty_state(f"No {estimator} scores for {model} on {task}.",
+                           f"mbp importance --model {model} --task {task} --lang all")  # fmt: skip
+        return
+    first = next((lang for lang in sel.langs if lang in langs), langs[0])
+    first = common.param("hl", first, langs)
+    lang = c2.selectbox("Language", langs, index=langs.index(first), key="hd_lang",
+                        format_func=common.lang_name)  # fmt: skip
+    others = [x for x in langs if x != lang]
+    other = None
+    if others:
+        default_other = common.param("vs", "en" if lang != "en" and "en" in others else others[0],
+                                     others)  # fmt: skip
+        other = c3.selectbox("Compare with", others, index=others.index(default_other),
+                             key="hd_other", format_func=common.lang_name)  # fmt: skip
+    common.set_params(hl=lang, vs=other)
+
+    # one scale for every language: scores as a share of the language's total importance
+    shares = scores.assign(score=scores["score"] / scores.groupby("lang")["score"].transform("sum"))
+    zmax = float(shares["score"].max())
+    left, right = st.columns(2, gap="large")
+    with left:
+        fig = head_heatmap(
+            shares[shares["lang"] == lang], lang=lang, zmax=zmax,
+            title=f"{common.lang_name(lang)}: share of total head importance",
+        )  # fmt: skip
+        common.chart(fig, f"heads-{model}-{lang}")
+    with right:
+        if other:
+            fig = head_difference_heatmap(
+                scores[scores["lang"] == lang], scores[scores["lang"] == other],
+                lang_a=lang, lang_b=other, zmax=zmax / 2,
+                title=f"{lang} − {other}: where the two languages disagree",
+            )  # fmt: skip
+            common.chart(fig, f"heads-diff-{lang}-{other}")
+        else:
+            st.info("Score a second language to compare: "
+                    f"`mbp importance --model {model} --task {task} --lang all`")  # fmt: skip
+    st.caption(
+        f"{model_label(model)} on {task}, {estimator} importance (Michel et al. 2019: expected "
+        "|∂loss/∂gate| per head) on held-out examples; each map is normalised to sum to 1 so "
+        "languages share one colour scale."
+    )
+    st.subheader("Do languages agree on which heads matter?", anchor=False)
+    matrix = rank_correlations(scores, lang_order=langs)
+    if matrix.empty:
+        st.info("Needs head-importance scores for at least two languages.")
+        return
+    common.chart(
+        rank_correlation_heatmap(matrix, title="Spearman rank correlation of head importance"),
+        f"heads-spearman-{model}-{task}",
+    )
+
+
+common.run_page("Head importance", body)

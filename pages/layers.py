@@ -1,0 +1,122 @@
+"""Layer importance: the drop when each layer (and the bottom/middle/top third) is removed."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mbp.dashboard_data import group_reliance
+from mbp.figures import layer_heatmap, model_label, reliance_scatter, symmetric_limit
+from pages import _common as common
+
+SORTS = {
+    "XNLI order": None,
+    "word order": "word_order",
+    "morphology": "morphology",
+    "family": "family",
+    "pre-training size": "wiki_articles",
+}
+
+
+def body() -> None:
+    available = common.query("layer_models")
+    if available.empty:
+        common.empty_state(
+            "No layer-importance results stored yet.",
+            "mbp layers --model e5-small --task xnli --lang all",
+        )
+        return
+    sel = common.sidebar_state()
+    options = [f"{m} · {t}" for m, t in zip(available["model"], available["task"], strict=True)]
+    preferred = [
+        f"{m} · {sel.task}" for m in sel.models if f"{m} · {sel.task}" in options
+    ] or options[:1]
+    c1, c2, c3 = st.columns([2, 2, 2])
+    choice = c1.selectbox("Model · task", options, index=options.index(preferred[0]), key="ly_run")
+    model, task = choice.split(" · ")
+    sort_default = common.param("sort", "word order", list(SORTS))
+    sort = c2.selectbox("Sort and group languages by", list(SORTS), index=list(SORTS).index(sort_default),
+                        key="ly_sort")  # fmt: skip
+    value = c3.segmented_control(
+        "Drop", ["points", "relative"], default=common.param("drop", "points", ["points", "relative"]),
+        key="ly_value", help="points = metric x 100; relative = % of the unpruned score",
+    ) or "points"  # fmt: skip
+    common.set_params(sort=sort, drop=value)
+
+    drops = common.query("layer_drops", model=model, task=task)
+    if drops.empty:
+        common.empty_state(f"No layer results for {model} on {task}.",
+                           f"mbp layers --model {model} --task {task} --lang all")  # fmt: skip
+        return
+    if value == "relative":
+        drops = drops.assign(drop=drops["relative_drop"])
+    meta = common.languages()
+    order, labels = _language_order(sorted(drops["lang"].unique()), meta, SORTS[sort])
+    unit = "relative drop (×100 = %)" if value == "relative" else "drop"
+    fig = layer_heatmap(
+        drops, lang_order=order, lang_labels=labels, zmax=symmetric_limit(drops["drop"]),
+        value_name=f"{drops['metric'].iloc[0]} {unit}",
+        title=f"Removing one layer's heads (left) or a third of the layers (right) · "
+        f"{model_label(model)} on {task}",
+    )  # fmt: skip
+    common.chart(fig, f"layers-{model}-{task}")
+    st.caption(
+        "Red = removing it hurt, blue = it helped; one colour scale for every language "
+        f"(±{symmetric_limit(drops['drop']) * 100:.1f} points). Layers count from 1 at the bottom."
+    )
+
+    reliance = group_reliance(drops)
+    merged = reliance.merge(meta.reset_index(drop=True), on="lang", how="left")
+    st.subheader("Who relies on the bottom layers?", anchor=False)
+    group_by = SORTS[sort] if SORTS[sort] in ("word_order", "morphology", "family") else "morphology"
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        common.chart(
+            reliance_scatter(merged, group_by=group_by, title="Reliance vs pre-training size"),
+            f"reliance-{model}-{task}",
+        )
+    with right:
+        st.markdown(
+            "**reliance** = drop(bottom ⅓) − drop(top ⅓). Above 0 the bottom layers matter more; "
+            "the paper expects that for agglutinative and low-resource languages, and the top "
+            "layers to matter more for SVO languages like English. Marker shapes: "
+            f"{group_by.replace('_', ' ')}."
+        )
+        show = merged.set_index("lang").loc[order].reset_index()
+        st.dataframe(
+            show[["lang", "name", "reliance", "bottom", "top", "word_order", "morphology",
+                  "wiki_articles"]],
+            hide_index=True,
+            column_config={
+                "reliance": st.column_config.NumberColumn(format="%+.2f"),
+                "bottom": st.column_config.NumberColumn(format="%.2f"),
+                "top": st.column_config.NumberColumn(format="%.2f"),
+                "wiki_articles": st.column_config.NumberColumn("Wikipedia articles", format="localized"),
+            },
+        )  # fmt: skip
+
+
+def _language_order(
+    langs: list[str], meta: pd.DataFrame, column: str | None
+) -> tuple[list[str], dict[str, str]]:
+    """Languages sorted by a metadata column (size: largest first), labelled with it."""
+    from mbp.tasks.registry import XNLI_LANGUAGES
+
+    def xnli_pos(code: str) -> int:
+        return XNLI_LANGUAGES.index(code) if code in XNLI_LANGUAGES else 99
+
+    known = [lang for lang in langs if lang in meta.index]
+    unknown = [lang for lang in langs if lang not in meta.index]
+    if column is None:
+        order = sorted(known, key=xnli_pos)
+        labels = {lang: f"{lang} · {meta.loc[lang, 'name']}" for lang in known}
+    elif column == "wiki_articles":
+        order = sorted(known, key=lambda c: -int(meta.loc[c, column]))
+        labels = {lang: f"{lang} · {int(meta.loc[lang, column]) / 1e6:.2f}M" for lang in known}
+    else:
+        order = sorted(known, key=lambda c: (str(meta.loc[c, column]), xnli_pos(c)))
+        labels = {lang: f"{meta.loc[lang, column]} · {lang}" for lang in known}
+    return order + unknown, labels
+
+
+common.run_page("Layer importance", body)
