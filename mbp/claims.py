@@ -352,7 +352,11 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
         "pre-training size",
         rho,
         "Spearman ρ",
-        "agrees" if rho <= -RHO_EFFECT else "contradicts" if rho >= RHO_EFFECT else "no clear effect",
+        "agrees"
+        if rho <= -RHO_EFFECT
+        else "contradicts"
+        if rho >= RHO_EFFECT
+        else "no clear effect",
         f"ρ(reliance, log Wikipedia articles) = {rho:+.2f} over {len(data)} languages "
         "(the claim predicts < 0)",
         float(p_rho) if np.isfinite(p_rho) else None,
@@ -402,9 +406,7 @@ def evaluate_claims(store: Any, pair: ModelPair | None = None) -> list[ClaimResu
     curves = data.curve_summary(store)
     pair = pair or default_pair(curves["model"].unique().tolist() if len(curves) else [])
     results = [glue_parity(curves, pair), xnli_costs_more(curves, pair)]
-    drops = (
-        data.layer_drops(store, model=pair.mbert, task="xnli") if pair.mbert else pd.DataFrame()
-    )
+    drops = data.layer_drops(store, model=pair.mbert, task="xnli") if pair.mbert else pd.DataFrame()
     reliance = data.group_reliance(drops) if len(drops) else data.group_reliance(_NO_DROPS)
     results.append(layers_follow_language(reliance, data.language_table(), pair.mbert))
     return results

@@ -289,7 +289,9 @@ def head_scores(
     )
 
 
-def rank_correlations(scores: pd.DataFrame, lang_order: Sequence[str] | None = None) -> pd.DataFrame:
+def rank_correlations(
+    scores: pd.DataFrame, lang_order: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Language x language Spearman correlation of head-importance scores over the shared heads."""
     if scores.empty or scores["lang"].nunique() < 2:
         return pd.DataFrame()
@@ -417,7 +419,9 @@ def prunability_table(summary: pd.DataFrame, keep: float = 0.9) -> pd.DataFrame:
         base = part["base"].iloc[0]
         ok = part["mean"] >= keep * base if pd.notna(base) else pd.Series(False, index=part.index)
         failing = part.loc[~ok, "fraction"]
-        limit = part.loc[ok & (part["fraction"] < (failing.min() if len(failing) else 2)), "fraction"]
+        limit = part.loc[
+            ok & (part["fraction"] < (failing.min() if len(failing) else 2)), "fraction"
+        ]
         at_half = part.loc[(part["fraction"] - 0.5).abs() < 1e-6, "mean"]
         rows.append(
             {

@@ -158,7 +158,9 @@ def parse_grid(text: str) -> tuple[float, ...]:
             try:
                 values.append(float(part))
             except ValueError:
-                raise MbpError(f"grid value {part.strip()!r} is not a number: e.g. 0,0.5,1") from None
+                raise MbpError(
+                    f"grid value {part.strip()!r} is not a number: e.g. 0,0.5,1"
+                ) from None
     out = set()
     for v in values:
         if not (0.0 <= v <= 1.0 + 1e-9) or v != v:
@@ -200,7 +202,9 @@ def validate_request(
     elif task is not None:
         bad = [lang for lang in request.langs if lang not in task.languages]
         if bad:
-            problems.append(f"task {task.name} has no language(s) {bad}: it has {list(task.languages)}")
+            problems.append(
+                f"task {task.name} has no language(s) {bad}: it has {list(task.languages)}"
+            )
     if not request.orders:
         problems.append("choose at least one prune order")
     bad_orders = [o for o in request.orders if o not in ORDERS]
@@ -318,7 +322,7 @@ def estimate_seconds(
 
 def format_duration(seconds: float) -> str:
     """12 s, 3 min 05 s, 1 h 02 min."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
@@ -355,4 +359,3 @@ def describe_caps(caps: LiveRunCaps) -> list[str]:
     if caps.wall_time_s is not None:
         parts.append(f"stopped after {format_duration(caps.wall_time_s)}")
     return parts
-

@@ -230,7 +230,9 @@ class JobRegistry:
                 job.status = "done" if code == 0 else "failed"
             self._save(job)
         if timed_out:
-            self._append_log(job, f"\n[stopped: over the wall-time limit of {job.wall_time_s:g} s]\n")
+            self._append_log(
+                job, f"\n[stopped: over the wall-time limit of {job.wall_time_s:g} s]\n"
+            )
 
     def _stop(self, pid: int, proc: subprocess.Popen[bytes] | None) -> None:
         """SIGTERM the process group, SIGKILL it after the grace period."""
@@ -258,10 +260,10 @@ class JobRegistry:
                     with contextlib.suppress(OSError, ValueError, TypeError):
                         job = Job.from_json(path.read_text())
                         self._jobs[job_id] = job
-            if job is not None and not job.finished and job_id not in self._procs:
-                if not _pid_alive(job.pid):  # launched by an earlier server process
-                    job.status, job.finished_at = "lost", time.time()
-                    self._save(job)
+            orphan = job is not None and not job.finished and job_id not in self._procs
+            if orphan and not _pid_alive(job.pid):  # launched by an earlier server process
+                job.status, job.finished_at = "lost", time.time()
+                self._save(job)
             return job
 
     def jobs(self) -> list[Job]:

@@ -75,8 +75,10 @@ def _open_store(path: str, demo: bool, precomputed: str) -> tuple[Any, StoreInfo
             import_into(ResultsStore(copy), str(source))
             imported = str(source)
         store = ResultsStore(copy, read_only=True)
-        note = "demo mode: a read-only copy of precomputed/" if has_export else (
-            "demo mode: precomputed/ holds no export, so the store is empty"
+        note = (
+            "demo mode: a read-only copy of precomputed/"
+            if has_export
+            else ("demo mode: precomputed/ holds no export, so the store is empty")
         )
         return store, StoreInfo(str(copy), True, imported, note)
     store = ResultsStore(path)
@@ -174,6 +176,7 @@ class Selection:
 SEL_MODELS, SEL_TASK, SEL_LANGS = "sel_models", "sel_task", "sel_langs"
 _INIT = "_mbp_selection_initialised"
 _SELECTION = "_mbp_selection"
+_MIRROR = "_mbp_selection_in_url"
 
 
 def _param_list(name: str) -> list[str]:
@@ -185,12 +188,14 @@ def sidebar_selection() -> Selection:
     """Model(s), task and language(s) in the sidebar, mirrored in the URL query parameters."""
     inventory = query("store_inventory")
     tasks = sorted(inventory["task"].dropna().unique()) if len(inventory) else []
-    if not st.session_state.get(_INIT):
+    in_url = (st.query_params.get("task"), _param_list("model"), _param_list("lang"))
+    linked = in_url[0] is not None and in_url != st.session_state.get(_MIRROR)
+    if not st.session_state.get(_INIT) or linked:  # a new session, or a link changed the URL
         st.session_state[_INIT] = True
-        wanted_task = st.query_params.get("task")
+        wanted_task = in_url[0]
         st.session_state[SEL_TASK] = wanted_task if wanted_task in tasks else _default_task(tasks)
-        st.session_state[SEL_MODELS] = _param_list("model") or None
-        st.session_state[SEL_LANGS] = _param_list("lang") or None
+        st.session_state[SEL_MODELS] = in_url[1] or None
+        st.session_state[SEL_LANGS] = in_url[2] or None
     if not tasks:
         st.session_state[_SELECTION] = Selection([], None, [])
         st.sidebar.info("The store holds no results yet: the selectors appear once it does.")
@@ -216,6 +221,7 @@ def sidebar_selection() -> Selection:
     st.query_params["task"] = task
     st.query_params["model"] = ",".join(picked)
     st.query_params["lang"] = ",".join(picked_langs)
+    st.session_state[_MIRROR] = (task, list(picked), list(picked_langs))
     selection = Selection(list(picked), task, list(picked_langs))
     st.session_state[_SELECTION] = selection
     return selection

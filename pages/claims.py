@@ -60,7 +60,10 @@ def _claim(result: logic.ClaimResult, figure) -> None:
     with right:
         st.markdown(f"**Statistic:** {result.statistic}  \n**Rule:** {result.threshold}")
         numbers = pd.DataFrame(
-            {"quantity": list(result.numbers), "value": [_fmt(v) for v in result.numbers.values()]}
+            {
+                "quantity": list(result.numbers),
+                "value": [_fmt(k, v) for k, v in result.numbers.items()],
+            }
         )
         st.dataframe(numbers, hide_index=True)
         for test in result.tests:
@@ -84,9 +87,11 @@ def _used(result: logic.ClaimResult) -> None:
                         + ", ".join(f"{k} = {v:,}" for k, v in examples.items()))  # fmt: skip
 
 
-def _fmt(value) -> str:
+def _fmt(key: str, value) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+        if any(word in key for word in ("drop", "|Δ|", "gap", "share")):
+            return f"{value:.1%}"
+        return f"{value:+.2f}"
     return str(value)
 
 

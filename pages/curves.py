@@ -52,7 +52,10 @@ def body() -> None:
     scale = scale or "absolute"
     band_key = "std" if band == "±1 std" else "minmax"
     common.set_params(
-        metric=metric, orders=",".join(orders), y=scale, band=band_key if band_key != "minmax" else None
+        metric=metric,
+        orders=",".join(orders),
+        y=scale,
+        band=band_key if band_key != "minmax" else None,
     )
     summary = common.query(
         "curve_summary", models=sel.models, task=sel.task, langs=sel.langs, metric=metric,

@@ -68,7 +68,9 @@ def body() -> None:
     reliance = group_reliance(drops)
     merged = reliance.merge(meta.reset_index(drop=True), on="lang", how="left")
     st.subheader("Who relies on the bottom layers?", anchor=False)
-    group_by = SORTS[sort] if SORTS[sort] in ("word_order", "morphology", "family") else "morphology"
+    group_by = (
+        SORTS[sort] if SORTS[sort] in ("word_order", "morphology", "family") else "morphology"
+    )
     left, right = st.columns([3, 2], gap="large")
     with left:
         common.chart(

@@ -55,9 +55,7 @@ def body() -> None:
         common.chart(headline_curves(summary), "headline-curves")
     with right:
         pair = default_pair(summary["model"].unique().tolist() if len(summary) else [])
-        drops = (
-            common.query("layer_drops", model=pair.mbert, task="xnli") if pair.mbert else None
-        )
+        drops = common.query("layer_drops", model=pair.mbert, task="xnli") if pair.mbert else None
         if drops is not None and len(drops):
             from mbp.dashboard_data import group_reliance
 

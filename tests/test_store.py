@@ -347,6 +347,8 @@ def test_empty_store_queries_have_columns(tmp_path: Path) -> None:
     assert points.empty and {"run_id", "model", "fraction", "value"} <= set(points.columns)
     assert list(store.runs().columns) == list(COLUMNS["runs"])
     assert store.finished_cells("r") == set()
+    with pytest.raises(MbpError, match="query failed"):
+        store.sql("COPY runs TO 'stolen.csv'")
     assert list(tmp_path.iterdir()) == []  # read-only: no file, no lock file
 
 

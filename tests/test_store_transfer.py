@@ -161,8 +161,12 @@ def test_export_writes_parquet_and_manifest(tmp_path: Path, source: ResultsStore
     }
     assert pq.read_table(out / "curve_points.parquet").num_rows == 30
 
-    with pytest.raises(MbpError, match="already exists"):
-        export_store(store, out)
+    export_store(store, out)  # an earlier export is replaced
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    with pytest.raises(MbpError, match="already exists and is not an earlier mbp export"):
+        export_store(store, tmp_path / "notes")
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
     with pytest.raises(MbpError, match="manifest_extra key 'counts' is reserved"):
         export_store(store, tmp_path / "e2", manifest_extra={"counts": 1})
     export_store(store, out, overwrite=True)
@@ -190,23 +194,22 @@ def test_export_then_import_into_empty_store_is_equal(tmp_path: Path, source: Re
     out = export_store(source, tmp_path / "export")
     target = ResultsStore(tmp_path / "b.duckdb")
     result = import_into(target, out)
-    assert result["added"] == source.counts()
-    assert sum(result["skipped"].values()) == 0
+    assert result == {**source.counts(), "skipped": 0, "sources": 1}
     for name in TABLES:
         pd.testing.assert_frame_equal(table(target, name), table(source, name), check_dtype=False)
 
     token = target.version_token()
     again = import_into(target, out)
-    assert sum(again["added"].values()) == 0
-    assert again["skipped"] == source.counts()
+    total = sum(source.counts().values())
+    assert again == {**dict.fromkeys(TABLES, 0), "skipped": total, "sources": 1}
     assert target.version_token() == token  # nothing was written
     assert target.counts() == source.counts()
 
 
 def test_import_from_a_duckdb_file_and_into_itself(tmp_path: Path, source: ResultsStore) -> None:
     target = ResultsStore(tmp_path / "b.duckdb")
-    assert import_into(target, tmp_path / "a.duckdb")["added"] == source.counts()
-    assert sum(import_into(source, tmp_path / "a.duckdb")["added"].values()) == 0
+    assert import_into(target, tmp_path / "a.duckdb")["cells"] == source.counts()["cells"]
+    assert import_into(source, tmp_path / "a.duckdb")["skipped"] == sum(source.counts().values())
     assert target.counts() == source.counts()
 
 
@@ -219,17 +222,18 @@ def test_merging_shards_equals_one_store_with_all_cells(tmp_path: Path) -> None:
     for cell in range(4):
         write(everything, "sweep-en", cell)
         write(shard_stores[cell % 2], "sweep-en", cell)  # cells 0, 2 and 1, 3
-    for store in (everything, *shard_stores):
-        store.finish_run("sweep-en")
+    everything.finish_run("sweep-en")
+    for store in shard_stores:  # what `--shard i/n` does once its share is done
+        store.finish_run("sweep-en", "partial")
     # One shard as a Parquet export, the other as its .duckdb file: both are merged.
     export_store(shard_stores[1], shards / "shard-1-export")
     (shards / "shard-1.duckdb").unlink()
 
     merged = ResultsStore(tmp_path / "merged.duckdb")
     result = import_into(merged, shards)
-    assert len(result["sources"]) == 2
-    assert result["added"]["cells"] == 4 and result["added"]["runs"] == 1
-    assert result["skipped"]["runs"] == 1
+    assert result["sources"] == 2
+    assert (result["runs"], result["cells"], result["curve_points"]) == (1, 4, 20)
+    assert result["skipped"] == 1  # the second shard's runs row
     timestamps = ("created_at", "updated_at", "finished_at")
     for name in ("cells", "curve_points"):
         pd.testing.assert_frame_equal(

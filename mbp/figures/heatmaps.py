@@ -157,9 +157,7 @@ def head_difference_heatmap(
             xgap=1,
             ygap=1,
             colorbar={"title": {"text": f"{lang_a} − {lang_b}<br>(share of total)"}},
-            hovertemplate=(
-                f"%{{y}} %{{x}}<br>{lang_a} − {lang_b}: %{{z:+.4f}}<extra></extra>"
-            ),
+            hovertemplate=(f"%{{y}} %{{x}}<br>{lang_a} − {lang_b}: %{{z:+.4f}}<extra></extra>"),
         )
     )
     style(fig, title=title, height=max(300, 30 * len(diff.index) + 120))

@@ -1,6 +1,6 @@
 """Does a language rely on its bottom layers? Reliance vs pre-training size (log x).
 
-    fig = reliance_scatter(frame)   # frame: lang, reliance, wiki_articles[, group]
+fig = reliance_scatter(frame)   # frame: lang, reliance, wiki_articles[, group]
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def reliance_scatter(
     fig = go.Figure()
     groups = sorted(data[group_by].astype(str).unique()) if group_by else []
     for _, row in data.sort_values("wiki_articles").iterrows():
-        symbol = _SYMBOLS[groups.index(str(row[group_by])) % len(_SYMBOLS)] if group_by else "circle"
+        symbol = (
+            _SYMBOLS[groups.index(str(row[group_by])) % len(_SYMBOLS)] if group_by else "circle"
+        )
         extra = f"<br>{group_by.replace('_', ' ')}: {row[group_by]}" if group_by else ""
         fig.add_trace(
             go.Scatter(

@@ -24,6 +24,8 @@ from mbp.errors import MbpError
 from mbp.store import schema
 
 LOCK_TIMEOUT_S = 120.0
+# ad-hoc SQL (`ResultsStore.sql`) may not read or write other files (COPY, read_csv, ATTACH)
+_SANDBOX = {"enable_external_access": False}
 _POLL_S = 0.002  # writes hold the lock for milliseconds: poll often, not filelock's 50 ms
 
 
@@ -87,7 +89,7 @@ class StoreFile:
     # -- connections ---------------------------------------------------------------------------
 
     def _connect(self, *, read_only: bool, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
-        config = {"enable_external_access": False} if sandbox else {}
+        config = dict(_SANDBOX) if sandbox else {}
         try:
             return duckdb.connect(str(self.path), read_only=read_only, config=config)
         except duckdb.Error as exc:
@@ -173,12 +175,12 @@ class StoreFile:
         """A read-only connection inside one transaction (an empty in-memory store when the
         file does not exist yet; then no lock file is created either)."""
         if not self.exists():  # creation is an atomic rename, so this needs no lock
-            with _transaction(_empty_store()) as con:
+            with _transaction(_empty_store(sandbox)) as con:
                 yield con
             return
         with self.locked():
             con = self._open_checked(read_only=True, sandbox=sandbox) if self.exists() else None
-            with _transaction(con or _empty_store()) as con:
+            with _transaction(con or _empty_store(sandbox)) as con:
                 yield con
 
     @contextlib.contextmanager
@@ -199,9 +201,9 @@ class StoreFile:
                     schema.bump_write_count(con)
 
 
-def _empty_store() -> duckdb.DuckDBPyConnection:
+def _empty_store(sandbox: bool = False) -> duckdb.DuckDBPyConnection:
     """An in-memory store with every table and no rows: what reading an absent store sees."""
-    con = duckdb.connect(":memory:")
+    con = duckdb.connect(":memory:", config=dict(_SANDBOX) if sandbox else {})
     schema.create_schema(con)
     return con
 

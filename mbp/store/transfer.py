@@ -85,7 +85,8 @@ def export_store(
     """Write every table of `store` as Parquet plus `manifest.json` into `out_dir`, atomically.
 
     `manifest_extra` (e.g. `{"data_sha256": {...}}`) is merged into the manifest's top level.
-    An existing non-empty `out_dir` is an MbpError unless `overwrite=True`.
+    An earlier export at `out_dir` is replaced; any other non-empty `out_dir` is an MbpError
+    unless `overwrite=True`.
     """
     store = _as_store(store, read_only=True)
     out = Path(out_dir).expanduser()
@@ -95,10 +96,10 @@ def export_store(
         raise MbpError(
             f"manifest_extra key {clash[0]!r} is reserved: rename it (reserved: {list(_RESERVED)})"
         )
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not overwrite:
+    if out.exists() and not overwrite and not _replaceable(out):
         raise MbpError(
-            f"export directory {out} already exists: pass another directory, delete "
-            "it, or overwrite it (--overwrite)"
+            f"export directory {out} already exists and is not an earlier mbp export: pass "
+            "another directory or delete it first"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.export-{uuid.uuid4().hex[:8]}"
@@ -131,6 +132,19 @@ def export_store(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _replaceable(out: Path) -> bool:
+    """An empty directory, or an earlier export (replaced whole, atomically)."""
+    if not out.is_dir():
+        return False
+    if not any(out.iterdir()):
+        return True
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT
 
 
 def _provenance(run: dict[str, Any]) -> dict[str, Any]:
@@ -237,11 +251,12 @@ def _find_sources(src: Path) -> list[Path]:
 
 def import_into(
     store: ResultsStore | str | os.PathLike[str], src_dir: str | os.PathLike[str]
-) -> dict[str, Any]:
+) -> dict[str, int]:
     """Merge exports / shard stores at `src_dir` into `store` in one transaction.
 
-    Returns `{"added": {table: rows}, "skipped": {table: rows}, "sources": [paths]}`; a
-    malformed source raises MbpError before anything is written.
+    Returns the rows added per table plus `skipped` (rows whose key was already there) and
+    `sources` (how many exports/shards were merged), e.g. `{"runs": 1, "cells": 12, ...,
+    "skipped": 0, "sources": 2}`. A malformed source raises MbpError and changes nothing.
     """
     store = _as_store(store, read_only=False)
     src = Path(src_dir).expanduser()
@@ -258,21 +273,17 @@ def import_into(
         return _merge(store, exports)
 
 
-def _merge(store: ResultsStore, exports: list[_Export]) -> dict[str, Any]:
+def _merge(store: ResultsStore, exports: list[_Export]) -> dict[str, int]:
     added = dict.fromkeys(TABLES, 0)
-    skipped = dict.fromkeys(TABLES, 0)
+    skipped = 0
     with store.write_transaction("import results into it") as txn:
         con = txn.con
         finished: set[str] = set()
         touched: set[str] = set()
         for export in exports:
-            runs = export.tables["runs"]
-            touched.update(runs.column("run_id").to_pylist())
-            finished.update(
-                r["run_id"]
-                for r in runs.select(["run_id", "status"]).to_pylist()
-                if r["status"] == "done"
-            )
+            runs = export.tables["runs"].select(["run_id", "status"]).to_pylist()
+            touched.update(r["run_id"] for r in runs)
+            finished.update(r["run_id"] for r in runs if r["status"] in ("done", "partial"))
             for table in TABLES:
                 rows = export.tables[table]
                 before = _rows(con, table)
@@ -282,19 +293,22 @@ def _merge(store: ResultsStore, exports: list[_Export]) -> dict[str, Any]:
                     first = (str(exc).splitlines() or [type(exc).__name__])[0]
                     raise _malformed(export.source, f"{table}: {first}") from exc
                 added[table] += _rows(con, table) - before
-                skipped[table] += rows.num_rows - (_rows(con, table) - before)
-        for table in RUN_TABLES:
-            orphan = con.execute(
-                f"SELECT min(run_id) FROM {table} WHERE run_id NOT IN (SELECT run_id FROM runs)"
-            ).fetchall()[0][0]
-            if orphan is not None:
-                raise _malformed(
-                    exports[0].source, f"{table} rows of run {orphan!r} have no runs row"
-                )
+                skipped += rows.num_rows - (_rows(con, table) - before)
+            _check_no_orphans(con, export.source)
         if touched:
             _refresh_runs(con, sorted(touched), finished)
         txn.changed = any(added.values())
-    return {"added": added, "skipped": skipped, "sources": [str(e.source) for e in exports]}
+    return {**added, "skipped": skipped, "sources": len(exports)}
+
+
+def _check_no_orphans(con: Any, source: Path) -> None:
+    """Every cell/curve/importance row must belong to a run (else the export was cut)."""
+    for table in RUN_TABLES:
+        orphan = con.execute(
+            f"SELECT min(run_id) FROM {table} WHERE run_id NOT IN (SELECT run_id FROM runs)"
+        ).fetchall()[0][0]
+        if orphan is not None:
+            raise _malformed(source, f"{table} rows of run {orphan!r} have no runs row")
 
 
 def _rows(con: Any, table: str) -> int:
@@ -302,8 +316,8 @@ def _rows(con: Any, table: str) -> int:
 
 
 def _refresh_runs(con: Any, run_ids: list[str], finished: set[str]) -> None:
-    """Recount `cells_done` of merged runs; a run some shard finished and that now has all its
-    cells is `done`."""
+    """Recount `cells_done` of merged runs; a run that some source finished (`done`, or
+    `partial` for a shard) and that now has all its cells is `done`."""
     marks = ", ".join("?" * len(run_ids))
     con.execute(
         f"UPDATE runs SET cells_done = (SELECT count(*) FROM cells c WHERE c.run_id = runs.run_id)"

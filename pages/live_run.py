@@ -1,0 +1,268 @@
+"""Live run: launch a small sweep as a child process and watch its cells arrive in the store."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from mbp import demo
+from mbp.dashboard_data import live_progress
+from mbp.errors import MbpError
+from mbp.jobs import Job, JobRegistry, mark_interrupted_runs, tiny_model_command
+from mbp.tasks import TASKS
+from pages import _common as common
+
+ORDERS = ("importance", "reverse", "random", "iterative")
+
+
+@st.cache_resource
+def registry(root: str) -> JobRegistry:
+    """One job registry per server process (survives reruns, reloads and closed tabs)."""
+    return JobRegistry(root)
+
+
+def jobs() -> JobRegistry:
+    from mbp.paths import cache_dir
+
+    root = os.environ.get("MBP_JOBS_DIR") or str(cache_dir() / "jobs")
+    return registry(root)
+
+
+def body() -> None:
+    cfg = common.settings()
+    caps = cfg.caps
+    job_id = st.query_params.get("job")
+    if job_id:
+        job = jobs().get(job_id)
+        if job is None:
+            st.warning(f"No live run {job_id!r} on this server (it may have been cleaned up).")
+        else:
+            _job_panel(job)
+    if caps is None:
+        st.info(
+            "**Live runs are off in this demo**: it shows precomputed results from a read-only "
+            "store. To run your own sweeps, install mbp and run e.g.\n```bash\nmbp sweep "
+            "--model e5-small --task xnli --lang en sw --order importance random\n```",
+            icon=":material/block:",
+        )
+        _history()
+        return
+    if cfg.live_runs == "capped":
+        st.caption("Demo limits: " + ", ".join(demo.describe_caps(caps)) + ".")
+    _form(cfg)
+    _history()
+
+
+def _form(cfg: demo.DemoSettings) -> None:
+    st.subheader("Launch a sweep", anchor=False)
+    models = demo.allowed_models(cfg)
+    with st.container(border=True):
+        c1, c2, c3 = st.columns([1.4, 1, 2.6])
+        model = c1.selectbox("Model", models, key="lr_model", format_func=_model_option)
+        task = c2.selectbox("Task", list(TASKS), index=list(TASKS).index("sst2"), key="lr_task")
+        info = TASKS[task]
+        langs = c3.multiselect(
+            "Languages", list(info.languages), default=list(info.languages[:1]),
+            key=f"lr_langs_{task}", format_func=common.lang_name,
+        )  # fmt: skip
+        c4, c5, c6 = st.columns([2.6, 1, 1.4])
+        orders = c4.multiselect("Orders", ORDERS, default=["importance", "random"], key="lr_orders")
+        seeds_text = c5.text_input("Random seeds", "0 1 2", key="lr_seeds",
+                                   disabled="random" not in orders)  # fmt: skip
+        grid = c6.text_input("Grid (fractions)", "0:1:0.2", key="lr_grid",
+                             help="'0,0.3,0.6' or start:stop:step, inclusive")  # fmt: skip
+        c7, c8, c9, c10 = st.columns(4)
+        limit = cfg.caps.max_examples if cfg.caps else None
+        examples = int(c7.number_input("Examples per language", 1, limit or 100_000,
+                                       min(200, limit or 200), key="lr_examples"))  # fmt: skip
+        device = c8.selectbox("Device", demo.DEVICES, key="lr_device")
+        train = int(c9.number_input("Fine-tuning examples", 0, 1_000_000, 2000, step=500,
+                                    key="lr_train", help="0 = the whole training split"))  # fmt: skip
+        epochs = float(c10.number_input("Epochs", 0.1, 10.0, 1.0, step=0.5, key="lr_epochs"))
+    problems: list[str] = []
+    try:
+        seeds = demo.seeds_from_text(seeds_text) if "random" in orders else (0,)
+    except MbpError as err:
+        problems.append(str(err))
+        seeds = ()
+    request = demo.LiveRunRequest(
+        model=model, task=task, langs=tuple(langs), orders=tuple(orders), seeds=seeds,
+        grid=grid, examples=examples, device=device, train_examples=train, epochs=epochs,
+    )  # fmt: skip
+    active = jobs().active()
+    problems += demo.validate_request(request, cfg, active_jobs=len(active))
+    measured = common.query("seconds_per_example", model=model)
+    estimate = demo.estimate_seconds(request, measured_s_per_example=measured)
+    cells = demo.cells_total(request)
+    basis = "measured on this store" if measured else "a rough prior; no runs of it measured yet"
+    st.markdown(
+        f"**{cells} cells** ({len(langs)} language(s)) · estimated **{demo.format_duration(estimate)}**"
+        f" on {device} ({basis}; the first run of a model fine-tunes it first)."
+    )
+    for problem in problems:
+        st.error(problem, icon=":material/error:")
+    if st.button("Launch", type="primary", disabled=bool(problems), key="lr_launch"):
+        job = _launch(request, cfg, estimate, cells)
+        st.query_params["job"] = job.job_id
+        st.rerun()
+
+
+def _model_option(name: str) -> str:
+    from mbp.models.registry import MODELS, availability
+
+    if name not in MODELS:
+        return f"{name} (tiny random test model)"
+    return f"{name} ({MODELS[name].source}, {availability(name)})"
+
+
+def _launch(request: demo.LiveRunRequest, cfg: demo.DemoSettings, estimate: float,
+            cells: int) -> Job:  # fmt: skip
+    from mbp.models.registry import MODELS
+    from mbp.paths import cache_dir
+
+    store_path = common.open_store()[1].path
+    location = None
+    commands: list[list[str]] = []
+    if request.model == demo.TINY_MODEL and request.model not in MODELS:
+        folder = cache_dir() / demo.TINY_MODEL
+        commands.append(tiny_model_command(folder, sys.executable))
+        location = str(folder)
+    commands.append(demo.sweep_argv(request, store_path, model_location=location))
+    caps = cfg.caps
+    return jobs().launch(
+        commands,
+        cwd=str(common.REPO_ROOT),
+        wall_time_s=caps.wall_time_s if caps else None,
+        meta={
+            "model": location or request.model,
+            "label": request.model,
+            "task": request.task,
+            "langs": list(request.langs),
+            "orders": list(request.orders),
+            "cells_total": cells,
+            "estimate_s": estimate,
+            "store": store_path,
+        },
+    )
+
+
+def _job_panel(job: Job) -> None:
+    if job.finished:
+        _job_view(job)
+    else:
+        _live_job(job.job_id)
+
+
+@st.fragment(run_every=2)
+def _live_job(job_id: str) -> None:
+    job = jobs().get(job_id)
+    if job is None:
+        return
+    _job_view(job)
+    if job.finished:  # refresh the whole page once: results and the form's limits changed
+        st.rerun()
+
+
+def _job_view(job: Job) -> None:
+    meta = job.meta
+    with st.container(border=True):
+        head, button = st.columns([5, 1])
+        icon = {"running": "⏳", "done": "✅", "failed": "❌", "cancelled": "⏹", "timed out": "⌛",
+                "lost": "❔"}.get(job.status, "")  # fmt: skip
+        head.markdown(
+            f"**Live run `{job.job_id}`** · {icon} **{job.status}** · {meta.get('label', '?')} on "
+            f"{meta.get('task', '?')} ({' '.join(meta.get('langs', []))}) · "
+            f"{', '.join(meta.get('orders', []))} · {demo.format_duration(job.elapsed_s)}"
+        )
+        if not job.finished and button.button(
+            "Cancel", key=f"cancel_{job.job_id}", type="secondary"
+        ):
+            job = jobs().cancel(job.job_id)
+            _mark_stopped(job, "cancelled from the dashboard")
+            st.rerun()
+        done, total = _progress(job)
+        fraction = done / total if total else 0.0
+        remaining = _eta(job, done, total)
+        label = f"{done} / {total} cells" + (f" · about {remaining} left" if remaining else "")
+        st.progress(min(1.0, fraction), text=label)
+        st.code(jobs().log_tail(job.job_id, lines=14) or "(no output yet)", language="text")
+        if job.finished and job.status in ("done", "failed", "cancelled", "timed out") and done:
+            st.page_link(
+                "pages/curves.py", label="See its curves", icon=":material/show_chart:",
+                query_params={"model": meta.get("model", ""), "task": meta.get("task", ""),
+                              "lang": ",".join(meta.get("langs", []))},
+            )  # fmt: skip
+        if job.status in ("timed out", "lost"):
+            _mark_stopped(job, f"live run {job.status}")
+
+
+def _progress(job: Job) -> tuple[int, int]:
+    """Cells done/total: the store's runs table, else the tqdm bars in the log."""
+    meta = job.meta
+    total = int(meta.get("cells_total") or 0)
+    try:
+        frame = live_progress(
+            common.store(), model=meta["model"], task=meta["task"], langs=meta.get("langs", []),
+            orders=meta.get("orders", []), since=job.started_utc,
+        )  # fmt: skip
+    except (KeyError, MbpError):
+        frame = pd.DataFrame()
+    if len(frame):
+        done = int(frame["cells_done"].sum())
+        return done, max(total, int(frame["cells_total"].fillna(0).sum()))
+    bars = jobs().progress_from_log(job.job_id)
+    done = sum(d for d, _ in bars.values())
+    return done, max(total, sum(t for _, t in bars.values()))
+
+
+def _eta(job: Job, done: int, total: int) -> str | None:
+    if job.finished or not total:
+        return None
+    if done:
+        rate = job.elapsed_s / done
+        return demo.format_duration(rate * (total - done))
+    estimate = float(job.meta.get("estimate_s") or 0)
+    return demo.format_duration(max(estimate - job.elapsed_s, 0)) if estimate else None
+
+
+def _mark_stopped(job: Job, reason: str) -> None:
+    if common.settings().store_read_only:
+        return
+    key = f"_marked_{job.job_id}"
+    if st.session_state.get(key):
+        return
+    st.session_state[key] = True
+    with contextlib.suppress(MbpError):
+        mark_interrupted_runs(common.store(), job, reason)
+
+
+def _history() -> None:
+    recent = jobs().jobs()[:20]
+    if not recent:
+        return
+    st.subheader("Recent live runs", anchor=False)
+    rows = [
+        {
+            "job": job.job_id,
+            "status": job.status,
+            "model": job.meta.get("label", ""),
+            "task": job.meta.get("task", ""),
+            "languages": " ".join(job.meta.get("langs", [])),
+            "orders": ", ".join(job.meta.get("orders", [])),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.started_at)),
+            "seconds": round(job.elapsed_s),
+            "log": str(Path(job.log_path)),
+        }
+        for job in recent
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption("Open a run again with `?job=<id>` in the URL.")
+
+
+common.run_page("Live run", body)

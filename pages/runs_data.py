@@ -1,0 +1,94 @@
+"""Runs & data: every stored run with filters, and downloads of the selected results."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from mbp.dashboard_data import rows_for_runs
+from pages import _common as common
+
+TABLES = {
+    "curve points": "curve_points",
+    "head importance": "head_importance",
+    "layer importance": "layer_importance",
+    "runs": "runs",
+}
+
+
+def body() -> None:
+    runs = common.query("runs_frame")
+    if runs.empty:
+        common.empty_state("No runs stored yet.", "mbp sweep --model e5-small --task sst2")
+        return
+    c1, c2, c3, c4, c5 = st.columns(5)
+    kinds = c1.multiselect("Kind", sorted(runs["kind"].unique()), key="rd_kind")
+    models = c2.multiselect("Model", sorted(runs["model"].unique()), key="rd_model")
+    tasks = c3.multiselect("Task", sorted(runs["task"].unique()), key="rd_task")
+    langs = c4.multiselect("Language", sorted(runs["lang"].dropna().unique()), key="rd_lang")
+    statuses = c5.multiselect("Status", sorted(runs["status"].unique()), key="rd_status")
+    shown = runs
+    for column, chosen in (("kind", kinds), ("model", models), ("task", tasks), ("lang", langs),
+                           ("status", statuses)):  # fmt: skip
+        if chosen:
+            shown = shown[shown[column].isin(chosen)]
+    shown = shown.reset_index(drop=True)
+    st.caption(f"{len(shown)} of {len(runs)} runs · select rows to download only those runs")
+    event = st.dataframe(
+        shown,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="multi-row",
+        key="rd_table",
+        column_config={
+            "run_id": st.column_config.TextColumn("run", width="small"),
+            "cells_done": st.column_config.ProgressColumn(
+                "cells", min_value=0, max_value=int(max(1, shown["cells_total"].fillna(1).max())),
+                format="%d",
+            ),
+            "elapsed_s": st.column_config.NumberColumn("seconds", format="%.1f"),
+            "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+            "updated_at": st.column_config.DatetimeColumn("updated", format="YYYY-MM-DD HH:mm"),
+        },
+    )  # fmt: skip
+    rows = list(event.selection.rows) if event and event.selection else []
+    picked = shown.iloc[rows] if rows else shown
+    run_ids = picked["run_id"].tolist()
+
+    st.subheader("Download", anchor=False)
+    d1, d2, d3 = st.columns([2, 1, 1])
+    label = d1.radio("Table", list(TABLES), horizontal=True, key="rd_download_table")
+    table = TABLES[label]
+    scope = f"{len(run_ids)} selected run(s)" if rows else f"all {len(run_ids)} shown run(s)"
+    d1.caption(f"{label} of {scope}")
+    stem = f"mbp-{table}"
+    store = common.store()
+    d2.download_button(
+        "CSV", data=lambda: _frame(store, table, run_ids, picked).to_csv(index=False),
+        file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:", key="rd_csv",
+    )  # fmt: skip
+    d3.download_button(
+        "Parquet", data=lambda: _parquet(_frame(store, table, run_ids, picked)),
+        file_name=f"{stem}.parquet", mime="application/vnd.apache.parquet",
+        icon=":material/download:", key="rd_parquet",
+    )  # fmt: skip
+    st.caption("Every chart downloads as PNG or SVG from the camera icon in its toolbar "
+               "(choose the format in the sidebar).")  # fmt: skip
+
+
+def _frame(store, table: str, run_ids: list[str], runs: pd.DataFrame) -> pd.DataFrame:
+    """Built when the button is clicked (deferred), from the store directly: no Streamlit."""
+    if table == "runs":
+        return runs
+    return rows_for_runs(store, table, run_ids)
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+common.run_page("Runs & data", body)
