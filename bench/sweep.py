@@ -102,12 +102,23 @@ def grid_cells(model, ranking, grid=GRID, orders=ORDERS) -> list[dict[int, list[
     return cells
 
 
-def mbp_sweep(model, encoded, pad_id: int, cells) -> list[float]:
+def mbp_sweep(
+    model,
+    encoded,
+    pad_id: int,
+    cells,
+    *,
+    batch_size: int = MBP_BATCH,
+    device: str = "cpu",
+    precision: str = "auto",
+) -> list[float]:
     """Accuracy at every cell through the runner's memoised, structurally pruned evaluation."""
     from mbp.runner import RunContext, _evaluate_heads
     from mbp.tasks import get_task
 
-    ctx = RunContext(store=None, device="cpu", batch_size=MBP_BATCH, progress=False)
+    ctx = RunContext(
+        store=None, device=device, precision=precision, batch_size=batch_size, progress=False
+    )
     task = get_task("xnli")
     holder = pad_holder(pad_id)
     return [

@@ -71,4 +71,4 @@ def test_layer_run_has_every_layer_and_the_thirds(tiny):
         ["layer:0", "layer:1", "layer:2", "group:bottom", "group:middle", "group:top"]
     )
     row = frame.set_index("target").loc["layer:1"]
-    assert row.drop == pytest.approx(row.base_value - row.value)
+    assert row["drop"] == pytest.approx(row["base_value"] - row["value"])

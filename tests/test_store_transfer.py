@@ -160,6 +160,29 @@ def test_export_writes_parquet_and_manifest(tmp_path: Path, source: ResultsStore
         "status": "running",
     }
     assert pq.read_table(out / "curve_points.parquet").num_rows == 30
+    sparse = ResultsStore(tmp_path / "sparse.duckdb")  # NULL provenance -> JSON null
+    sparse.ensure_run(
+        "r",
+        "layers",
+        "{}",
+        model="m",
+        model_checksum=None,
+        task="t",
+        lang=None,
+        split=None,
+        method=None,
+        seeds=None,
+        n_examples=None,
+        cells_total=None,
+        device=None,
+        versions_json=None,
+        code_commit=None,
+        command=None,
+    )
+    (entry,) = json.loads((export_store(sparse, tmp_path / "e0") / "manifest.json").read_text())[
+        "runs"
+    ]
+    assert entry["n_examples"] is None and entry["seeds"] is None and entry["versions"] is None
 
     export_store(store, out)  # an earlier export is replaced
     (tmp_path / "notes").mkdir()

@@ -26,7 +26,7 @@ from mbp.store import schema
 LOCK_TIMEOUT_S = 120.0
 # ad-hoc SQL (`ResultsStore.sql`) may not read or write other files (COPY, read_csv, ATTACH)
 _SANDBOX = {"enable_external_access": False}
-_POLL_S = 0.002  # writes hold the lock for milliseconds: poll often, not filelock's 50 ms
+_POLL_S = 0.002  # a write holds the lock for tens of ms: poll often, not every 50 ms
 
 
 @dataclass

@@ -113,7 +113,9 @@ def export_store(
                 arrow = con.sql(f"SELECT * FROM {table} ORDER BY {keys}").to_arrow_table()
                 pq.write_table(arrow, tmp / f"{table}.parquet")
                 counts[table] = arrow.num_rows
-            runs = con.sql("SELECT * FROM runs ORDER BY created_at, run_id").fetchdf()
+            cursor = con.execute("SELECT * FROM runs ORDER BY created_at, run_id")
+            names = [d[0] for d in cursor.description]
+            runs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
@@ -122,7 +124,7 @@ def export_store(
             "source_store": str(store.path),
             "store_id": meta.get("store_id"),
             "counts": counts,
-            "runs": [_provenance(row) for row in runs.to_dict("records")],
+            "runs": [_provenance(run) for run in runs],
             **extra,
         }
         text = json.dumps(manifest, indent=2, default=str, allow_nan=False)
@@ -149,7 +151,7 @@ def _replaceable(out: Path) -> bool:
 
 def _provenance(run: dict[str, Any]) -> dict[str, Any]:
     """The manifest entry of one run: what ran, on what, with which code."""
-    run = {k: (None if v is None or v != v else v) for k, v in run.items()}  # NaN -> None
+    run = {k: (None if isinstance(v, float) and v != v else v) for k, v in run.items()}  # NaN
     run["seeds"] = _loads(run.get("seeds"))
     run["versions"] = _loads(run.get("versions_json"))
     return {k: run.get(k) for k in _PROVENANCE}
