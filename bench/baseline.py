@@ -37,25 +37,30 @@ def pad_all(encoded, pad_id: int, max_length: int = 128) -> dict[str, torch.Tens
     }
 
 
-def anchor_predict(model, features: dict[str, torch.Tensor], gate: torch.Tensor) -> np.ndarray:
+def anchor_predict(
+    model, features: dict[str, torch.Tensor], gate: torch.Tensor, device: str = "cpu"
+) -> np.ndarray:
     """Argmax predictions of the masked full-width model, batch 32, fp32."""
     n = features["input_ids"].shape[0]
     preds = []
     model.eval()
-    with torch.no_grad(), head_gate(model, gate):
+    with torch.no_grad(), head_gate(model, gate.to(device)):
         for start in range(0, n, BATCH):
-            batch = {k: v[start : start + BATCH] for k, v in features.items()}
-            preds.append(model(**batch).logits.argmax(-1))
+            batch = {k: v[start : start + BATCH].to(device) for k, v in features.items()}
+            preds.append(model(**batch).logits.argmax(-1).cpu())
     return torch.cat(preds).numpy()
 
 
-def anchor_sweep(model, encoded, pad_id: int, cells: list[dict[int, list[int]]]) -> list[float]:
+def anchor_sweep(
+    model, encoded, pad_id: int, cells: list[dict[int, list[int]]], device: str = "cpu"
+) -> list[float]:
     """Accuracy at every grid cell (each cell evaluated, as the reference scripts do)."""
     layers, heads = model_shape(model)
     features = pad_all(encoded, pad_id)
     labels = np.asarray(encoded.labels)
     out = []
     for pruned in cells:
-        preds = anchor_predict(model, features, gate_from_heads(pruned, layers, heads))
+        gate = gate_from_heads(pruned, layers, heads)
+        preds = anchor_predict(model, features, gate, device)
         out.append(float((preds == labels).mean()))
     return out

@@ -290,11 +290,12 @@ def kept_heads(config, heads: dict[int, list[int]]) -> list[int]:
     ]
 
 
-def forward_flops(config, seq_lengths, kept: list[int]) -> float:
+def forward_flops(config, seq_lengths, kept: list[int], *, attention: bool = True) -> float:
     """Matmul FLOPs (2 per multiply-add) of a BERT classifier forward over sequences of the given
     lengths with `kept[l]` heads in layer l: Q/K/V/O projections of kept heads, attention scores
     and context of kept heads over those lengths, the FFN, pooler and classifier. Pass real
-    lengths for useful FLOPs, padded widths for executed FLOPs."""
+    lengths for useful FLOPs, padded widths for executed FLOPs. attention=False: only the
+    linear layers (the GEMMs), without the score/context products."""
     n = np.asarray(seq_lengths, dtype=np.float64)
     tokens, squares, examples = n.sum(), (n**2).sum(), len(n)
     hidden, inter = config.hidden_size, config.intermediate_size
@@ -302,8 +303,11 @@ def forward_flops(config, seq_lengths, kept: list[int]) -> float:
     total = 0.0
     for k in kept:
         width = k * d
-        total += 2 * tokens * hidden * width * 4  # Q, K, V (hidden -> width) and O (width -> hidden)
-        total += 2 * squares * width * 2  # scores q.k and context p.v
+        total += (
+            2 * tokens * hidden * width * 4
+        )  # Q, K, V (hidden -> width) and O (width -> hidden)
+        if attention:
+            total += 2 * squares * width * 2  # scores q.k and context p.v
         total += 2 * tokens * hidden * inter * 2  # FFN up and down
     total += examples * (2 * hidden * hidden + 2 * hidden * config.num_labels)  # pooler, classifier
     return total

@@ -49,8 +49,11 @@ class SweepResult:
     acc_max_diff: float
     mean_length: float
     mean_padded_length: float
-    profile: list[tuple[str, float]] = field(default_factory=list)  # (op, % of self CPU time)
-    gemm_share: float = 0.0
+    cells: list = field(default_factory=list)
+    profile: Profile | None = None
+    scale_ratio: float = 0.0  # executed-FLOP ratio of the same grid at 500 pairs per language
+    ffn_share: float = 0.0  # FFN share of the linear FLOPs per token
+    pruned_share: float = 0.0  # mean over cells of linear FLOPs / unpruned
 
     @property
     def mbp_rate(self) -> float:
@@ -83,10 +86,16 @@ class SweepResult:
         return self.useful_flops / median(self.mbp_s) / self.peak
 
 
-def importance_ranking(model, encoded, pad_id: int) -> list[tuple[int, int]]:
+def importance_ranking(model, encoded, pad_id: int, device: str = "cpu") -> list[tuple[int, int]]:
     """mbp's gradient importance on held-out pairs, least important first."""
     scores = head_importance(
-        model, encoded, regression=False, pad_id=pad_id, estimator="gradient", batch_size=32
+        model,
+        encoded,
+        regression=False,
+        pad_id=pad_id,
+        estimator="gradient",
+        batch_size=32,
+        device=device,
     )
     return prune_order(scores.scores, "importance")
 
@@ -96,7 +105,9 @@ def grid_cells(model, ranking, grid=GRID, orders=ORDERS) -> list[dict[int, list[
     layers, heads = model_shape(model)
     cells = []
     for order in orders:
-        rank = ranking if order == "importance" else prune_order(None, "random", shape=(layers, heads))
+        rank = (
+            ranking if order == "importance" else prune_order(None, "random", shape=(layers, heads))
+        )
         for fraction in grid:
             cells.append(heads_at_fraction(rank, fraction, layers=layers, heads=heads))
     return cells
@@ -185,33 +196,61 @@ def compare(
         base_s=times["base"],
         matmul_gflops=rates,
         useful_flops=sum(forward_flops(config, seq, kept_heads(config, h)) for h in unique),
-        mbp_executed_flops=sum(forward_flops(config, padded, kept_heads(config, h)) for h in unique),
+        mbp_executed_flops=sum(
+            forward_flops(config, padded, kept_heads(config, h)) for h in unique
+        ),
         base_executed_flops=len(cells) * forward_flops(config, np.full(len(seq), 128), full),
         acc_max_diff=float(np.max(np.abs(np.subtract(accs["mbp"], accs["base"])))),
         mean_length=float(seq.mean()),
         mean_padded_length=float(padded.mean()),
     )
+    result.cells = cells
     if profile:
-        result.profile, result.gemm_share = profile_mbp(model, encoded, pad_id, cells)
+        result.profile = profile_mbp(model, encoded, pad_id, cells)
     return result
 
 
 GEMM_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm")
 
 
-def profile_mbp(model, encoded, pad_id: int, cells) -> tuple[list[tuple[str, float]], float]:
-    """torch.profiler over one mbp evaluation at the middle of the importance curve: the ops
-    with the most self CPU time (% of all) and the share spent in GEMM kernels."""
+@dataclass
+class Profile:
+    top: list[tuple[str, float]]  # (op, % of self CPU time), most expensive first
+    gemm_share: float  # fraction of self CPU time in GEMM kernels
+    gemm_seconds: float
+    total_seconds: float
+    gemm_flops: float  # linear-layer FLOPs executed in the profiled run
+
+    @property
+    def gemm_rate(self) -> float:
+        return self.gemm_flops / self.gemm_seconds if self.gemm_seconds else 0.0
+
+
+def op_profile(fn, gemm_flops: float, top: int = 8) -> Profile:
+    """torch.profiler (CPU) around fn(): self CPU time per op."""
     from torch.profiler import ProfilerActivity, profile
 
-    cell = cells[len(cells) // 4]  # importance order, around the middle of the grid
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        mbp_sweep(model, encoded, pad_id, [cell])
+        fn()
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events) or 1.0
-    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:8]
+    ranked = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
     gemm = sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS)
-    return [(e.key, 100 * e.self_cpu_time_total / total) for e in top], gemm / total
+    return Profile(
+        top=[(e.key, 100 * e.self_cpu_time_total / total) for e in ranked],
+        gemm_share=gemm / total,
+        gemm_seconds=gemm / 1e6,
+        total_seconds=total / 1e6,
+        gemm_flops=gemm_flops,
+    )
+
+
+def profile_mbp(model, encoded, pad_id: int, cells) -> Profile:
+    """One mbp evaluation at the middle of the importance curve, profiled."""
+    cell = cells[len(cells) // 4]
+    padded = padded_lengths(lengths(encoded), MBP_BATCH)
+    flops = forward_flops(model.config, padded, kept_heads(model.config, cell), attention=False)
+    return op_profile(lambda: mbp_sweep(model, encoded, pad_id, [cell]), flops)
 
 
 def dense_rate_note() -> str:

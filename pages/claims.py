@@ -47,9 +47,12 @@ def body() -> None:
 
 def _claim(result: logic.ClaimResult, figure) -> None:
     st.subheader(f"Claim {result.number}", anchor=False)
-    st.markdown(f"> {result.claim}")
-    st.markdown(f"### {common.verdict_badge(result.headline)}")
-    st.markdown(result.explanation)
+    st.markdown(f"*“{result.claim}”*")
+    callout = {"supported": st.success, "not supported": st.error}.get(result.verdict, st.warning)
+    icon = {"supported": ":material/check_circle:", "not supported": ":material/cancel:"}.get(
+        result.verdict, ":material/help:"
+    )
+    callout(f"**{result.headline.capitalize()}.** {result.explanation}", icon=icon)
     if result.value is None:
         common.empty_state("Not enough data for this claim.", HOW_TO_FILL[result.number])
         _used(result)
@@ -88,6 +91,8 @@ def _used(result: logic.ClaimResult) -> None:
 
 
 def _fmt(key: str, value) -> str:
+    if isinstance(value, float) and "p-value" in key:
+        return f"{value:.3f}"
     if isinstance(value, float):
         if any(word in key for word in ("drop", "|Δ|", "gap", "share")):
             return f"{value:.1%}"

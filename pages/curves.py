@@ -26,14 +26,14 @@ def body() -> None:
     )
     metrics = common.query("curve_metrics", task=sel.task, models=sel.models)
     counts = common.query("example_counts", kind="sweep", task=sel.task, models=sel.models)
-    c1, c2, c3, c4, c5 = st.columns([1.2, 2.6, 1.4, 1.2, 1.2])
+    c1, c2, c3, c4, c5 = st.columns([1.1, 2.4, 1.5, 1.5, 1.0])
     metric_default = common.param("metric", metrics[0] if metrics else "accuracy", metrics)
     metric = c1.selectbox(
         "Metric", metrics or ["accuracy"], index=_index(metrics, metric_default), key="cv_metric"
     )
     orders = c2.multiselect(
         "Orders", ORDER_CHOICES, default=_orders_param(), key="cv_orders",
-        format_func=lambda o: ORDER_LABELS.get(o, o),
+        help="; ".join(ORDER_LABELS.values()),
     )  # fmt: skip
     scale = c3.segmented_control(
         "Score", ["absolute", "relative"], default=common.param("y", "absolute",

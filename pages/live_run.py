@@ -61,6 +61,12 @@ def body() -> None:
 
 def _form(cfg: demo.DemoSettings) -> None:
     st.subheader("Launch a sweep", anchor=False)
+    st.caption(
+        "Runs `mbp sweep` in a background process: it fine-tunes the model on the task (once; "
+        "later runs reuse the checkpoint), scores the heads, then evaluates every grid point. "
+        "Each finished cell is written to the store at once, so the other pages show the "
+        "curve as it grows. You can leave this page; the run goes on."
+    )
     models = demo.allowed_models(cfg)
     with st.container(border=True):
         c1, c2, c3 = st.columns([1.4, 1, 2.6])

@@ -35,6 +35,8 @@ def body() -> None:
         if chosen:
             shown = shown[shown[column].isin(chosen)]
     shown = shown.reset_index(drop=True)
+    total = shown["cells_total"].where(shown["cells_total"] > 0)
+    shown.insert(8, "progress", (shown["cells_done"] / total).fillna(0.0).clip(0, 1))
     st.caption(f"{len(shown)} of {len(runs)} runs · select rows to download only those runs")
     event = st.dataframe(
         shown,
@@ -44,10 +46,11 @@ def body() -> None:
         key="rd_table",
         column_config={
             "run_id": st.column_config.TextColumn("run", width="small"),
-            "cells_done": st.column_config.ProgressColumn(
-                "cells", min_value=0, max_value=int(max(1, shown["cells_total"].fillna(1).max())),
-                format="%d",
+            "progress": st.column_config.ProgressColumn(
+                "progress", min_value=0.0, max_value=1.0, format="percent"
             ),
+            "cells_done": st.column_config.NumberColumn("cells"),
+            "cells_total": st.column_config.NumberColumn("of"),
             "elapsed_s": st.column_config.NumberColumn("seconds", format="%.1f"),
             "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
             "updated_at": st.column_config.DatetimeColumn("updated", format="YYYY-MM-DD HH:mm"),
@@ -58,7 +61,7 @@ def body() -> None:
     run_ids = picked["run_id"].tolist()
 
     st.subheader("Download", anchor=False)
-    d1, d2, d3 = st.columns([2, 1, 1])
+    d1, d2, d3 = st.columns([4, 1, 1], vertical_alignment="center")
     label = d1.radio("Table", list(TABLES), horizontal=True, key="rd_download_table")
     table = TABLES[label]
     scope = f"{len(run_ids)} selected run(s)" if rows else f"all {len(run_ids)} shown run(s)"

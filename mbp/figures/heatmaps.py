@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from mbp.figures.layout import empty_figure, style
-from mbp.figures.palette import DIVERGING_SCALE, SEQUENTIAL_SCALE
+from mbp.figures.palette import DIVERGING_SCALE, SEQUENTIAL_SCALE, lang_color
 
 GROUPS = ("bottom", "middle", "top")
 
@@ -34,7 +34,7 @@ def target_label(target: str) -> str:
     if kind == "layer":
         return f"L{int(value) + 1}"
     if kind == "group":
-        return f"{value} ⅓"
+        return value
     return target
 
 
@@ -66,7 +66,11 @@ def layer_heatmap(
     langs = [lang for lang in (lang_order or sorted(grid.index)) if lang in grid.index]
     grid = grid.reindex(index=langs, columns=columns) * 100.0
     limit = (zmax if zmax is not None else symmetric_limit(drops["drop"])) * 100.0
-    labels = [lang_labels.get(lang, lang) if lang_labels else lang for lang in langs]
+    labels = [
+        f"{lang_labels.get(lang, lang) if lang_labels else lang} "
+        f"<span style='color:{lang_color(lang)}'>●</span>"
+        for lang in langs
+    ]
     fig = go.Figure(
         go.Heatmap(
             z=grid.to_numpy(),
@@ -92,8 +96,8 @@ def layer_heatmap(
         fig.add_vline(x=n_layers - 0.5, line={"color": "#1F2430", "width": 2})
     style(fig, title=title, height=max(260, 34 * len(langs) + 140))
     fig.update_yaxes(autorange="reversed", showgrid=False, title_text=None)
-    fig.update_xaxes(side="top", showgrid=False, title_text=None)
-    fig.update_layout(margin={"t": 90 if title else 60})
+    fig.update_xaxes(side="top", showgrid=False, title_text=None, tickangle=0)
+    fig.update_layout(margin={"t": 96 if title else 60, "b": 24})
     return fig
 
 
@@ -123,7 +127,7 @@ def head_heatmap(
             hovertemplate=f"<b>{lang}</b> %{{y}} %{{x}}<br>importance: %{{z:.4g}}<extra></extra>",
         )
     )
-    style(fig, title=title, height=max(300, 30 * len(grid.index) + 120))
+    style(fig, title=title, height=max(340, 32 * len(grid.index) + 130))
     fig.update_yaxes(title_text="layer (bottom = first)", showgrid=False)
     fig.update_xaxes(title_text="head", showgrid=False)
     return fig
@@ -160,7 +164,7 @@ def head_difference_heatmap(
             hovertemplate=(f"%{{y}} %{{x}}<br>{lang_a} − {lang_b}: %{{z:+.4f}}<extra></extra>"),
         )
     )
-    style(fig, title=title, height=max(300, 30 * len(diff.index) + 120))
+    style(fig, title=title, height=max(340, 32 * len(diff.index) + 130))
     fig.update_yaxes(title_text="layer (bottom = first)", showgrid=False)
     fig.update_xaxes(title_text="head", showgrid=False)
     return fig
@@ -174,8 +178,8 @@ def rank_correlation_heatmap(matrix: pd.DataFrame, *, title: str | None = None) 
     fig = go.Figure(
         go.Heatmap(
             z=values,
-            x=list(matrix.columns),
-            y=list(matrix.index),
+            x=[f"{c} <span style='color:{lang_color(c)}'>●</span>" for c in matrix.columns],
+            y=[f"{c} <span style='color:{lang_color(c)}'>●</span>" for c in matrix.index],
             colorscale=DIVERGING_SCALE,
             zmin=-1.0,
             zmax=1.0,
@@ -185,11 +189,12 @@ def rank_correlation_heatmap(matrix: pd.DataFrame, *, title: str | None = None) 
             textfont={"size": 10},
             xgap=1,
             ygap=1,
-            colorbar={"title": {"text": "Spearman ρ"}, "thickness": 14},
+            colorbar={"title": {"text": "ρ", "side": "top"}, "thickness": 14},
             hovertemplate="%{y} vs %{x}: ρ = %{z:.3f}<extra></extra>",
         )
     )
-    style(fig, title=title, height=max(320, 34 * len(matrix.index) + 120))
+    style(fig, title=title, height=max(320, 40 * len(matrix.index) + 120))
     fig.update_yaxes(autorange="reversed", showgrid=False)
+    fig.update_layout(margin={"t": 90 if title else 60, "b": 24})
     fig.update_xaxes(showgrid=False, side="top")
     return fig

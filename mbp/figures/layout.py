@@ -27,18 +27,38 @@ def plotly_config(filename: str, image_format: ImageFormat = "png") -> dict[str,
     }
 
 
+def _legend_rows(fig: go.Figure, width_px: int = 640) -> int:
+    """Rows a horizontal legend needs, estimated from its labels (chart width is unknown)."""
+    names = [
+        str(t.name) for t in fig.data if t.name and t.showlegend is not False and not
+        (t.meta and isinstance(t.meta, dict) and t.meta.get("role") == "band")
+    ]  # fmt: skip
+    if not names:
+        return 0
+    rows, used = 1, 0
+    for name in names:
+        need = 7 * len(name) + 44
+        if used and used + need > width_px:
+            rows, used = rows + 1, 0
+        used += need
+    return rows
+
+
 def style(fig: go.Figure, *, title: str | None = None, height: int = 440) -> go.Figure:
-    """The house look: white background, light grid, legend on top, compact margins."""
+    """The house look: white background, light grid, title top left, legend below the plot."""
+    rows = _legend_rows(fig) if fig.layout.showlegend is not False else 0
+    bottom = 56 + (24 * rows + 8 if rows else 0)
     fig.update_layout(
         template="plotly_white",
-        height=height,
+        height=height + (24 * rows if rows else 0),
         font={"family": FONT, "size": 13, "color": "#1F2430"},
         title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 15}} if title else None,
-        margin={"l": 60, "r": 20, "t": 70 if title else 40, "b": 50},
+        margin={"l": 64, "r": 24, "t": 56 if title else 24, "b": bottom},
         legend={
             "orientation": "h",
+            "yref": "container",
+            "y": 0.0,
             "yanchor": "bottom",
-            "y": 1.02,
             "xanchor": "left",
             "x": 0.0,
             "font": {"size": 12},

@@ -61,12 +61,15 @@ def reliance_bars(reliance: pd.DataFrame, *, model: str) -> go.Figure:
         )
     )  # fmt: skip
     fig.add_vline(x=0, line={"color": REFERENCE_COLOR, "width": 1})
+    fig.update_layout(showlegend=False)
     style(
         fig,
-        title=f"Bottom vs top layers ({model_label(model)}): > 0 = bottom layers matter more",
-        height=max(260, 26 * len(data) + 120),
+        title=f"Bottom vs top layers · {model_label(model)} on XNLI",
+        height=max(300, 26 * len(data) + 140),
     )
-    fig.update_xaxes(title_text="drop(bottom ⅓) − drop(top ⅓), points")
+    fig.update_xaxes(
+        title_text="drop(bottom ⅓) − drop(top ⅓), points<br>"
+        "<span style='font-size:11px'>> 0: the bottom layers matter more</span>"
+    )
     fig.update_yaxes(title_text=None)
-    fig.update_layout(showlegend=False)
     return fig

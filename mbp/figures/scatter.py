@@ -55,6 +55,7 @@ def reliance_scatter(
                     "line": {"width": 1, "color": "white"},
                 },
                 name=str(row["lang"]),
+                showlegend=False,
                 hovertemplate=(
                     f"<b>{row['lang']}</b>{extra}<br>Wikipedia articles: %{{x:,.0f}}<br>"
                     "reliance on bottom layers: %{y:+.2f} points<extra></extra>"
@@ -74,9 +75,23 @@ def reliance_scatter(
                 meta={"role": "trend"},
             )
         )  # fmt: skip
+    for i, group in enumerate(groups):  # a key for the marker shapes
+        fig.add_trace(
+            go.Scatter(
+                x=[None], y=[None], mode="markers", name=group,
+                marker={"size": 11, "color": "#6B7280", "symbol": _SYMBOLS[i % len(_SYMBOLS)]},
+                meta={"role": "shape-key"},
+            )
+        )  # fmt: skip
     fig.add_hline(y=0, line={"color": REFERENCE_COLOR, "width": 1, "dash": "dot"})
     style(fig, title=title, height=height)
     fig.update_xaxes(type="log", title_text="pre-training size: Wikipedia articles (log scale)")
-    fig.update_yaxes(title_text=y_label)
-    fig.update_layout(showlegend=False)
+    span = float(data["reliance"].max() - data["reliance"].min()) or 1.0
+    fig.update_yaxes(
+        title_text=y_label,
+        range=[
+            float(data["reliance"].min()) - 0.12 * span,
+            float(data["reliance"].max()) + 0.18 * span,
+        ],
+    )
     return fig

@@ -1,0 +1,106 @@
+"""`python -m bench` (`make bench`): run every benchmark, print the table, write
+docs/BENCHMARKS.md.
+
+    python -m bench                 # everything (about 10-15 minutes on a 2-core CPU)
+    python -m bench --only 1,3      # some figures (1 and 2 are measured together)
+    python -m bench --no-doc        # do not rewrite docs/BENCHMARKS.md
+
+Figures: 1 sweep throughput vs an anchor-style baseline, 2 useful FLOP rate vs dense matmul,
+3 importance in one backward per batch vs a batch-1 loop, 4 structural pruning latency vs
+FLOPs, 5 peak memory, 6 the dashboard (bench/bench_dashboard.py, if present), 7 a GPU
+paper-scale sweep (only where a GPU is visible).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+import warnings
+
+from bench.common import Row, Section, load_average, machine_info
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="figures to run, e.g. 1,3,6")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (>= 3)")
+    parser.add_argument("--mbert-per-lang", type=int, default=2, help="sweep pairs per language")
+    parser.add_argument("--e5-per-lang", type=int, default=4, help="sweep pairs per language")
+    parser.add_argument("--no-doc", action="store_true", help="do not write docs/BENCHMARKS.md")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    only = {int(x) for x in args.only.split(",") if x.strip()}
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    start = time.perf_counter()
+
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from bench import sections
+    from bench.report import table, write_doc
+    from mbp.engine.device import use_all_cores
+
+    hf_logging.set_verbosity_error()
+    use_all_cores()  # mbp's default on CPU; the baseline runs on the same threads
+    info = machine_info()
+    settings = sections.Settings(
+        repeats=args.repeats, mbert_per_lang=args.mbert_per_lang, e5_per_lang=args.e5_per_lang
+    )
+    print(f"mbp benchmarks on {info['cpu']} ({info['cores']} cores), torch {torch.__version__}")
+
+    tokenizer = e5_model = None
+    if only & {1, 2, 3, 4, 5, 7}:
+        from bench.common import e5_small
+
+        e5_model, tokenizer = e5_small()
+
+    plan = [
+        ({1, 2}, "figures 1-2: sweeps", lambda: sections.sweeps(tokenizer, e5_model, settings)),
+        ({3}, "figure 3: importance", lambda: sections.importance(tokenizer, e5_model, settings)),
+        ({4}, "figure 4: structural pruning", lambda: sections.pruning(tokenizer, settings)),
+        ({5}, "figure 5: memory", lambda: sections.memory(tokenizer, settings)),
+        ({6}, "figure 6: dashboard", sections.dashboard),
+        ({7}, "figure 7: GPU", lambda: sections.gpu(tokenizer)),
+    ]
+    done: list[Section] = []
+    for figures, title, fn in plan:
+        if not figures & only:
+            continue
+        t0 = time.perf_counter()
+        print(f"{title} (load average {load_average()}) ...", flush=True)
+        try:
+            out = fn()
+        except Exception as exc:  # report the failure in the table, run the other figures
+            traceback.print_exc()
+            out = Section(title, [Row(str(min(figures)), title, f"FAILED: {exc!r}"[:200])])
+        for sec in out if isinstance(out, tuple) else (out,):
+            sec.seconds = time.perf_counter() - t0
+            if figures == {6}:
+                for row in sec.rows:
+                    print(f"  dashboard: {row.figure}: {row.value}")
+            done.append(sec)
+        print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    rows = [row for sec in done for row in sec.rows]
+    total = time.perf_counter() - start
+    print()
+    print(table(rows))
+    print(f"\ntotal {total / 60:.1f} min; load average at the end {load_average()}")
+    if not args.no_doc and only == {1, 2, 3, 4, 5, 6, 7}:
+        info["load average at end (1/5/15 min)"] = load_average()
+        path = write_doc(info, settings.describe(), rows, done, total)
+        print(f"wrote {path}")
+    elif not args.no_doc:
+        print("docs/BENCHMARKS.md not rewritten: only a full run writes it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

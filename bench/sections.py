@@ -1,0 +1,646 @@
+"""The seven benchmark figures as sections: each runs its measurement and returns table rows plus
+the Markdown for docs/BENCHMARKS.md, including, where a target is missed, what bounds it."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import psutil
+import torch
+
+from bench import importance as imp_bench
+from bench import memory as mem_bench
+from bench import prune as prune_bench
+from bench import sweep as sweep_bench
+from bench.common import (
+    LANGS,
+    MBERT_VOCAB,
+    Row,
+    Section,
+    forward_flops,
+    kept_heads,
+    lengths,
+    mbert_base,
+    median,
+    met,
+    remap_vocab,
+    spread,
+    xnli_pool,
+)
+from bench.report import markdown_table
+from mbp.engine.orders import heads_at_fraction, prune_order
+from mbp.engine.prune import prune_heads
+
+GiB = 2**30
+
+
+@dataclass
+class Settings:
+    repeats: int = 3
+    mbert_per_lang: int = 2  # x 8 languages = 16 pairs
+    e5_per_lang: int = 4  # x 8 languages = 32 pairs
+    importance_per_lang: int = 8  # x 8 = 64 pairs (two batches of 32)
+    prune_batch: int = 16
+    prune_repeats: int = 5
+    memory: bool = True
+
+    def describe(self) -> dict[str, str]:
+        n = len(LANGS)
+        return {
+            "XNLI dev languages": ", ".join(LANGS),
+            "tokenizer": "e5-small's (XLM-R sentencepiece), pairs, max_length 128",
+            "sweep grid x orders": f"{sweep_bench.GRID} x {sweep_bench.ORDERS}",
+            "sweep examples, mBERT-base size": f"{self.mbert_per_lang * n} "
+            f"({self.mbert_per_lang} per language)",
+            "sweep examples, e5-small": f"{self.e5_per_lang * n} ({self.e5_per_lang} per language)",
+            "repeats (interleaved)": str(self.repeats),
+            "importance examples": f"{self.importance_per_lang * n}",
+            "pruning latency batch / repeats": f"{self.prune_batch} / {self.prune_repeats}",
+            "torch threads": str(torch.get_num_threads()),
+        }
+
+
+def _ops_table(top: list[tuple[str, float]]) -> str:
+    return markdown_table(("op", "self CPU %"), [(name, f"{pct:.1f}") for name, pct in top])
+
+
+# ---------------------------------------------------------------- figures 1 and 2
+
+
+def _flop_ratio_at_scale(tokenizer, config, cells, per_lang: int, vocab_fold: bool) -> float:
+    """Executed-FLOP ratio (baseline / mbp) of the same grid on `per_lang` pairs per language,
+    each language swept on its own as the runner does (a FLOP count, not a timing)."""
+    base, mbp = 0.0, 0.0
+    full = [config.num_attention_heads] * config.num_hidden_layers
+    unique = sweep_bench.distinct(cells)
+    for i, lang in enumerate(LANGS):
+        pool = xnli_pool(tokenizer, per_lang, (lang,), seed=i)
+        if vocab_fold:
+            pool = remap_vocab(pool, MBERT_VOCAB)
+        seq = lengths(pool)
+        padded = sweep_bench.padded_lengths(seq, sweep_bench.MBP_BATCH)
+        base += len(cells) * forward_flops(config, np.full(len(seq), 128), full)
+        mbp += sum(forward_flops(config, padded, kept_heads(config, h)) for h in unique)
+    return base / mbp
+
+
+def _ffn_share(config) -> float:
+    full = [config.num_attention_heads] * config.num_hidden_layers
+    total = forward_flops(config, [1], full, attention=False)
+    ffn = 2 * 2 * config.hidden_size * config.intermediate_size * config.num_hidden_layers
+    return ffn / total
+
+
+def _pruned_share(config, cells) -> float:
+    """Mean, over the grid's cells, of a cell's per-token linear FLOPs / the unpruned model's."""
+    full = [config.num_attention_heads] * config.num_hidden_layers
+    base = forward_flops(config, [1], full, attention=False)
+    return float(
+        np.mean([forward_flops(config, [1], kept_heads(config, h), attention=False) for h in cells])
+        / base
+    )
+
+
+def sweeps(tokenizer, e5_model, s: Settings) -> tuple[Section, Section]:
+    pad = tokenizer.pad_token_id
+    one = Section("1. Sweep throughput: mbp's default path vs the anchor-style baseline")
+    two = Section("2. Distance to the limit: useful FLOP rate vs dense matmul rate")
+    results = []
+    specs = [("mBERT-base size", s.mbert_per_lang, True), ("e5-small", s.e5_per_lang, False)]
+    for label, per_lang, is_mbert in specs:
+        model = mbert_base() if is_mbert else e5_model
+        pool = xnli_pool(tokenizer, per_lang)
+        held_out = xnli_pool(tokenizer, 2, seed=100)
+        if is_mbert:
+            pool, held_out = remap_vocab(pool, MBERT_VOCAB), remap_vocab(held_out, MBERT_VOCAB)
+        ranking = sweep_bench.importance_ranking(model, held_out, pad)
+        print(f"  {label}: {len(pool.input_ids)} pairs x {s.repeats} interleaved passes ...")
+        r = sweep_bench.compare(label, model, pool, pad, ranking, repeats=s.repeats, profile=True)
+        r.scale_ratio = _flop_ratio_at_scale(tokenizer, model.config, r.cells, 500, is_mbert)
+        r.ffn_share = _ffn_share(model.config)
+        r.pruned_share = _pruned_share(model.config, r.cells)
+        results.append(r)
+        del model
+    peak = median([x for r in results for x in r.matmul_gflops])
+    for r in results:
+        one.rows += [
+            Row("1", f"sweep {r.label}: mbp", f"{r.mbp_rate:.2f} example-evals/s"),
+            Row("1", f"sweep {r.label}: anchor baseline", f"{r.base_rate:.2f} example-evals/s"),
+            Row(
+                "1",
+                f"sweep {r.label}: mbp / baseline",
+                f"{r.ratio:.2f}x",
+                ">= 5x",
+                met(r.ratio >= 5),
+            ),
+        ]
+    two.rows.append(
+        Row("2", "dense fp32 matmul rate (2048x2048, all cores)", f"{peak:.1f} GFLOP/s")
+    )
+    for r in results:
+        two.rows.append(
+            Row(
+                "2",
+                f"useful FLOP rate / matmul rate, {r.label}",
+                f"{100 * r.limit_fraction:.0f}% "
+                f"({r.useful_flops / median(r.mbp_s) / 1e9:.1f} GFLOP/s)",
+                ">= 50%",
+                met(r.limit_fraction >= 0.5),
+            )
+        )
+    one.details += _sweep_details(results)
+    two.details += _limit_details(results, peak)
+    return one, two
+
+
+def _sweep_details(results) -> list[str]:
+    rows = []
+    for r in results:
+        rows.append(
+            (
+                r.label,
+                r.n_examples,
+                f"{r.n_cells} ({r.n_distinct} distinct)",
+                " / ".join(f"{x:.1f}" for x in r.mbp_s),
+                " / ".join(f"{x:.1f}" for x in r.base_s),
+                " / ".join(f"{x:.2f}" for x in r.pass_ratios),
+                f"{r.ratio:.2f}x",
+                f"{r.flop_ratio:.2f}x",
+                f"{r.acc_max_diff:.3f}",
+            )
+        )
+    out = [
+        "mbp's path is the runner's own `_evaluate_heads` (a `prune_heads` copy per cell, SDPA, "
+        "length-sorted per-batch padding, batch 64, identical head sets evaluated once per "
+        "process); the baseline (`bench/baseline.py`) pads every pair to 128 tokens and runs the "
+        "full-width model with eager attention, heads multiplied by a 0/1 mask (mbp's "
+        "`head_gate`), batch 32, fp32, every cell evaluated. Same weights (the baseline is an "
+        "eager-attention twin sharing the parameters), same pairs, same cells. Both on all "
+        "cores. Throughput = pairs x grid cells / sweep seconds. The mBERT-base-size model is "
+        "randomly initialised (BertConfig 768 x 12 layers x 12 heads, FFN 3072, vocab 119,547; "
+        "e5 token ids >= 119,547 are folded into range, which leaves every length unchanged); "
+        "e5-small is the real converted model. The importance order comes from mbp's gradient "
+        "importance on 16 other pairs.",
+        "",
+        f"**Fewer examples than a real sweep.** On this CPU an mBERT-base-size forward pass of a "
+        f"128-token pair costs about {forward_flops(_cfg(results[0]), [128], [12] * 12) / 1e9:.0f} "
+        "GFLOP, so the baseline's side of one pass over the grid costs "
+        f"{median(results[0].base_s):.0f} s even on {results[0].n_examples} pairs; to stay "
+        "within the 15-minute budget with repeats, the sweeps use "
+        + " and ".join(f"{r.n_examples} pairs ({r.label})" for r in results)
+        + ". With so few pairs mbp's batch of 64 holds all of them and pads to the longest, "
+        "which understates mbp: see the 500-pair FLOP ratio below.",
+        "",
+        markdown_table(
+            (
+                "model",
+                "pairs",
+                "cells",
+                "mbp s per pass",
+                "baseline s per pass",
+                "ratio per pass",
+                "ratio (medians)",
+                "executed-FLOP ratio",
+                "max |accuracy diff| per cell",
+            ),
+            rows,
+        ),
+        "",
+        "The accuracy of every cell is compared between the two paths as a correctness check "
+        "(structural pruning and a zero mask are the same function; SDPA vs eager and different "
+        "padding may flip a near-tie).",
+    ]
+    for r in results:
+        out += ["", _sweep_analysis(r)]
+    return out
+
+
+def _cfg(r):
+    from bench.common import e5_small_sized_config, mbert_base_config
+
+    return mbert_base_config() if r.label.startswith("mBERT") else e5_small_sized_config()
+
+
+def _sweep_analysis(r) -> str:
+    verdict = "meets" if r.ratio >= 5 else "misses"
+    text = (
+        f"**{r.label}: {r.ratio:.2f}x {verdict} the 5x target.** The measured ratio tracks the "
+        f"executed-FLOP ratio ({r.flop_ratio:.2f}x; measured / FLOP ratio = "
+        f"{r.ratio / r.flop_ratio:.2f}), so it is bounded by how much less arithmetic mbp's "
+        "path does, not by kernel speed: (1) padding: the baseline pads to 128 tokens, these "
+        f"pairs average {r.mean_length:.1f} tokens, and mbp's single batch pads them to "
+        f"{r.mean_padded_length:.1f} on average, so padding is worth at most "
+        f"{128 / r.mean_padded_length:.2f}x here; (2) head pruning removes only attention work: "
+        f"the FFN is {100 * r.ffn_share:.0f}% of a layer's linear FLOPs at this size, so "
+        f"averaged over the grid a pruned model still does {100 * r.pruned_share:.0f}% of the "
+        f"unpruned model's linear FLOPs; (3) the memo skips {r.n_cells - r.n_distinct} of "
+        f"{r.n_cells} cells."
+    )
+    if r.ratio < 5:
+        text += (
+            " **What would move it:** real sweep sizes: with 500 pairs per language (the "
+            "runner's default), swept per language, the same grid's executed-FLOP ratio is "
+            f"{r.scale_ratio:.2f}x (counted FLOPs on the real lengths, not a timing); packing "
+            "pairs without any padding (variable-length attention) would reach the useful-FLOP "
+            f"ratio of this run, {r.base_executed_flops / r.useful_flops:.2f}x; beyond that only "
+            "removing FFN work (pruning FFN neurons with the heads) or finer grids with more "
+            "shared cells change the arithmetic."
+        )
+    return text
+
+
+def _limit_details(results, peak: float) -> list[str]:
+    out = [
+        "Useful FLOPs count only real tokens and kept heads: Q/K/V/O projections of kept heads, "
+        "attention scores and context of kept heads over the real lengths, the FFN, pooler and "
+        "classifier, for each distinct evaluation of one mbp sweep. Useful FLOP rate = that / "
+        "the median mbp sweep time. The limit is torch.matmul of two 2048x2048 fp32 matrices on "
+        "all cores, sampled before every sweep pass in the same run "
+        f"(samples {spread([x for r in results for x in r.matmul_gflops])} GFLOP/s, "
+        f"median {peak:.1f}).",
+    ]
+    for r in results:
+        useful_over_exec = r.useful_flops / r.mbp_executed_flops
+        p = r.profile
+        text = (
+            f"**{r.label}: {100 * r.limit_fraction:.0f}%"
+            f" {'meets' if r.limit_fraction >= 0.5 else 'misses'} the 50% target.** "
+            f"{100 * useful_over_exec:.0f}% of the FLOPs mbp executes are useful (the rest is "
+            f"padding inside its batch: mean width {r.mean_padded_length:.1f} for mean length "
+            f"{r.mean_length:.1f})"
+        )
+        if p is not None:
+            text += (
+                f"; in a profiled evaluation (one cell, torch.profiler) {100 * p.gemm_share:.0f}% "
+                "of the CPU time is in GEMM kernels (aten::addmm/mm/bmm), which run at "
+                f"{p.gemm_rate / 1e9:.1f} GFLOP/s = {100 * p.gemm_rate / (peak * 1e9):.0f}% of "
+                "the 2048x2048 rate on these skinny shapes; the rest is memory-bound elementwise "
+                "work (GELU, LayerNorm, residual adds, bias copies) and attention."
+            )
+        else:
+            text += "."
+        if r.limit_fraction < 0.5:
+            text += (
+                " **What bounds it / would move it:** the padding share goes with more pairs "
+                "per sweep (more, tighter length-sorted batches) or packed variable-length "
+                "batches; the elementwise share needs fused kernels (GELU into the FFN GEMM, "
+                "fused LayerNorm + residual, e.g. torch.compile or oneDNN graph fusion); and on "
+                "a 2-core VM shared with other jobs, each OpenMP barrier waits for both threads "
+                "to be scheduled, which hurts the many small elementwise ops most."
+            )
+        out += ["", text]
+        if p is not None:
+            out += ["", f"Top ops by self CPU time, {r.label}, mbp path:", "", _ops_table(p.top)]
+    return out
+
+
+# ---------------------------------------------------------------- figure 3
+
+
+def importance(tokenizer, e5_model, s: Settings) -> Section:
+    sec = Section("3. Importance: one backward pass per batch vs a batch-size-1 loop")
+    pad = tokenizer.pad_token_id
+    pool = xnli_pool(tokenizer, s.importance_per_lang, seed=200)
+    print(f"  e5-small: {len(pool.input_ids)} pairs x {s.repeats} interleaved repeats ...")
+    r = imp_bench.compare(e5_model, pool, pad, repeats=s.repeats)
+    prof = imp_bench.profile_loop(e5_model, pool, pad)
+    seq = lengths(pool)
+    padded = sweep_bench.padded_lengths(seq, imp_bench.BATCH)
+    sec.rows += [
+        Row(
+            "3",
+            "importance (e5-small): batch 32 vs batch-1 loop",
+            f"{r.ratio:.2f}x",
+            ">= 10x",
+            met(r.ratio >= 10),
+        ),
+        Row(
+            "3",
+            "same per-example gradients (allclose)",
+            f"{'yes' if r.allclose else 'NO'} (max |diff| {r.max_abs_diff:.1e})",
+            "allclose",
+            met(r.allclose),
+        ),
+    ]
+    text = [
+        "`per_example_gate_gradients` with batch 32 (a per-example gate of shape (batch, "
+        "layers, heads): one backward of the summed loss gives every example's own gradient) "
+        "vs the same function with batch_size=1 (one forward + backward per pair), on "
+        f"{r.n_examples} real XNLI dev pairs ({len(LANGS)} languages) with the real e5-small "
+        "weights and a fresh 3-way head, fp32, all cores, interleaved repeats.",
+        "",
+        markdown_table(
+            ("", "seconds per repeat", "median"),
+            [
+                (
+                    "batch 32",
+                    " / ".join(f"{x:.2f}" for x in r.batched_s),
+                    f"{median(r.batched_s):.2f}",
+                ),
+                (
+                    "batch-1 loop",
+                    " / ".join(f"{x:.2f}" for x in r.loop_s),
+                    f"{median(r.loop_s):.2f}",
+                ),
+            ],
+        ),
+        "",
+        f"The two agree: torch.allclose(rtol=1e-4, atol=1e-5) = {r.allclose}, max |diff| "
+        f"{r.max_abs_diff:.2e} for gradients up to {r.max_abs_grad:.2e}.",
+    ]
+    if r.ratio < 10:
+        text += [
+            "",
+            f"**{r.ratio:.2f}x misses the 10x target. What bounds it:** on a 2-core CPU the "
+            "batch-size-1 loop is not latency-bound. One pair of "
+            f"{seq.mean():.0f} tokens already gives GEMMs of {seq.mean():.0f} x 384 rows that "
+            "keep both cores busy, so batching only saves per-call overhead (Python, autograd "
+            "graph, hooks, op dispatch), while the batched pass pads each batch to its longest "
+            f"pair (mean width {padded.mean():.1f} vs mean length {seq.mean():.1f}: "
+            f"{100 * (padded.mean() / seq.mean() - 1):.0f}% more token work). The profile of the "
+            "batch-1 loop shows where its time goes:",
+            "",
+            _ops_table(prof),
+            "",
+            "**What would move it:** a GPU, where one pair's kernels are far too small to fill "
+            "the device and the loop is bound by kernel-launch latency (that is where "
+            "one-backward-per-batch pays off by orders of magnitude); on CPU, more pairs per "
+            "importance run (the runner uses 256: eight batches sorted by length pad less).",
+        ]
+    sec.details += text
+    return sec
+
+
+# ---------------------------------------------------------------- figure 4
+
+
+def pruning(tokenizer, s: Settings) -> Section:
+    sec = Section("4. Structural pruning: latency vs the FLOP-predicted speed-up")
+    pad = tokenizer.pad_token_id
+    model = mbert_base()
+    pool = remap_vocab(xnli_pool(tokenizer, 8, seed=300), MBERT_VOCAB)
+    print(f"  mBERT-base size: batch {s.prune_batch}, {s.prune_repeats} repeats per level ...")
+    results = prune_bench.latency(model, pool, pad, batch=s.prune_batch, repeats=s.prune_repeats)
+    summary = prune_bench.summary(results)
+    for level, achieved, predicted, ratio in summary[1:]:
+        sec.rows.append(
+            Row(
+                "4",
+                f"{int(level * 100)}% heads removed: achieved/predicted",
+                f"{ratio:.2f} ({achieved:.2f}x of {predicted:.2f}x)",
+                ">= 0.9",
+                met(ratio >= 0.9),
+            )
+        )
+    chosen = prune_bench.median_window(pool, s.prune_batch)
+    width = int(lengths(chosen).max())
+    table_rows = [
+        (
+            f"{int(res.level * 100)}%",
+            res.heads_removed,
+            " / ".join(f"{x:.2f}" for x in res.seconds),
+            f"{median(res.seconds):.3f}",
+            f"{achieved:.2f}x",
+            f"{predicted:.2f}x",
+            f"{ratio:.2f}",
+        )
+        for res, (_, achieved, predicted, ratio) in zip(results, summary, strict=True)
+    ]
+    sec.details += [
+        f"mBERT-base size (random weights), one fixed batch of {s.prune_batch} real XNLI pairs "
+        f"around the median length, padded per batch to {width} tokens like mbp's batches; "
+        "heads removed in mbp's random order (seed 0) with `prune_heads`; each level timed "
+        f"{s.prune_repeats} times, levels interleaved in rotating order. Predicted speed-up = "
+        "counted matmul FLOPs of the unpruned forward / those of the pruned one (Q/K/V/O and "
+        "attention of kept heads, FFN, pooler, classifier).",
+        "",
+        markdown_table(
+            (
+                "removed",
+                "heads",
+                "seconds per repeat",
+                "median s",
+                "achieved",
+                "predicted",
+                "achieved/predicted",
+            ),
+            table_rows,
+        ),
+    ]
+    bad = [(lvl, ratio) for lvl, _, _, ratio in summary[1:] if ratio < 0.9]
+    if bad:
+        prof0 = sweep_bench.op_profile(lambda: _forward(model, chosen, pad), 0.0, top=6)
+        ranking = prune_order(None, "random", seed=0, shape=(12, 12))
+        pruned = prune_heads(model, heads_at_fraction(ranking, 0.9, layers=12, heads=12))
+        prof9 = sweep_bench.op_profile(lambda: _forward(pruned, chosen, pad), 0.0, top=6)
+        sec.details += [
+            "",
+            "**Missed at "
+            + ", ".join(f"{int(lv * 100)}% ({ratio:.2f})" for lv, ratio in bad)
+            + ". What bounds it:** the prediction counts matmul FLOPs only; the work head "
+            "pruning cannot remove (embeddings, LayerNorm, GELU, residual adds, bias copies) "
+            "stays, so its share of the time grows as heads go, and the remaining Q/K/V/O "
+            "GEMMs become skinny (a few heads x 64 columns) and run below full-width "
+            f"efficiency. GEMM share of CPU time: unpruned {100 * prof0.gemm_share:.0f}%, 90% "
+            f"removed {100 * prof9.gemm_share:.0f}%. Top ops at 90% removed:",
+            "",
+            _ops_table(prof9.top),
+            "",
+            "**What would move it:** fusing the elementwise work into the GEMMs (torch.compile "
+            "/ oneDNN post-ops), and re-packing the surviving heads of sparse layers so whole "
+            "layers with no heads skip attention entirely (mbp already does this with `NoHeads`).",
+        ]
+    sec.details += [
+        "",
+        "Noise: on this shared 2-core VM single forward passes vary by tens of percent between "
+        "repeats (see the per-repeat seconds); the medians are what the table reports.",
+    ]
+    return sec
+
+
+def _forward(model, encoded, pad: int) -> None:
+    from mbp.engine.batching import length_sorted_batches
+
+    with torch.inference_mode():
+        for b in length_sorted_batches(encoded, len(encoded.input_ids), pad):
+            model(**b.inputs)
+
+
+# ---------------------------------------------------------------- figure 5
+
+
+def memory(tokenizer, s: Settings) -> Section:
+    sec = Section("5. Peak memory of a sweep")
+    pools = {64: xnli_pool(tokenizer, 8, seed=400), 256: xnli_pool(tokenizer, 32, seed=400)}
+    configs = [("e5", 64, "0,0.9"), ("e5", 256, "0"), ("mbert", 64, "0,0.9")]
+    print("  child processes: " + ", ".join(f"{c[0]} batch {c[1]}" for c in configs) + " ...")
+    points = mem_bench.run_all({b: remap_vocab(p, MBERT_VOCAB) for b, p in pools.items()}, configs)
+    ram = psutil.virtual_memory().total
+    names = {"e5": "e5-small size", "mbert": "mBERT-base size"}
+    by = {(p.size, p.batch): p for p in points}
+    for p in points:
+        label = "sweep peak RSS" if p.batch == 64 else "peak RSS"
+        sec.rows.append(
+            Row(
+                "5",
+                f"{label}, {names[p.size]}, batch {p.batch} (measured)",
+                f"{p.peak_sweep / GiB:.2f} GiB (model {p.rss_model / GiB:.2f})",
+            )
+        )
+    e5_ref = by[("e5", 256)]
+    mb_ref = by[("mbert", 64)]
+    sec.rows += [
+        Row(
+            "5",
+            "peak RSS, e5-small size, batch 1024 x 128 tokens (EXTRAPOLATED)",
+            f"{e5_ref.extrapolate(1024) / GiB:.2f} GiB",
+        ),
+        Row(
+            "5",
+            "peak RSS, mBERT-base size, batch 256 / 1024 x 128 tokens (EXTRAPOLATED)",
+            f"{mb_ref.extrapolate(256) / GiB:.2f} / {mb_ref.extrapolate(1024) / GiB:.2f} GiB",
+        ),
+        Row(
+            "5",
+            f"largest batch in {ram / GiB:.0f} GiB RAM at 128 tokens (EXTRAPOLATED)",
+            f"e5-small size ~{e5_ref.largest_batch(ram):,}, "
+            f"mBERT-base size ~{mb_ref.largest_batch(ram):,}",
+        ),
+    ]
+    sec.details += [
+        "Each configuration runs in its own child process (`python -m bench.memory_child`), "
+        "so peaks are separate: it builds a randomly initialised model of that size, then runs "
+        "mbp's sweep path (`_evaluate_heads`: `prune_heads` + length-sorted batches) on B real "
+        "XNLI pairs with batch B (one batch, padded to its longest pair: the peak of any sweep "
+        "is its first, longest batch); cells 0 and 0.9 include a pruned copy. Peak = RSS "
+        "sampled every 2 ms during the sweep (psutil); ru_maxrss of the whole child is shown "
+        "too. On CPU the bound is the machine's RAM "
+        f"({ram / GiB:.1f} GiB here, shared with other processes).",
+        "",
+        markdown_table(
+            (
+                "model",
+                "batch",
+                "width",
+                "RSS after model build",
+                "peak during sweep",
+                "ru_maxrss",
+                "activation bytes / token",
+            ),
+            [
+                (
+                    names[p.size],
+                    p.batch,
+                    p.width,
+                    f"{p.rss_model / GiB:.2f} GiB",
+                    f"{p.peak_sweep / GiB:.2f} GiB",
+                    f"{p.ru_maxrss / GiB:.2f} GiB",
+                    f"{p.activation_bytes_per_token / 1024:.1f} KiB",
+                )
+                for p in points
+            ],
+        ),
+        "",
+        "**Extrapolated, not measured:** batches of 1024 (and mBERT-base size at 256) were not "
+        "run, to keep the bench within 15 minutes on this CPU (one mBERT-base-size batch of 256 "
+        "long pairs is several TFLOP). The extrapolation is RSS after model build + (activation "
+        "bytes per example-token from the largest measured batch of that size) x batch x 128 "
+        "tokens, the worst-case width at max_length 128; inference activations grow linearly in "
+        "batch x width (one layer's activations are live at a time). The largest batch is where "
+        "that line reaches the machine's RAM.",
+    ]
+    return sec
+
+
+# ---------------------------------------------------------------- figures 6 and 7
+
+
+def _row_from(item) -> Row:
+    if isinstance(item, Row):
+        return item
+    if isinstance(item, dict):
+        m = item.get("met", item.get("met?", "-"))
+        return Row(
+            "6",
+            str(item.get("figure", item.get("name", "dashboard"))),
+            str(item.get("value", "")),
+            str(item.get("target", "-")),
+            met(m) if isinstance(m, bool) else str(m if m is not None else "-"),
+        )
+    if isinstance(item, (tuple, list)):
+        vals = [*list(item), "-", "-", "-"][:4]
+        m = vals[3]
+        return Row(
+            "6",
+            str(vals[0]),
+            str(vals[1]),
+            str(vals[2]),
+            met(m) if isinstance(m, bool) else str(m),
+        )
+    return Row("6", "dashboard", str(item))
+
+
+def dashboard() -> Section:
+    sec = Section("6. Dashboard")
+    try:
+        module = importlib.import_module("bench.bench_dashboard")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bench.bench_dashboard", "bench"):
+            sec.rows.append(Row("6", "dashboard", f"not measured (import failed: {exc})"))
+            return sec
+        sec.rows.append(Row("6", "dashboard", "not measured (bench_dashboard missing)"))
+        return sec
+    try:
+        result = module.run()
+    except Exception as exc:  # another engineer's module: report, never abort the bench
+        sec.rows.append(Row("6", "dashboard", f"not measured (run() failed: {exc!r})"[:200]))
+        return sec
+    items = getattr(result, "rows", result)
+    if items is None:
+        items = []
+    if isinstance(items, dict):
+        items = [items]
+    sec.rows += [_row_from(item) for item in items]
+    for row in sec.rows:
+        row.section = "6"
+    if not sec.rows:
+        sec.rows.append(Row("6", "dashboard", "bench_dashboard.run() returned no rows"))
+    sec.details.append("Rows from `bench.bench_dashboard.run()` (maintained separately).")
+    return sec
+
+
+def gpu(tokenizer) -> Section:
+    sec = Section("7. GPU paper-scale XNLI sweep")
+    if not torch.cuda.is_available():
+        sec.rows.append(Row("7", "GPU paper-scale XNLI sweep", "not measured (no GPU lent)"))
+        sec.details.append(
+            "No GPU was visible to this run, so nothing was measured and nothing is estimated. "
+            "`bench/gpu.py` holds the code path (mbp's sweep on CUDA with bf16 autocast; the "
+            "anchor baseline in fp32) and runs automatically when `torch.cuda.is_available()`."
+        )
+        return sec
+    from bench import gpu as gpu_bench
+
+    t0 = time.perf_counter()
+    r = gpu_bench.paper_scale(tokenizer)
+    sec.rows += [
+        Row(
+            "7",
+            f"GPU paper-scale sweep ({r.examples} pairs x {r.cells} cells), mbp bf16",
+            f"{r.mbp_rate:.0f} example-evals/s ({median(r.mbp_s):.0f} s per sweep)",
+        ),
+        Row(
+            "7",
+            "GPU: mbp / anchor baseline (fp32, baseline on en only)",
+            f"{r.mbp_rate / r.base_rate:.2f}x",
+        ),
+    ]
+    sec.details.append(
+        f"{r.device}: mbp passes {' / '.join(f'{x:.1f}' for x in r.mbp_s)} s; baseline "
+        f"({r.base_examples} pairs) {' / '.join(f'{x:.1f}' for x in r.base_s)} s; section took "
+        f"{time.perf_counter() - t0:.0f} s."
+    )
+    return sec
