@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("src")
 
+    p = sub.add_parser("report", help="write docs/REPRODUCTION.md and its figures from the store")
+    _common(p)
+    p.add_argument("--out", default="docs/REPRODUCTION.md")
+
     p = sub.add_parser("precompute", help="the paper reproduction, resumable, then export")
     _common(p)
     p.add_argument("--plan", default="paper", help="paper | smoke")
@@ -416,6 +420,14 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from mbp.report import build_report
+
+    path = build_report(_store(args, read_only=True), args.out)
+    _print([{"report": str(path)}], args.json)
+    return 0
+
+
 def cmd_precompute(args) -> int:
     from mbp.precompute import precompute
 
@@ -434,6 +446,7 @@ COMMANDS = {
     "runs": cmd_runs,
     "export": cmd_export,
     "import": cmd_import,
+    "report": cmd_report,
     "precompute": cmd_precompute,
 }
 

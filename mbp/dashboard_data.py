@@ -106,6 +106,7 @@ def store_totals(store: ResultsStore) -> StoreTotals:
         return None if pd.isna(value) else pd.Timestamp(value).to_pydatetime()
 
     devices = row["devices"]
+    devices = () if devices is None or not hasattr(devices, "__len__") else tuple(devices)
     return StoreTotals(
         runs=int(row["runs"]),
         models=int(row["models"]),
@@ -114,7 +115,7 @@ def store_totals(store: ResultsStore) -> StoreTotals:
         curve_points=int(row["points"]),
         first_computed=when(row["first"]),
         last_computed=when(row["last"]),
-        devices=tuple(devices) if devices is not None and len(devices) else (),
+        devices=devices,
         running=int(row["running"]),
     )
 

@@ -359,3 +359,56 @@ def describe_caps(caps: LiveRunCaps) -> list[str]:
     if caps.wall_time_s is not None:
         parts.append(f"stopped after {format_duration(caps.wall_time_s)}")
     return parts
+
+
+@dataclass(frozen=True)
+class DashboardStore:
+    """The store the dashboard reads, and how it came to be (for the sidebar caption)."""
+
+    store: Any  # mbp.store.ResultsStore
+    path: str
+    read_only: bool
+    imported_from: str | None
+    note: str
+
+
+def has_export(folder: str | Path) -> bool:
+    """True when `folder` holds a store export (manifest.json written by `mbp export`)."""
+    return (Path(folder) / "manifest.json").is_file()
+
+
+def open_dashboard_store(
+    path: str | Path, *, demo: bool, precomputed: str | Path, workdir: str | Path | None = None
+) -> DashboardStore:
+    """Open the dashboard's store; fill it from `precomputed` when that helps.
+
+    Demo mode: import the export into a fresh store under `workdir` (a temporary folder by
+    default), then reopen that copy read-only: the dashboard can never write, and nothing the
+    demo does touches `precomputed/`. Otherwise: open `path` (writable, for live runs) and, if it
+    holds no runs yet, import the export into it once.
+    """
+    import tempfile
+
+    from mbp.store import ResultsStore, import_into
+
+    source = Path(precomputed)
+    export = has_export(source)
+    if demo:
+        folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mbp-demo-"))
+        copy = folder / "demo.duckdb"
+        if export:
+            import_into(ResultsStore(copy), str(source))
+        note = (
+            f"demo mode: a read-only copy of {source.name}/"
+            if export
+            else f"demo mode: {source.name}/ holds no export, so the store is empty"
+        )
+        store = ResultsStore(copy, read_only=True)
+        return DashboardStore(store, str(copy), True, str(source) if export else None, note)
+    store = ResultsStore(path)
+    imported = None
+    if export and store.counts()["runs"] == 0:
+        import_into(store, str(source))
+        imported = str(source)
+    note = f"imported {source.name}/ at start-up" if imported else ""
+    return DashboardStore(store, str(store.path), False, imported, note)

@@ -6,9 +6,7 @@ imports Streamlit; this module is the only Streamlit glue besides the pages and 
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from mbp import dashboard_data
-from mbp.demo import DemoSettings, demo_settings
+from mbp.demo import DashboardStore, DemoSettings, demo_settings, open_dashboard_store
 from mbp.errors import MbpError
 from mbp.figures import model_label, plotly_config
 
@@ -43,51 +41,10 @@ def settings() -> DemoSettings:
     return demo_settings(os.environ, _secrets())
 
 
-@dataclass(frozen=True)
-class StoreInfo:
-    """The store the dashboard reads, and how it came to be."""
-
-    path: str
-    read_only: bool
-    imported_from: str | None  # precomputed/ when an export was imported at start-up
-    note: str
-
-
-def _manifest(folder: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((folder / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
 @st.cache_resource(show_spinner="Opening the results store ...")
-def _open_store(path: str, demo: bool, precomputed: str) -> tuple[Any, StoreInfo]:
+def _open_store(path: str, demo: bool, precomputed: str) -> DashboardStore:
     """Open (and on first use fill) the store once per server process."""
-    from mbp.store import ResultsStore, import_into
-
-    source = Path(precomputed)
-    has_export = _manifest(source) is not None
-    if demo:
-        folder = Path(tempfile.mkdtemp(prefix="mbp-demo-"))
-        copy = folder / "demo.duckdb"
-        imported = None
-        if has_export:
-            import_into(ResultsStore(copy), str(source))
-            imported = str(source)
-        store = ResultsStore(copy, read_only=True)
-        note = (
-            "demo mode: a read-only copy of precomputed/"
-            if has_export
-            else ("demo mode: precomputed/ holds no export, so the store is empty")
-        )
-        return store, StoreInfo(str(copy), True, imported, note)
-    store = ResultsStore(path)
-    imported = None
-    if has_export and store.counts()["runs"] == 0:
-        import_into(store, str(source))
-        imported = str(source)
-    note = f"imported {source.name}/ at start-up" if imported else ""
-    return store, StoreInfo(str(store.path), False, imported, note)
+    return open_dashboard_store(path, demo=demo, precomputed=precomputed)
 
 
 def store_path_setting() -> str:
@@ -96,9 +53,11 @@ def store_path_setting() -> str:
     return str(store_path(os.environ.get("MBP_STORE") or None))
 
 
-def open_store() -> tuple[Any, StoreInfo]:
+def open_store() -> tuple[Any, DashboardStore]:
+    """(ResultsStore, how it was opened) for this process's settings."""
     cfg = settings()
-    return _open_store(store_path_setting(), cfg.demo, str(PRECOMPUTED))
+    opened = _open_store(store_path_setting(), cfg.demo, str(PRECOMPUTED))
+    return opened.store, opened
 
 
 def store() -> Any:

@@ -1,0 +1,242 @@
+"""Every dashboard page, rendered by Streamlit's AppTest against the fixture store and an empty one.
+
+Pages only read the store, so nothing is patched: MBP_STORE points at a copy of the fixture
+store (tests/fixtures/store_fixture.py) or at a path with no store.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import plotly.graph_objects as go
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mbp.figures import LANG_COLORS
+from tests.fixtures.store_fixture import fixture_store_copy
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+PAGES = ("overview", "curves", "layers", "heads", "claims", "live_run", "runs_data")
+TITLES = {
+    "overview": "How prunable are BERT's attention heads?",
+    "curves": "Pruning curves",
+    "layers": "Layer importance",
+    "heads": "Head importance",
+    "claims": "Paper claims",
+    "live_run": "Live run",
+    "runs_data": "Runs & data",
+}
+
+
+@pytest.fixture
+def fixture_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("MBP_STORE", str(fixture_store_copy(tmp_path / "store.duckdb")))
+    monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.delenv("MBP_MODE", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def empty_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("MBP_STORE", str(tmp_path / "empty" / "store.duckdb"))
+    monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.delenv("MBP_MODE", raising=False)
+    return tmp_path
+
+
+def open_page(page: str, query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    if query:
+        at.query_params.update(query)
+    at.run()
+    if page != "overview":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == [TITLES[page]]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def _decode(value):
+    """Plotly's base64 typed arrays ({"dtype", "bdata", "shape"}) back to numpy arrays."""
+    if isinstance(value, dict):
+        if "bdata" in value and "dtype" in value:
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+            shape = value.get("shape")
+            if shape:
+                array = array.reshape([int(n) for n in str(shape).split(",")])
+            return array
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def figures(at: AppTest) -> list[go.Figure]:
+    """The Plotly figures the page sent (typed arrays decoded to numpy arrays)."""
+    return [go.Figure(_decode(json.loads(c.proto.spec))) for c in at.get("plotly_chart")]
+
+
+def roles(fig: go.Figure, role: str) -> list:
+    return [t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("role") == role]
+
+
+# ----------------------------------------------------------------------------- fixture store
+
+
+def test_router_registers_every_page_and_the_shared_sidebar(fixture_env):
+    at = open_page("overview")
+    assert at.sidebar.selectbox(key="sel_task").value == "xnli"
+    assert at.sidebar.multiselect(key="sel_models").value == ["e5-small"]
+    assert at.sidebar.multiselect(key="sel_langs").value == ["en"]
+    assert at.query_params["task"] == "xnli" and at.query_params["model"] == "e5-small"
+    assert at.sidebar.radio(key="image_format").options == ["PNG", "SVG"]
+    for page in PAGES:  # every page file is a registered navigation page
+        at.switch_page(f"pages/{page}.py")
+
+
+def test_overview(fixture_env):
+    at = open_page("overview")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Models": "2", "Tasks": "2", "Languages": "4", "Runs": "30",
+                       "Curve points": "330"}  # fmt: skip
+    assert any("sentence-embedding fine-tunes" in i.value for i in at.info)
+    assert any("all-MiniLM-L6-v2" in i.value and "multilingual-e5-small" in i.value for i in at.info)
+    assert any("on cpu" in c.value for c in at.caption)  # the device results were computed on
+    headline, bars = figures(at)
+    assert {t.meta["task"] for t in roles(headline, "curve")} == {"sst2", "xnli"}
+    assert len(bars.data[0].y) == 4  # one bar per XNLI language
+    table = at.dataframe[0].value
+    assert len(table) == 3 and set(table["model"]) == {"e5-small", "minilm-l6"}
+    assert sum("supported" in m.value for m in at.markdown) == 3  # the three verdicts
+
+
+def test_curves_page_shows_orders_band_and_reference(fixture_env):
+    at = open_page("curves")
+    (fig,) = figures(at)
+    assert [t.meta["order"] for t in roles(fig, "curve")] == ["importance", "reverse", "random"]
+    assert len(roles(fig, "band")) == 1 and roles(fig, "band")[0].fill == "toself"
+    (ref,) = roles(fig, "reference")
+    assert list(ref.y) == [0.786, 0.786]  # the fixture's unpruned e5-small XNLI en accuracy
+    glance = at.dataframe[0].value
+    assert list(glance["order"]) == ["importance", "random", "reverse"]
+    assert glance["seeds"].tolist() == [1, 3, 1]
+    config = json.loads(at.get("plotly_chart")[0].proto.config)
+    assert config["toImageButtonOptions"]["format"] == "png"
+
+
+def test_curves_widget_change_relative_scale_and_url(fixture_env):
+    at = open_page("curves")
+    at.button_group(key="cv_scale").set_value("relative").run()
+    assert not at.exception
+    (fig,) = figures(at)
+    assert fig.layout.yaxis.title.text == "% of unpruned accuracy"
+    assert list(roles(fig, "reference")[0].y) == [100, 100]
+    assert at.query_params["y"] == "relative"
+    at.sidebar.radio(key="image_format").set_value("svg").run()
+    config = json.loads(at.get("plotly_chart")[0].proto.config)
+    assert config["toImageButtonOptions"]["format"] == "svg"
+
+
+def test_curves_from_a_shared_link_overlay_languages(fixture_env):
+    at = open_page("curves", {"task": "xnli", "model": "e5-small", "lang": "de,sw", "y": "relative"})
+    assert at.sidebar.multiselect(key="sel_langs").value == ["de", "sw"]
+    (fig,) = figures(at)
+    colours = {t.meta["lang"]: t.line.color for t in roles(fig, "curve")}
+    assert colours == {"de": LANG_COLORS["de"], "sw": LANG_COLORS["sw"]}
+    assert fig.layout.yaxis.title.text == "% of unpruned accuracy"
+    assert len(at.dataframe[0].value) == 6  # 2 languages x 3 orders
+
+
+def test_curves_overlay_models_on_sst2(fixture_env):
+    at = open_page("curves", {"task": "sst2", "model": "e5-small,minilm-l6", "lang": "en"})
+    (fig,) = figures(at)
+    assert {t.meta["model"] for t in roles(fig, "curve")} == {"e5-small", "minilm-l6"}
+
+
+def test_layers_page(fixture_env):
+    at = open_page("layers")
+    heatmap, scatter = figures(at)
+    heat = heatmap.data[0]
+    assert heat.zmin == -heat.zmax and heat.zmid == 0
+    assert list(heat.x[:2]) == ["L1", "L2"] and list(heat.x[-3:]) == ["bottom", "middle", "top"]
+    assert len(heat.y) == 4
+    assert scatter.layout.xaxis.type == "log"
+    assert {t.meta["lang"] for t in roles(scatter, "language")} == {"en", "de", "tr", "sw"}
+    table = at.dataframe[0].value
+    assert table.set_index("lang").loc["sw", "reliance"] > 0 > table.set_index("lang").loc["en", "reliance"]
+    at.selectbox(key="ly_sort").set_value("pre-training size").run()
+    assert at.dataframe[0].value["lang"].tolist() == ["en", "de", "tr", "sw"]  # most articles first
+    assert at.query_params["sort"] == "pre-training size"
+
+
+def test_heads_page(fixture_env):
+    at = open_page("heads")
+    single, diff, spearman = figures(at)
+    assert single.data[0].z.shape == (12, 12)
+    assert diff.data[0].zmid == 0
+    assert spearman.data[0].zmin == -1 and spearman.data[0].z.shape == (4, 4)
+    at.selectbox(key="hd_lang").set_value("sw").run()
+    assert not at.exception and at.query_params["hl"] == "sw"
+    assert "sw" in figures(at)[0].layout.title.text
+
+
+def test_claims_page_verdicts_come_with_numbers(fixture_env):
+    at = open_page("claims")
+    assert len(at.success) == 3 and all("Supported on these data" in s.value for s in at.success)
+    assert len(figures(at)) == 3
+    numbers = at.dataframe[0].value.set_index("quantity")["value"]
+    assert numbers["matched points"] == "5"
+    assert any("minilm-l6" in m.value for m in at.markdown)  # what the verdict used
+
+
+def test_claims_page_with_a_swapped_pair_is_not_supported_or_inconclusive(fixture_env):
+    at = open_page("claims")
+    at.selectbox(key="cl_mbert").set_value("minilm-l6").run()
+    assert not at.exception
+    assert len(at.success) < 3  # minilm-l6 has no XNLI results: claims 2 and 3 cannot hold
+
+
+def test_live_run_page_form_and_validation(fixture_env):
+    at = open_page("live_run")
+    assert at.button(key="lr_launch").label == "Launch" and not at.button(key="lr_launch").disabled
+    assert any("cells" in m.value and "estimated" in m.value for m in at.markdown)
+    at.text_input(key="lr_grid").set_value("0,1.5").run()
+    assert any("outside [0, 1]" in e.value for e in at.error)
+    assert at.button(key="lr_launch").disabled
+
+
+def test_runs_and_data_page(fixture_env):
+    at = open_page("runs_data")
+    runs = at.dataframe[0].value
+    assert len(runs) == 30 and {"kind", "model", "status", "progress"} <= set(runs.columns)
+    assert (runs["progress"] == 1.0).all()
+    assert len(at.get("download_button")) == 2
+    at.multiselect(key="rd_kind").set_value(["layers"]).run()
+    assert len(at.dataframe[0].value) == 6
+
+
+# ----------------------------------------------------------------------------- empty store
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_explains_an_empty_store(empty_env, page):
+    at = open_page(page)
+    assert not at.get("plotly_chart")
+    if page == "live_run":  # the form works without results
+        assert at.button(key="lr_launch").label == "Launch"
+        return
+    assert any("mbp " in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_a_broken_store_path_is_a_friendly_error(monkeypatch, tmp_path):
+    folder = tmp_path / "a-directory"
+    folder.mkdir()
+    monkeypatch.setenv("MBP_STORE", str(folder))
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception
+    assert any("is a directory" in e.value for e in [*at.error, *at.sidebar.error])
+    assert [t.value for t in at.title] == [TITLES["overview"]]  # the page still renders

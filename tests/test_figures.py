@@ -1,0 +1,287 @@
+"""Figure builders are pure functions: small frames in, Plotly figures out (no Streamlit)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mbp.figures import (
+    DIVERGING_SCALE,
+    LANG_COLORS,
+    MODEL_COLORS,
+    ORDER_COLORS,
+    claim1_figure,
+    claim2_figure,
+    claim3_figure,
+    color_mode,
+    head_difference_heatmap,
+    head_heatmap,
+    headline_curves,
+    lang_color,
+    layer_heatmap,
+    model_color,
+    model_label,
+    plotly_config,
+    pruning_curves,
+    rank_correlation_heatmap,
+    reliance_bars,
+    reliance_scatter,
+    target_order,
+)
+from mbp.tasks.registry import XNLI_LANGUAGES
+
+GRID = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def summary_frame(langs=("en",), models=("e5-small",), orders=("importance", "random")):
+    """A curve summary like dashboard_data.curve_summary's, with a random band of 3 seeds."""
+    rows = []
+    for model in models:
+        for lang in langs:
+            base = 0.8 if lang == "en" else 0.7
+            for order in orders:
+                for f in GRID:
+                    mean = base - (base - 0.33) * f ** (3 if order == "importance" else 1.5)
+                    seeds = 3 if order == "random" else 1
+                    spread = 0.02 if seeds > 1 and f > 0 else 0.0
+                    rows.append(
+                        {
+                            "model": model,
+                            "task": "xnli",
+                            "lang": lang,
+                            "order_name": order,
+                            "fraction": f,
+                            "heads_pruned": round(f * 144),
+                            "n_seeds": seeds,
+                            "mean": mean,
+                            "std": spread / 2 if seeds > 1 else np.nan,
+                            "min": mean - spread,
+                            "max": mean + spread,
+                            "base": base,
+                            "n_examples": 500,
+                            "metric": "accuracy",
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def traces(fig, role):
+    return [t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("role") == role]
+
+
+# ----------------------------------------------------------------------------- colours
+
+
+def test_every_xnli_language_has_its_own_fixed_colour():
+    assert set(LANG_COLORS) == set(XNLI_LANGUAGES)
+    colours = [LANG_COLORS[code] for code in XNLI_LANGUAGES]
+    assert len(set(colours)) == 15
+    assert all(re.fullmatch(r"#[0-9A-F]{6}", c) for c in colours)
+    assert lang_color("sw") == LANG_COLORS["sw"] == lang_color("sw")
+    assert lang_color("xx") == lang_color("xx")  # a stable fallback for unknown codes
+
+
+def test_models_and_orders_have_distinct_colours():
+    assert len(set(MODEL_COLORS.values())) == len(MODEL_COLORS)
+    assert len(set(ORDER_COLORS.values())) == len(ORDER_COLORS)
+    assert model_color("/tmp/cache/tiny-bert") == MODEL_COLORS["tiny-bert"]
+    assert model_label("/tmp/cache/tiny-bert") == "tiny-bert"
+    assert model_label("e5-small") == "e5-small"
+
+
+# ----------------------------------------------------------------------------- curves
+
+
+def test_pruning_curves_single_series_colours_orders_and_draws_band_and_reference():
+    fig = pruning_curves(summary_frame(), metric="accuracy", band="minmax")
+    curves = traces(fig, "curve")
+    assert [t.meta["order"] for t in curves] == ["importance", "random"]
+    assert curves[0].line.color == ORDER_COLORS["importance"]
+    assert curves[1].line.color == ORDER_COLORS["random"]
+    assert curves[1].line.dash == "dash"
+    (band,) = traces(fig, "band")
+    assert band.fill == "toself"
+    # band = max on the way out, min on the way back (min-max over seeds)
+    data = summary_frame().query("order_name == 'random'")
+    assert np.allclose(band.y[: len(GRID)], data["max"])
+    assert np.allclose(band.y[len(GRID) :], data["min"][::-1])
+    (ref,) = traces(fig, "reference")
+    assert list(ref.y) == [0.8, 0.8]  # the unpruned score
+    assert list(curves[0].x) == [0, 25, 50, 75, 100]
+    assert "heads pruned" in curves[0].hovertemplate
+    assert list(curves[0].customdata[:, 0]) == [0, 36, 72, 108, 144]  # heads pruned on hover
+    assert fig.layout.xaxis.title.text == "% of attention heads pruned"
+
+
+def test_pruning_curves_std_band_and_relative_scale():
+    frame = summary_frame()
+    fig = pruning_curves(frame, metric="accuracy", relative=True, band="std")
+    (band,) = traces(fig, "band")
+    random = frame.query("order_name == 'random'")
+    upper = (random["mean"] + random["std"].fillna(0)) / random["base"] * 100
+    assert np.allclose(band.y[: len(GRID)], upper)
+    (ref,) = traces(fig, "reference")
+    assert list(ref.y) == [100, 100]
+    importance = traces(fig, "curve")[0]
+    assert importance.y[0] == pytest.approx(100.0)
+    assert fig.layout.yaxis.title.text == "% of unpruned accuracy"
+
+
+def test_pruning_curves_several_languages_use_language_colours():
+    frame = summary_frame(langs=("en", "sw", "tr"))
+    assert color_mode(frame) == "lang"
+    fig = pruning_curves(frame, metric="accuracy")
+    for trace in traces(fig, "curve"):
+        assert trace.line.color == LANG_COLORS[trace.meta["lang"]]
+    assert {t.meta["lang"] for t in traces(fig, "band")} == {"en", "sw", "tr"}
+    assert len(traces(fig, "reference")) == 3  # one unpruned line per language
+
+
+def test_pruning_curves_several_models_use_model_colours():
+    frame = summary_frame(models=("e5-small", "minilm-l6"), orders=("importance",))
+    assert color_mode(frame) == "model"
+    fig = pruning_curves(frame, metric="accuracy")
+    colours = {t.meta["model"]: t.line.color for t in traces(fig, "curve")}
+    assert colours == {"e5-small": MODEL_COLORS["e5-small"], "minilm-l6": MODEL_COLORS["minilm-l6"]}
+
+
+def test_pruning_curves_empty_and_malformed_input():
+    empty = pruning_curves(summary_frame().iloc[0:0], metric="accuracy")
+    assert len(empty.data) == 0 and "No pruning curves" in empty.layout.annotations[0].text
+    with pytest.raises(ValueError, match="lacks columns"):
+        pruning_curves(pd.DataFrame({"model": []}), metric="accuracy")
+
+
+# ----------------------------------------------------------------------------- heatmaps
+
+
+def layer_frame():
+    rows = []
+    for lang, sign in (("en", 1), ("sw", -1)):
+        for i in range(4):
+            rows.append({"lang": lang, "target": f"layer:{i}", "drop": 0.01 * (i + 1) * sign})
+        for group, value in (("bottom", 0.05), ("middle", 0.02), ("top", -0.03)):
+            rows.append({"lang": lang, "target": f"group:{group}", "drop": value})
+    return pd.DataFrame(rows)
+
+
+def test_target_order_puts_layers_by_number_then_groups():
+    targets = ["group:top", "layer:10", "layer:2", "group:bottom", "layer:0", "group:middle"]
+    assert target_order(targets) == [
+        "layer:0", "layer:2", "layer:10", "group:bottom", "group:middle", "group:top",
+    ]  # fmt: skip
+
+
+def test_layer_heatmap_has_one_symmetric_diverging_scale():
+    fig = layer_heatmap(layer_frame(), lang_order=["sw", "en"])
+    (heat,) = fig.data
+    assert heat.zmid == 0 and heat.zmin == -heat.zmax
+    assert heat.zmax == pytest.approx(5.0)  # largest |drop| (0.05) in points
+    assert list(heat.x) == ["L1", "L2", "L3", "L4", "bottom", "middle", "top"]
+    assert heat.y[0].startswith("sw") and LANG_COLORS["sw"] in heat.y[0]
+    assert heat.colorscale[0][1] == DIVERGING_SCALE[0][1]
+    fixed = layer_heatmap(layer_frame(), zmax=0.2)
+    assert fixed.data[0].zmax == pytest.approx(20.0) and fixed.data[0].zmin == pytest.approx(-20.0)
+
+
+def head_frame(seed=0, layers=3, heads=4):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        [
+            {"layer": layer, "head": head, "score": float(rng.gamma(2.0))}
+            for layer in range(layers)
+            for head in range(heads)
+        ]
+    )
+
+
+def test_head_heatmaps():
+    fig = head_heatmap(head_frame(), lang="en", zmax=5.0)
+    (heat,) = fig.data
+    assert np.asarray(heat.z).shape == (3, 4)
+    assert heat.zmin == 0 and heat.zmax == 5.0
+    assert list(heat.y) == ["L1", "L2", "L3"]
+    diff = head_difference_heatmap(head_frame(0), head_frame(1), lang_a="en", lang_b="de").data[0]
+    assert diff.zmid == 0 and diff.zmin == -diff.zmax
+    assert np.nansum(np.asarray(diff.z, dtype=float)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_rank_correlation_heatmap_fixed_scale():
+    matrix = pd.DataFrame([[1.0, 0.5], [0.5, 1.0]], index=["en", "de"], columns=["en", "de"])
+    (heat,) = rank_correlation_heatmap(matrix).data
+    assert (heat.zmin, heat.zmax, heat.zmid) == (-1.0, 1.0, 0.0)
+    empty = rank_correlation_heatmap(pd.DataFrame())
+    assert len(empty.data) == 0 and "two languages" in empty.layout.annotations[0].text
+
+
+# ----------------------------------------------------------------------------- scatter & others
+
+
+def reliance_frame():
+    return pd.DataFrame(
+        {
+            "lang": ["en", "de", "tr", "sw"],
+            "reliance": [-10.0, -3.0, 6.0, 12.0],
+            "wiki_articles": [5_700_000, 2_200_000, 320_000, 50_000],
+            "word_order": ["SVO", "no dominant order", "SOV", "SVO"],
+            "morphology": ["fusional", "fusional", "agglutinative", "agglutinative"],
+        }
+    )
+
+
+def test_reliance_scatter_log_x_language_colours_and_trend():
+    fig = reliance_scatter(reliance_frame(), group_by="word_order")
+    assert fig.layout.xaxis.type == "log"
+    langs = traces(fig, "language")
+    assert {t.meta["lang"]: t.marker.color for t in langs} == {
+        code: LANG_COLORS[code] for code in ("en", "de", "tr", "sw")
+    }
+    (trend,) = traces(fig, "trend")
+    assert trend.y[0] > trend.y[-1]  # fewer articles -> more reliance on bottom layers
+    assert {t.name for t in traces(fig, "shape-key")} == {"SOV", "SVO", "no dominant order"}
+
+
+def test_headline_and_bars():
+    fig = headline_curves(summary_frame(langs=("en", "sw")))
+    (line,) = traces(fig, "curve")
+    assert line.y[0] == pytest.approx(100.0) and "mean of 2 languages" in line.name
+    assert line.line.color == MODEL_COLORS["e5-small"]
+    bars = reliance_bars(reliance_frame(), model="e5-small").data[0]
+    assert list(bars.marker.color) == [LANG_COLORS[c] for c in ("en", "de", "tr", "sw")]
+
+
+def test_claim_figures():
+    table = pd.DataFrame(
+        {
+            "model": ["a", "a", "b", "b"],
+            "task": ["sst2"] * 4,
+            "fraction": [0.1, 0.2, 0.1, 0.2],
+            "relative_drop": [0.01, 0.02, 0.012, 0.03],
+        }
+    )
+    assert len(traces(claim1_figure(table, tolerance=0.05), "curve")) == 2
+    t2 = pd.DataFrame(
+        {
+            "series": ["XNLI en", "XNLI en", "GLUE sst2", "GLUE sst2"],
+            "task": ["xnli", "xnli", "sst2", "sst2"],
+            "lang": ["en", "en", "en", "en"],
+            "fraction": [0.1, 0.2, 0.1, 0.2],
+            "relative_drop": [0.02, 0.05, 0.01, 0.02],
+        }
+    )
+    fig = claim2_figure(t2)
+    assert len(traces(fig, "xnli")) == 1 and len(traces(fig, "glue")) == 1
+    assert len(traces(fig, "xnli-mean")) == 1
+    assert claim3_figure(reliance_frame()).layout.xaxis.type == "log"
+
+
+def test_plotly_config_downloads_png_or_svg():
+    png = plotly_config("curves xnli/en", "png")
+    assert png["toImageButtonOptions"]["format"] == "png"
+    assert png["toImageButtonOptions"]["filename"] == "curves-xnli-en"
+    assert plotly_config("x", "svg")["toImageButtonOptions"]["format"] == "svg"
+    with pytest.raises(ValueError):
+        plotly_config("x", "gif")
