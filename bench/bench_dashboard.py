@@ -102,7 +102,9 @@ def build_store(path: Path, rows: int = 1_000_000) -> dict[str, int]:
                 pd.DataFrame(
                     {
                         "run_id": run_id,
-                        "cell_id": [f"{order}/{s}/{f:g}" for s, f in zip(seed_col, frac_col, strict=True)],
+                        "cell_id": [
+                            f"{order}/{s}/{f:g}" for s, f in zip(seed_col, frac_col, strict=True)
+                        ],
                         "finished_at": now,
                         "elapsed_s": 0.8,
                     }
@@ -125,8 +127,14 @@ def build_store(path: Path, rows: int = 1_000_000) -> dict[str, int]:
             )
         )
         lay_id = f"b-{model}-{task}-{lang}-layers"
-        targets = [f"layer:{i}" for i in range(layers)] + ["group:bottom", "group:middle", "group:top"]
-        run_rows.append(_run(lay_id, "layers", model, task, lang, "remove-layer", len(targets), now))
+        targets = [f"layer:{i}" for i in range(layers)] + [
+            "group:bottom",
+            "group:middle",
+            "group:top",
+        ]
+        run_rows.append(
+            _run(lay_id, "layers", model, task, lang, "remove-layer", len(targets), now)
+        )
         drops = np.abs(rng.normal(0.02, 0.015, size=len(targets)))
         layer_parts.append(
             pd.DataFrame(
@@ -236,7 +244,9 @@ def _time_page(page: str, change: Callable) -> tuple[float, float, list[str]]:
     return first, changed, problems
 
 
-def run(rows: int = 1_000_000, reps: int = 3, store: str | os.PathLike[str] | None = None) -> list[dict]:
+def run(
+    rows: int = 1_000_000, reps: int = 3, store: str | os.PathLike[str] | None = None
+) -> list[dict]:
     """Build (or reuse) a `rows`-row store and time every page; one dict per page."""
     folder = Path(tempfile.mkdtemp(prefix="mbp-bench-"))
     path = Path(store) if store else folder / "bench.duckdb"
@@ -267,7 +277,8 @@ def run(rows: int = 1_000_000, reps: int = 3, store: str | os.PathLike[str] | No
                 "first_render_target_s": FIRST_RENDER_TARGET_S,
                 "widget_change_s": round(change_s, 3),
                 "widget_change_target_s": WIDGET_CHANGE_TARGET_S,
-                "ok": first_s < FIRST_RENDER_TARGET_S and change_s < WIDGET_CHANGE_TARGET_S
+                "ok": first_s < FIRST_RENDER_TARGET_S
+                and change_s < WIDGET_CHANGE_TARGET_S
                 and not problems,
                 "problems": sorted(set(problems)),
                 "curve_rows": built.get("curve_points"),
@@ -280,7 +291,9 @@ def run(rows: int = 1_000_000, reps: int = 3, store: str | os.PathLike[str] | No
 
 
 def print_table(results: list[dict]) -> None:
-    print(f"{'page':<18} {'first render':>13} {'target':>7} {'widget change':>14} {'target':>7}  ok")
+    print(
+        f"{'page':<18} {'first render':>13} {'target':>7} {'widget change':>14} {'target':>7}  ok"
+    )
     for r in results:
         print(
             f"{r['page']:<18} {r['first_render_s']:>12.3f}s {r['first_render_target_s']:>6.1f}s "

@@ -399,17 +399,30 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
 # ----------------------------------------------------------------------------- all three
 
 
+def evaluate_claims_from(
+    curves: pd.DataFrame,
+    drops: pd.DataFrame | None,
+    languages: pd.DataFrame,
+    pair: ModelPair,
+) -> list[ClaimResult]:
+    """All three claims from already-queried frames: `curve_summary()` of every model and task,
+    `layer_drops()` of the mBERT stand-in on XNLI (or None) and `language_table()`."""
+    from mbp.dashboard_data import group_reliance
+
+    results = [glue_parity(curves, pair), xnli_costs_more(curves, pair)]
+    reliance = group_reliance(drops if drops is not None and len(drops) else _NO_DROPS)
+    results.append(layers_follow_language(reliance, languages, pair.mbert))
+    return results
+
+
 def evaluate_claims(store: Any, pair: ModelPair | None = None) -> list[ClaimResult]:
     """All three claims from a `ResultsStore` (queries via `mbp.dashboard_data`)."""
     from mbp import dashboard_data as data
 
     curves = data.curve_summary(store)
     pair = pair or default_pair(curves["model"].unique().tolist() if len(curves) else [])
-    results = [glue_parity(curves, pair), xnli_costs_more(curves, pair)]
-    drops = data.layer_drops(store, model=pair.mbert, task="xnli") if pair.mbert else pd.DataFrame()
-    reliance = data.group_reliance(drops) if len(drops) else data.group_reliance(_NO_DROPS)
-    results.append(layers_follow_language(reliance, data.language_table(), pair.mbert))
-    return results
+    drops = data.layer_drops(store, model=pair.mbert, task="xnli") if pair.mbert else None
+    return evaluate_claims_from(curves, drops, data.language_table(), pair)
 
 
 _NO_DROPS = pd.DataFrame(columns=["lang", "target", "drop", "base_value", "n_examples"])

@@ -323,12 +323,38 @@ def _scores_from_frame(frame, model) -> torch.Tensor:
 
 
 def _evaluate_heads(ctx: RunContext, model, tokenizer, encoded, task, data_key: str, heads):
-    """Metrics with `heads` structurally removed; identical sets are evaluated once per process
-    (0 % and 100 % are the same for every order and seed)."""
+    """Metrics with `heads` structurally removed.
+
+    Identical head sets are evaluated once per process (0 % and 100 % are the same for every
+    order and seed), and layers below the first changed one are not recomputed: their hidden
+    states come from one unpruned pass (`PrefixCache`).
+    """
+    from mbp.engine.evaluate import predictions_from_logits
+    from mbp.engine.prefix import PrefixCache
+    from mbp.tasks import compute_metrics
+
     key = (id(model), data_key, describe_heads(heads))
-    if key not in ctx._evals:
-        pruned = prune_heads(model, heads) if heads else model
-        ctx._evals[key] = evaluate(
+    if key in ctx._evals:
+        return ctx._evals[key]
+    cache_key = ("prefix", id(model), data_key)
+    if cache_key not in ctx._evals:
+        ctx._evals[cache_key] = PrefixCache.build(
+            model,
+            encoded,
+            pad_id=tokenizer.pad_token_id or 0,
+            batch_size=ctx.batch_size,
+            device=ctx.torch_device,
+            precision=ctx.precision,
+        )
+    prefix = ctx._evals[cache_key]
+    pruned = prune_heads(model, heads) if heads else model
+    if prefix is not None:
+        first = min(heads) if heads else len(prefix.states)
+        logits = prefix.logits(pruned, first)
+        preds = predictions_from_logits(logits, task.labels is None)
+        metrics = compute_metrics(task, preds, np.asarray(encoded.labels))
+    else:
+        metrics = evaluate(
             pruned,
             encoded,
             task,
@@ -337,7 +363,8 @@ def _evaluate_heads(ctx: RunContext, model, tokenizer, encoded, task, data_key: 
             device=ctx.torch_device,
             precision=ctx.precision,
         )
-    return ctx._evals[key]
+    ctx._evals[key] = metrics
+    return metrics
 
 
 def _curve_rows(order: str, seed: int, fraction: float, heads, metrics, n: int) -> list[dict]:

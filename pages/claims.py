@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from mbp import claims as logic
-from mbp.figures import claim1_figure, claim2_figure, claim3_figure, model_label
+from mbp.figures import model_label
 from pages import _common as common
 
 HOW_TO_FILL = {
@@ -36,9 +36,9 @@ def body() -> None:
                          key="cl_mbert", format_func=model_label)  # fmt: skip
     results = common.claims(bert, mbert)
     figures = {
-        1: lambda r: claim1_figure(r.table, tolerance=logic.PARITY_TOLERANCE),
-        2: lambda r: claim2_figure(r.table),
-        3: lambda r: claim3_figure(r.table),
+        1: lambda r: common.figure("claim1_figure", r.table, tolerance=logic.PARITY_TOLERANCE),
+        2: lambda r: common.figure("claim2_figure", r.table),
+        3: lambda r: common.figure("claim3_figure", r.table),
     }
     for result in results:
         st.divider()

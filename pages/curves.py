@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from mbp.dashboard_data import prunability_table
-from mbp.figures import ORDER_LABELS, model_label, pruning_curves
+from mbp.figures import ORDER_LABELS, model_label
 from pages import _common as common
 
 ORDER_CHOICES = ("importance", "iterative", "reverse", "random")
@@ -71,8 +71,14 @@ def body() -> None:
         )
         return
     title = f"{sel.task} · {', '.join(map(model_label, sel.models))} · {', '.join(sel.langs)}"
-    fig = pruning_curves(
-        summary, metric=metric, relative=scale == "relative", band=band_key, title=title, height=520
+    fig = common.figure(
+        "pruning_curves",
+        summary,
+        metric=metric,
+        relative=scale == "relative",
+        band=band_key,
+        title=title,
+        height=520,
     )
     common.chart(fig, f"curves-{sel.task}")
     st.subheader("At a glance", anchor=False)

@@ -5,12 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from mbp.dashboard_data import rank_correlations
-from mbp.figures import (
-    head_difference_heatmap,
-    head_heatmap,
-    model_label,
-    rank_correlation_heatmap,
-)
+from mbp.figures import model_label
 from pages import _common as common
 
 
@@ -57,14 +52,16 @@ def body() -> None:
     zmax = float(shares["score"].max())
     left, right = st.columns(2, gap="large")
     with left:
-        fig = head_heatmap(
+        fig = common.figure(
+            "head_heatmap",
             shares[shares["lang"] == lang], lang=lang, zmax=zmax,
             title=f"{common.lang_name(lang)}: share of total head importance",
         )  # fmt: skip
         common.chart(fig, f"heads-{model}-{lang}")
     with right:
         if other:
-            fig = head_difference_heatmap(
+            fig = common.figure(
+                "head_difference_heatmap",
                 scores[scores["lang"] == lang], scores[scores["lang"] == other],
                 lang_a=lang, lang_b=other, zmax=zmax / 2,
                 title=f"{lang} − {other}: where the two languages disagree",
@@ -84,7 +81,11 @@ def body() -> None:
         st.info("Needs head-importance scores for at least two languages.")
         return
     common.chart(
-        rank_correlation_heatmap(matrix, title="Spearman rank correlation of head importance"),
+        common.figure(
+            "rank_correlation_heatmap",
+            matrix,
+            title="Spearman rank correlation of head importance",
+        ),
         f"heads-spearman-{model}-{task}",
     )
 

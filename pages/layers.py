@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from mbp.dashboard_data import group_reliance
-from mbp.figures import layer_heatmap, model_label, reliance_scatter, symmetric_limit
+from mbp.figures import model_label, symmetric_limit
 from pages import _common as common
 
 SORTS = {
@@ -53,7 +53,8 @@ def body() -> None:
     meta = common.languages()
     order, labels = _language_order(sorted(drops["lang"].unique()), meta, SORTS[sort])
     unit = "relative drop (×100 = %)" if value == "relative" else "drop"
-    fig = layer_heatmap(
+    fig = common.figure(
+        "layer_heatmap",
         drops, lang_order=order, lang_labels=labels, zmax=symmetric_limit(drops["drop"]),
         value_name=f"{drops['metric'].iloc[0]} {unit}",
         title=f"Removing one layer's heads (left) or a third of the layers (right) · "
@@ -74,7 +75,12 @@ def body() -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         common.chart(
-            reliance_scatter(merged, group_by=group_by, title="Reliance vs pre-training size"),
+            common.figure(
+                "reliance_scatter",
+                merged,
+                group_by=group_by,
+                title="Reliance vs pre-training size",
+            ),
             f"reliance-{model}-{task}",
         )
     with right:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from mbp.claims import default_pair
-from mbp.figures import headline_curves, reliance_bars
 from pages import _common as common
 
 WHAT = (
@@ -52,14 +51,15 @@ def body() -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         summary = common.query("curve_summary")
-        common.chart(headline_curves(summary), "headline-curves")
+        common.chart(common.figure("headline_curves", summary), "headline-curves")
     with right:
         pair = default_pair(summary["model"].unique().tolist() if len(summary) else [])
         drops = common.query("layer_drops", model=pair.mbert, task="xnli") if pair.mbert else None
         if drops is not None and len(drops):
             from mbp.dashboard_data import group_reliance
 
-            common.chart(reliance_bars(group_reliance(drops), model=pair.mbert), "reliance-bars")
+            bars = common.figure("reliance_bars", group_reliance(drops), model=pair.mbert)
+            common.chart(bars, "reliance-bars")
         else:
             common.empty_state(
                 "No layer-wise XNLI results yet.",

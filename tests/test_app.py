@@ -10,8 +10,8 @@ import base64
 import json
 from pathlib import Path
 
-import plotly.graph_objects as go
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -104,7 +104,9 @@ def test_overview(fixture_env):
     assert metrics == {"Models": "2", "Tasks": "2", "Languages": "4", "Runs": "30",
                        "Curve points": "330"}  # fmt: skip
     assert any("sentence-embedding fine-tunes" in i.value for i in at.info)
-    assert any("all-MiniLM-L6-v2" in i.value and "multilingual-e5-small" in i.value for i in at.info)
+    assert any(
+        "all-MiniLM-L6-v2" in i.value and "multilingual-e5-small" in i.value for i in at.info
+    )
     assert any("on cpu" in c.value for c in at.caption)  # the device results were computed on
     headline, bars = figures(at)
     assert {t.meta["task"] for t in roles(headline, "curve")} == {"sst2", "xnli"}
@@ -142,7 +144,9 @@ def test_curves_widget_change_relative_scale_and_url(fixture_env):
 
 
 def test_curves_from_a_shared_link_overlay_languages(fixture_env):
-    at = open_page("curves", {"task": "xnli", "model": "e5-small", "lang": "de,sw", "y": "relative"})
+    at = open_page(
+        "curves", {"task": "xnli", "model": "e5-small", "lang": "de,sw", "y": "relative"}
+    )
     assert at.sidebar.multiselect(key="sel_langs").value == ["de", "sw"]
     (fig,) = figures(at)
     colours = {t.meta["lang"]: t.line.color for t in roles(fig, "curve")}
@@ -167,7 +171,11 @@ def test_layers_page(fixture_env):
     assert scatter.layout.xaxis.type == "log"
     assert {t.meta["lang"] for t in roles(scatter, "language")} == {"en", "de", "tr", "sw"}
     table = at.dataframe[0].value
-    assert table.set_index("lang").loc["sw", "reliance"] > 0 > table.set_index("lang").loc["en", "reliance"]
+    assert (
+        table.set_index("lang").loc["sw", "reliance"]
+        > 0
+        > table.set_index("lang").loc["en", "reliance"]
+    )
     at.selectbox(key="ly_sort").set_value("pre-training size").run()
     assert at.dataframe[0].value["lang"].tolist() == ["en", "de", "tr", "sw"]  # most articles first
     assert at.query_params["sort"] == "pre-training size"

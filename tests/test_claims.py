@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from tests.fixtures.store_fixture import fixture_store_copy
 
 from mbp import claims
 from mbp.claims import (
@@ -18,6 +17,7 @@ from mbp.claims import (
 )
 from mbp.dashboard_data import language_table
 from mbp.store import ResultsStore
+from tests.fixtures.store_fixture import fixture_store_copy
 
 FRACTIONS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0]
 PAIR = ModelPair("minilm-l6", "e5-small")
@@ -74,19 +74,23 @@ def test_claim1_supported_when_relative_drops_match():
     assert result.used["tasks"] == ["rte", "sst2"]
     assert result.used["order"] == "importance"
     assert result.used["examples"]["e5-small / sst2 / en"] == 400
-    assert "supported on these data" == result.headline
+    assert result.headline == "supported on these data"
     assert set(result.table["model"]) == {"minilm-l6", "e5-small"}
 
 
 def test_claim1_not_supported_when_mbert_falls_much_faster():
-    data = frame(curve("minilm-l6", "sst2", "en", 0.9, 0.05), curve("e5-small", "sst2", "en", 0.9, 0.60))
+    data = frame(
+        curve("minilm-l6", "sst2", "en", 0.9, 0.05), curve("e5-small", "sst2", "en", 0.9, 0.60)
+    )
     result = glue_parity(data, PAIR)
     assert result.value > claims.PARITY_DIFFERENT_ABOVE
     assert result.verdict == "not supported"
 
 
 def test_claim1_inconclusive_between_thresholds_and_without_data():
-    data = frame(curve("minilm-l6", "sst2", "en", 0.9, 0.05), curve("e5-small", "sst2", "en", 0.9, 0.20))
+    data = frame(
+        curve("minilm-l6", "sst2", "en", 0.9, 0.05), curve("e5-small", "sst2", "en", 0.9, 0.20)
+    )
     result = glue_parity(data, PAIR)
     assert claims.PARITY_TOLERANCE < result.value <= claims.PARITY_DIFFERENT_ABOVE
     assert result.verdict == "inconclusive"
@@ -124,9 +128,13 @@ def test_claim2_supported_when_xnli_drops_more():
 
 
 def test_claim2_not_supported_and_inconclusive():
-    cheaper = frame(curve("e5-small", "sst2", "en", 0.88, 0.20), curve("e5-small", "xnli", "en", 0.78, 0.05))
+    cheaper = frame(
+        curve("e5-small", "sst2", "en", 0.88, 0.20), curve("e5-small", "xnli", "en", 0.78, 0.05)
+    )
     assert xnli_costs_more(cheaper, PAIR).verdict == "not supported"
-    close = frame(curve("e5-small", "sst2", "en", 0.88, 0.10), curve("e5-small", "xnli", "en", 0.78, 0.12))
+    close = frame(
+        curve("e5-small", "sst2", "en", 0.88, 0.10), curve("e5-small", "xnli", "en", 0.78, 0.12)
+    )
     result = xnli_costs_more(close, PAIR)
     assert 0 < result.value < claims.XNLI_MARGIN and result.verdict == "inconclusive"
     no_xnli = xnli_costs_more(frame(curve("e5-small", "sst2", "en", 0.88, 0.1)), PAIR)
@@ -150,7 +158,11 @@ def test_claim3_supported_when_low_resource_agglutinative_rely_on_bottom_layers(
     result = layers_follow_language(reliance(values), language_table(), "e5-small")
     assert result.verdict == "supported"
     outcomes = {t.name: t.outcome for t in result.tests}
-    assert outcomes == {"pre-training size": "agrees", "morphology": "agrees", "word order": "agrees"}
+    assert outcomes == {
+        "pre-training size": "agrees",
+        "morphology": "agrees",
+        "word order": "agrees",
+    }
     assert result.numbers["pre-training size"] < -claims.RHO_EFFECT
     assert result.used["languages"] == sorted(values)
     assert "sw" in result.explanation

@@ -69,7 +69,9 @@ def test_capped_demo_accepts_a_small_run_and_refuses_big_ones():
     assert any("grid points 11" in p for p in grid)
     busy = validate_request(request(), CAPPED_DEMO, active_jobs=1)
     assert any("at a time" in p for p in busy)
-    assert any("training examples 0" in p for p in validate_request(request(train_examples=0), CAPPED_DEMO))
+    assert any(
+        "training examples 0" in p for p in validate_request(request(train_examples=0), CAPPED_DEMO)
+    )
     assert validate_request(request(examples=5000, grid="0:1:0.05"), LOCAL) == []
 
 
@@ -183,5 +185,5 @@ def test_live_run_page_is_capped_in_capped_demo_mode(monkeypatch, tmp_path):
     assert offered == {"minilm-l6", "e5-small"}  # registry names of offline models only
     at.text_input(key="lr_grid").set_value("0:1:0.1").run()
     assert any("grid points 11" in e.value for e in at.error)
-    launch = [b for b in at.button if b.label == "Launch"][0]
+    launch = next(b for b in at.button if b.label == "Launch")
     assert launch.disabled

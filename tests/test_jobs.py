@@ -113,7 +113,9 @@ def test_a_new_registry_finds_jobs_on_disk(registry):
 
 
 def test_a_running_job_of_a_dead_server_is_lost(registry):
-    job = Job("20200101-000000-abcdef", ["x"], str(registry.root / "x.log"), time.time(), pid=2**22 + 7)
+    job = Job(
+        "20200101-000000-abcdef", ["x"], str(registry.root / "x.log"), time.time(), pid=2**22 + 7
+    )
     (registry.root / job.job_id).mkdir()
     (registry.root / job.job_id / "job.json").write_text(job.to_json())
     assert JobRegistry(registry.root).get(job.job_id).status == "lost"
@@ -160,5 +162,5 @@ def test_tiny_model_command_writes_a_loadable_encoder(tmp_path, registry):
     assert (folder / "model.safetensors").exists() and (folder / "config.json").exists()
     from mbp.models import load_model
 
-    model, tokenizer = load_model(str(folder), num_labels=3)  # any head size: encoder only
+    model, _tokenizer = load_model(str(folder), num_labels=3)  # any head size: encoder only
     assert model.config.num_labels == 3 and model.config.num_hidden_layers == 2

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mbp.figures.layout import empty_figure, style
+from mbp.figures.layout import assemble, empty_figure
 from mbp.figures.palette import (
     REFERENCE_COLOR,
     hex_to_rgba,
@@ -84,114 +84,139 @@ def pruning_curves(
     data = relative_values(summary) if relative else summary
     mode = color_mode(summary)
     models = sorted(summary["model"].unique())
-    fig = go.Figure()
     y_label = f"% of unpruned {metric}" if relative else metric
     fmt = ".1f" if relative else ".4f"
     unit = "%" if relative else ""
-    series = data.groupby(["model", "lang"], sort=True)
-    for (model, lang), frame in series:
-        single = series.ngroups == 1
+    traces: list[dict] = []
+    groups = list(data.groupby(["model", "lang"], sort=True))
+    for (model, lang), frame in groups:
         for order in sorted(frame["order_name"].unique(), key=_order_key):
             part = frame[frame["order_name"] == order].sort_values("fraction")
             color = {"order": order_color(order), "lang": lang_color(lang)}.get(
                 mode, model_color(model)
             )
-            name_bits = [] if single else ([model_label(model)] if len(models) > 1 else [])
-            if not single and mode == "lang":
-                name_bits.append(lang)
-            name = " · ".join([*name_bits, order]) if name_bits else order
-            group = f"{model}|{lang}|{order}"
-            x = part["fraction"].to_numpy() * 100.0
-            seeds = int(part["n_seeds"].max())
-            if order == "random" and seeds > 1:
-                if band == "std":
-                    upper = part["mean"] + part["std"].fillna(0)
-                    lower = part["mean"] - part["std"].fillna(0)
-                    band_name = "±1 std"
-                else:
-                    upper, lower = part["max"], part["min"]
-                    band_name = "min-max"
-                fig.add_trace(
-                    go.Scatter(
-                        x=np.concatenate([x, x[::-1]]),
-                        y=np.concatenate([upper.to_numpy(), lower.to_numpy()[::-1]]),
-                        fill="toself",
-                        fillcolor=hex_to_rgba(color, 0.16),
-                        line={"width": 0},
-                        hoverinfo="skip",
-                        name=f"{name} {band_name} band ({seeds} seeds)",
-                        legendgroup=group,
-                        showlegend=False,
-                        meta={"role": "band", "order": order, "model": model, "lang": lang},
-                    )
-                )
-            custom = np.column_stack(
-                [
-                    part["heads_pruned"].fillna(-1).astype(int).to_numpy(),
-                    part["mean"].to_numpy(),
-                    part["n_seeds"].to_numpy(),
-                    part["min"].to_numpy(),
-                    part["max"].to_numpy(),
-                ]
-            )
-            spread = (
-                f"<br>{seeds} seeds, range %{{customdata[3]:{fmt}}}-%{{customdata[4]:{fmt}}}{unit}"
-                if order == "random" and seeds > 1
-                else ""
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=part["mean"],
-                    mode="lines+markers",
-                    name=name,
-                    legendgroup=group,
-                    line={"color": color, "dash": order_dash(order), "width": 2.2},
-                    marker={
-                        "size": 6,
-                        "color": color,
-                        "symbol": _SYMBOLS[models.index(model) % len(_SYMBOLS)],
-                    },
-                    customdata=custom,
-                    hovertemplate=(
-                        f"<b>{model_label(model)} · {lang} · {order}</b><br>"
-                        "%{x:.0f}% of heads pruned (%{customdata[0]} heads)<br>"
-                        f"{y_label}: %{{customdata[1]:{fmt}}}{unit}{spread}<extra></extra>"
-                    ),
-                    meta={"role": "curve", "order": order, "model": model, "lang": lang},
-                )
-            )
-    _reference_lines(fig, data, relative=relative, mode=mode, y_label=y_label, fmt=fmt)
-    style(fig, title=title, height=height)
-    fig.update_xaxes(title_text="% of attention heads pruned", range=[-2, 102], ticksuffix="%")
-    fig.update_yaxes(title_text=y_label, ticksuffix="%" if relative else "")
-    return fig
+            traces += _series_traces(
+                part, model=model, lang=lang, order=order, color=color, band=band,
+                name=_trace_name(model, lang, order, single=len(groups) == 1, mode=mode,
+                                 several_models=len(models) > 1),
+                symbol=_SYMBOLS[models.index(model) % len(_SYMBOLS)],
+                y_label=y_label, fmt=fmt, unit=unit,
+            )  # fmt: skip
+    traces += _reference_lines(data, relative=relative, mode=mode, y_label=y_label, fmt=fmt)
+    return assemble(
+        traces,
+        title=title,
+        height=height,
+        layout={
+            "xaxis": {"title": {"text": "% of attention heads pruned"}, "range": [-2, 102],
+                      "ticksuffix": "%"},
+            "yaxis": {"title": {"text": y_label}, "ticksuffix": "%" if relative else ""},
+        },
+    )  # fmt: skip
+
+
+def _trace_name(model, lang, order, *, single: bool, mode: str, several_models: bool) -> str:
+    bits = [] if single else ([model_label(model)] if several_models else [])
+    if not single and mode == "lang":
+        bits.append(lang)
+    return " · ".join([*bits, order]) if bits else order
+
+
+def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, color: str,
+                   band: Band, name: str, symbol: str, y_label: str, fmt: str,
+                   unit: str) -> list[dict]:  # fmt: skip
+    """The mean line of one (model, language, order) and, for random orders, its band."""
+    group = f"{model}|{lang}|{order}"
+    x = part["fraction"].to_numpy(dtype=float) * 100.0
+    mean = part["mean"].to_numpy(dtype=float)
+    seeds = int(part["n_seeds"].max())
+    out: list[dict] = []
+    if order == "random" and seeds > 1:
+        if band == "std":
+            std = part["std"].fillna(0).to_numpy(dtype=float)
+            upper, lower, band_name = mean + std, mean - std, "±1 std"
+        else:
+            upper = part["max"].to_numpy(dtype=float)
+            lower = part["min"].to_numpy(dtype=float)
+            band_name = "min-max"
+        out.append(
+            {
+                "type": "scatter",
+                "x": np.concatenate([x, x[::-1]]),
+                "y": np.concatenate([upper, lower[::-1]]),
+                "fill": "toself",
+                "fillcolor": hex_to_rgba(color, 0.16),
+                "line": {"width": 0},
+                "hoverinfo": "skip",
+                "name": f"{name} {band_name} band ({seeds} seeds)",
+                "legendgroup": group,
+                "showlegend": False,
+                "meta": {"role": "band", "order": order, "model": model, "lang": lang},
+            }
+        )
+    custom = np.column_stack(
+        [
+            part["heads_pruned"].fillna(-1).to_numpy(dtype=float).astype(int),
+            mean,
+            part["n_seeds"].to_numpy(dtype=float),
+            part["min"].to_numpy(dtype=float),
+            part["max"].to_numpy(dtype=float),
+        ]
+    )
+    spread = (
+        f"<br>{seeds} seeds, range %{{customdata[3]:{fmt}}}-%{{customdata[4]:{fmt}}}{unit}"
+        if order == "random" and seeds > 1
+        else ""
+    )
+    out.append(
+        {
+            "type": "scatter",
+            "x": x,
+            "y": mean,
+            "mode": "lines+markers",
+            "name": name,
+            "legendgroup": group,
+            "line": {"color": color, "dash": order_dash(order), "width": 2.2},
+            "marker": {"size": 6, "color": color, "symbol": symbol},
+            "customdata": custom,
+            "hovertemplate": (
+                f"<b>{model_label(model)} · {lang} · {order}</b><br>"
+                "%{x:.0f}% of heads pruned (%{customdata[0]} heads)<br>"
+                f"{y_label}: %{{customdata[1]:{fmt}}}{unit}{spread}<extra></extra>"
+            ),
+            "meta": {"role": "curve", "order": order, "model": model, "lang": lang},
+        }
+    )
+    return out
 
 
 def _reference_lines(
-    fig: go.Figure, data: pd.DataFrame, *, relative: bool, mode: str, y_label: str, fmt: str
-) -> None:
+    data: pd.DataFrame, *, relative: bool, mode: str, y_label: str, fmt: str
+) -> list[dict]:
     """Dotted horizontal line(s) at the unpruned score."""
     if relative:
-        fig.add_trace(
-            go.Scatter(
-                x=[0, 100], y=[100, 100], mode="lines", name="unpruned (100%)",
-                line={"color": REFERENCE_COLOR, "dash": "dot", "width": 1.5},
-                hovertemplate="unpruned score = 100%<extra></extra>",
-                meta={"role": "reference"},
-            )
-        )  # fmt: skip
-        return
+        return [
+            {
+                "type": "scatter", "x": [0, 100], "y": [100, 100], "mode": "lines",
+                "name": "unpruned (100%)",
+                "line": {"color": REFERENCE_COLOR, "dash": "dot", "width": 1.5},
+                "hovertemplate": "unpruned score = 100%<extra></extra>",
+                "meta": {"role": "reference"},
+            }
+        ]  # fmt: skip
     bases = data.groupby(["model", "lang"], sort=True)["base"].first().dropna()
+    out = []
     for (model, lang), base in bases.items():
         color = {"lang": lang_color(lang), "model": model_color(model)}.get(mode, REFERENCE_COLOR)
         label = "unpruned" if len(bases) == 1 else f"unpruned {model_label(model)} · {lang}"
-        fig.add_trace(
-            go.Scatter(
-                x=[0, 100], y=[base, base], mode="lines", name=label,
-                line={"color": color, "dash": "dot", "width": 1.2},
-                opacity=0.8, showlegend=len(bases) == 1,
-                hovertemplate=f"{label}: {base:{fmt}} {y_label}<extra></extra>",
-                meta={"role": "reference", "model": model, "lang": lang},
-            )
+        out.append(
+            {
+                "type": "scatter", "x": [0, 100], "y": [float(base), float(base)],
+                "mode": "lines", "name": label,
+                "line": {"color": color, "dash": "dot", "width": 1.2}, "opacity": 0.8,
+                "showlegend": len(bases) == 1,
+                "hovertemplate": f"{label}: {base:{fmt}} {y_label}<extra></extra>",
+                "meta": {"role": "reference", "model": model, "lang": lang},
+            }
         )  # fmt: skip
+    return out

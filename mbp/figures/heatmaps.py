@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mbp.figures.layout import empty_figure, style
+from mbp.figures.layout import assemble, empty_figure, vline
 from mbp.figures.palette import DIVERGING_SCALE, SEQUENTIAL_SCALE, lang_color
 
 GROUPS = ("bottom", "middle", "top")
@@ -45,6 +45,11 @@ def symmetric_limit(values: np.ndarray | pd.Series, floor: float = 1e-6) -> floa
     return float(max(np.abs(arr).max() if arr.size else 0.0, floor))
 
 
+def _dot_label(code: str, text: str | None = None) -> str:
+    """A language label with its colour dot (Plotly renders the span's colour)."""
+    return f"{text or code} <span style='color:{lang_color(code)}'>●</span>"
+
+
 def layer_heatmap(
     drops: pd.DataFrame,
     *,
@@ -66,44 +71,52 @@ def layer_heatmap(
     langs = [lang for lang in (lang_order or sorted(grid.index)) if lang in grid.index]
     grid = grid.reindex(index=langs, columns=columns) * 100.0
     limit = (zmax if zmax is not None else symmetric_limit(drops["drop"])) * 100.0
-    labels = [
-        f"{lang_labels.get(lang, lang) if lang_labels else lang} "
-        f"<span style='color:{lang_color(lang)}'>●</span>"
-        for lang in langs
-    ]
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid.to_numpy(),
-            x=[target_label(c) for c in columns],
-            y=labels,
-            colorscale=DIVERGING_SCALE,
-            zmin=-limit,
-            zmax=limit,
-            zmid=0.0,
-            text=np.round(grid.to_numpy(), 1),
-            texttemplate="%{text}",
-            textfont={"size": 10},
-            xgap=1,
-            ygap=1,
-            colorbar={"title": {"text": f"{value_name}<br>(points)"}, "thickness": 14},
-            hovertemplate=(
-                "<b>%{y}</b>, removing %{x}<br>" + value_name + ": %{z:.2f} points<extra></extra>"
-            ),
-        )
-    )
+    values = grid.to_numpy(dtype=float)
+    heat = {
+        "type": "heatmap",
+        "z": values,
+        "x": [target_label(c) for c in columns],
+        "y": [_dot_label(lang, (lang_labels or {}).get(lang)) for lang in langs],
+        "colorscale": DIVERGING_SCALE,
+        "zmin": -limit,
+        "zmax": limit,
+        "zmid": 0.0,
+        "text": np.round(values, 1),
+        "texttemplate": "%{text}",
+        "textfont": {"size": 10},
+        "xgap": 1,
+        "ygap": 1,
+        "colorbar": {"title": {"text": f"{value_name}<br>(points)"}, "thickness": 14},
+        "hovertemplate": (
+            "<b>%{y}</b>, removing %{x}<br>" + value_name + ": %{z:.2f} points<extra></extra>"
+        ),
+    }
     n_layers = sum(c.startswith("layer:") for c in columns)
-    if 0 < n_layers < len(columns):
-        fig.add_vline(x=n_layers - 0.5, line={"color": "#1F2430", "width": 2})
-    style(fig, title=title, height=max(260, 34 * len(langs) + 140))
-    fig.update_yaxes(autorange="reversed", showgrid=False, title_text=None)
-    fig.update_xaxes(side="top", showgrid=False, title_text=None, tickangle=0)
-    fig.update_layout(margin={"t": 96 if title else 60, "b": 24})
-    return fig
+    shapes = [vline(n_layers - 0.5, "#1F2430", width=2)] if 0 < n_layers < len(columns) else []
+    return assemble(
+        [heat],
+        title=title,
+        height=max(260, 34 * len(langs) + 140),
+        showlegend=False,
+        layout={
+            "shapes": shapes,
+            "yaxis": {"autorange": "reversed", "showgrid": False},
+            "xaxis": {"side": "top", "showgrid": False, "tickangle": 0},
+            "margin": {"t": 96 if title else 60, "b": 24},
+        },
+    )
 
 
 def _head_grid(scores: pd.DataFrame) -> pd.DataFrame:
     grid = scores.pivot_table(index="layer", columns="head", values="score", aggfunc="mean")
     return grid.sort_index().sort_index(axis=1)
+
+
+def _head_layout(rows: int) -> dict:
+    return {
+        "yaxis": {"title": {"text": "layer (bottom = first)"}, "showgrid": False},
+        "xaxis": {"title": {"text": "head"}, "showgrid": False},
+    }
 
 
 def head_heatmap(
@@ -113,24 +126,23 @@ def head_heatmap(
     if scores.empty:
         return empty_figure(f"No head-importance scores for {lang}")
     grid = _head_grid(scores)
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid.to_numpy(),
-            x=[f"H{h + 1}" for h in grid.columns],
-            y=[f"L{layer + 1}" for layer in grid.index],
-            colorscale=SEQUENTIAL_SCALE,
-            zmin=0.0,
-            zmax=zmax,
-            xgap=1,
-            ygap=1,
-            colorbar={"title": {"text": "importance"}, "thickness": 14},
-            hovertemplate=f"<b>{lang}</b> %{{y}} %{{x}}<br>importance: %{{z:.4g}}<extra></extra>",
-        )
-    )
-    style(fig, title=title, height=max(340, 32 * len(grid.index) + 130))
-    fig.update_yaxes(title_text="layer (bottom = first)", showgrid=False)
-    fig.update_xaxes(title_text="head", showgrid=False)
-    return fig
+    heat = {
+        "type": "heatmap",
+        "z": grid.to_numpy(dtype=float),
+        "x": [f"H{h + 1}" for h in grid.columns],
+        "y": [f"L{layer + 1}" for layer in grid.index],
+        "colorscale": SEQUENTIAL_SCALE,
+        "zmin": 0.0,
+        "zmax": zmax,
+        "xgap": 1,
+        "ygap": 1,
+        "colorbar": {"title": {"text": "importance"}, "thickness": 14},
+        "hovertemplate": f"<b>{lang}</b> %{{y}} %{{x}}<br>importance: %{{z:.4g}}<extra></extra>",
+    }
+    return assemble(
+        [heat], title=title, height=max(340, 32 * len(grid.index) + 130), showlegend=False,
+        layout=_head_layout(len(grid.index)),
+    )  # fmt: skip
 
 
 def head_difference_heatmap(
@@ -149,25 +161,24 @@ def head_difference_heatmap(
     a, b = a / np.nansum(a.to_numpy()), b / np.nansum(b.to_numpy())
     diff = a.sub(b)
     limit = zmax if zmax is not None else symmetric_limit(diff.to_numpy())
-    fig = go.Figure(
-        go.Heatmap(
-            z=diff.to_numpy(),
-            x=[f"H{h + 1}" for h in diff.columns],
-            y=[f"L{layer + 1}" for layer in diff.index],
-            colorscale=DIVERGING_SCALE,
-            zmin=-limit,
-            zmax=limit,
-            zmid=0.0,
-            xgap=1,
-            ygap=1,
-            colorbar={"title": {"text": f"{lang_a} − {lang_b}<br>(share of total)"}},
-            hovertemplate=(f"%{{y}} %{{x}}<br>{lang_a} − {lang_b}: %{{z:+.4f}}<extra></extra>"),
-        )
-    )
-    style(fig, title=title, height=max(340, 32 * len(diff.index) + 130))
-    fig.update_yaxes(title_text="layer (bottom = first)", showgrid=False)
-    fig.update_xaxes(title_text="head", showgrid=False)
-    return fig
+    heat = {
+        "type": "heatmap",
+        "z": diff.to_numpy(dtype=float),
+        "x": [f"H{h + 1}" for h in diff.columns],
+        "y": [f"L{layer + 1}" for layer in diff.index],
+        "colorscale": DIVERGING_SCALE,
+        "zmin": -limit,
+        "zmax": limit,
+        "zmid": 0.0,
+        "xgap": 1,
+        "ygap": 1,
+        "colorbar": {"title": {"text": f"{lang_a} − {lang_b}<br>(share of total)"}},
+        "hovertemplate": f"%{{y}} %{{x}}<br>{lang_a} − {lang_b}: %{{z:+.4f}}<extra></extra>",
+    }
+    return assemble(
+        [heat], title=title, height=max(340, 32 * len(diff.index) + 130), showlegend=False,
+        layout=_head_layout(len(diff.index)),
+    )  # fmt: skip
 
 
 def rank_correlation_heatmap(matrix: pd.DataFrame, *, title: str | None = None) -> go.Figure:
@@ -175,26 +186,26 @@ def rank_correlation_heatmap(matrix: pd.DataFrame, *, title: str | None = None) 
     if matrix.empty:
         return empty_figure("Need head-importance scores for at least two languages")
     values = matrix.to_numpy(dtype=float)
-    fig = go.Figure(
-        go.Heatmap(
-            z=values,
-            x=[f"{c} <span style='color:{lang_color(c)}'>●</span>" for c in matrix.columns],
-            y=[f"{c} <span style='color:{lang_color(c)}'>●</span>" for c in matrix.index],
-            colorscale=DIVERGING_SCALE,
-            zmin=-1.0,
-            zmax=1.0,
-            zmid=0.0,
-            text=np.round(values, 2),
-            texttemplate="%{text}",
-            textfont={"size": 10},
-            xgap=1,
-            ygap=1,
-            colorbar={"title": {"text": "ρ", "side": "top"}, "thickness": 14},
-            hovertemplate="%{y} vs %{x}: ρ = %{z:.3f}<extra></extra>",
-        )
-    )
-    style(fig, title=title, height=max(320, 40 * len(matrix.index) + 120))
-    fig.update_yaxes(autorange="reversed", showgrid=False)
-    fig.update_layout(margin={"t": 90 if title else 60, "b": 24})
-    fig.update_xaxes(showgrid=False, side="top")
-    return fig
+    heat = {
+        "type": "heatmap",
+        "z": values,
+        "x": [_dot_label(c) for c in matrix.columns],
+        "y": [_dot_label(c) for c in matrix.index],
+        "colorscale": DIVERGING_SCALE,
+        "zmin": -1.0,
+        "zmax": 1.0,
+        "zmid": 0.0,
+        "text": np.round(values, 2),
+        "texttemplate": "%{text}",
+        "textfont": {"size": 10},
+        "xgap": 1,
+        "ygap": 1,
+        "colorbar": {"title": {"text": "ρ", "side": "top"}, "thickness": 14},
+        "hovertemplate": "%{y} vs %{x}: ρ = %{z:.3f}<extra></extra>",
+    }
+    return assemble(
+        [heat], title=title, height=max(320, 40 * len(matrix.index) + 120), showlegend=False,
+        layout={"yaxis": {"autorange": "reversed", "showgrid": False},
+                "xaxis": {"showgrid": False, "side": "top"},
+                "margin": {"t": 90 if title else 60, "b": 24}},
+    )  # fmt: skip
