@@ -28,7 +28,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default="1,2,3,4,5,6,7", help="figures to run, e.g. 1,3,6")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (>= 3)")
     parser.add_argument("--mbert-per-lang", type=int, default=2, help="sweep pairs per language")
-    parser.add_argument("--e5-per-lang", type=int, default=4, help="sweep pairs per language")
+    parser.add_argument("--e5-per-lang", type=int, default=2, help="sweep pairs per language")
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/BENCHMARKS.md")
     return parser.parse_args(argv)
 

@@ -26,24 +26,24 @@ def body() -> None:
     )
     metrics = common.query("curve_metrics", task=sel.task, models=sel.models)
     counts = common.query("example_counts", kind="sweep", task=sel.task, models=sel.models)
-    c1, c2, c3, c4, c5 = st.columns([1.1, 2.4, 1.5, 1.5, 1.0])
+    c1, c2, c3, c4, c5 = st.columns([1.0, 3.0, 1.4, 1.4, 0.9], vertical_alignment="bottom")
     metric_default = common.param("metric", metrics[0] if metrics else "accuracy", metrics)
     metric = c1.selectbox(
         "Metric", metrics or ["accuracy"], index=_index(metrics, metric_default), key="cv_metric"
     )
-    orders = c2.multiselect(
-        "Orders", ORDER_CHOICES, default=_orders_param(), key="cv_orders",
-        help="; ".join(ORDER_LABELS.values()),
-    )  # fmt: skip
+    orders = c2.pills(
+        "Orders", ORDER_CHOICES, selection_mode="multi", default=_orders_param(),
+        key="cv_orders", help="; ".join(ORDER_LABELS.values()),
+    ) or []  # fmt: skip
     scale = c3.segmented_control(
         "Score", ["absolute", "relative"], default=common.param("y", "absolute",
                                                                ["absolute", "relative"]),
-        key="cv_scale", help="relative = % of the unpruned score of the same model and language",
+        key="cv_scale", required=True, help="relative = % of the unpruned score of the same model and language",
     )  # fmt: skip
     band = c4.segmented_control(
         "Random band", ["min-max", "±1 std"],
         default="±1 std" if common.param("band", "minmax") == "std" else "min-max",
-        key="cv_band",
+        key="cv_band", required=True,
     )  # fmt: skip
     n_examples = None
     if len(counts) > 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from mbp.dashboard_data import rank_correlations
@@ -80,14 +81,27 @@ def body() -> None:
     if matrix.empty:
         st.info("Needs head-importance scores for at least two languages.")
         return
-    common.chart(
-        common.figure(
-            "rank_correlation_heatmap",
-            matrix,
-            title="Spearman rank correlation of head importance",
-        ),
-        f"heads-spearman-{model}-{task}",
-    )
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        common.chart(
+            common.figure(
+                "rank_correlation_heatmap",
+                matrix,
+                title="Spearman rank correlation of head importance",
+            ),
+            f"heads-spearman-{model}-{task}",
+        )
+    with right:
+        pairs = matrix.where(~np.eye(len(matrix), dtype=bool)).stack()
+        if len(pairs):
+            (a, b), high = pairs.idxmax(), pairs.max()
+            (c, d), low = pairs.idxmin(), pairs.min()
+            st.markdown(
+                "Each cell ranks the heads of two languages by importance and correlates the "
+                "ranks: ρ near 1 means the same heads matter in both, near 0 unrelated.\n\n"
+                f"- most alike: **{a}** and **{b}** (ρ = {high:.2f})\n"
+                f"- least alike: **{c}** and **{d}** (ρ = {low:.2f})"
+            )
 
 
 common.run_page("Head importance", body)

@@ -39,7 +39,8 @@ def body() -> None:
                         key="ly_sort")  # fmt: skip
     value = c3.segmented_control(
         "Drop", ["points", "relative"], default=common.param("drop", "points", ["points", "relative"]),
-        key="ly_value", help="points = metric x 100; relative = % of the unpruned score",
+        key="ly_value", required=True,
+        help="points = metric x 100; relative = % of the unpruned score",
     ) or "points"  # fmt: skip
     common.set_params(sort=sort, drop=value)
 

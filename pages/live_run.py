@@ -19,6 +19,14 @@ from mbp.tasks import TASKS
 from pages import _common as common
 
 ORDERS = ("importance", "reverse", "random", "iterative")
+STATUS_ICONS = {
+    "running": ":blue[:material/progress_activity:]",
+    "done": ":green[:material/check_circle:]",
+    "failed": ":red[:material/error:]",
+    "cancelled": ":gray[:material/stop_circle:]",
+    "timed out": ":orange[:material/timer_off:]",
+    "lost": ":gray[:material/help:]",
+}
 
 
 @st.cache_resource
@@ -179,8 +187,7 @@ def _job_view(job: Job) -> None:
     meta = job.meta
     with st.container(border=True):
         head, button = st.columns([5, 1])
-        icon = {"running": "⏳", "done": "✅", "failed": "❌", "cancelled": "⏹", "timed out": "⌛",
-                "lost": "❔"}.get(job.status, "")  # fmt: skip
+        icon = STATUS_ICONS.get(job.status, "")
         head.markdown(
             f"**Live run `{job.job_id}`** · {icon} **{job.status}** · {meta.get('label', '?')} on "
             f"{meta.get('task', '?')} ({' '.join(meta.get('langs', []))}) · "
@@ -204,7 +211,7 @@ def _job_view(job: Job) -> None:
                 query_params={"model": meta.get("model", ""), "task": meta.get("task", ""),
                               "lang": ",".join(meta.get("langs", []))},
             )  # fmt: skip
-        if job.status in ("timed out", "lost"):
+        if job.status in ("failed", "timed out", "lost"):
             _mark_stopped(job, f"live run {job.status}")
 
 

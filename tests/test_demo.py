@@ -187,3 +187,15 @@ def test_live_run_page_is_capped_in_capped_demo_mode(monkeypatch, tmp_path):
     assert any("grid points 11" in e.value for e in at.error)
     launch = next(b for b in at.button if b.label == "Launch")
     assert launch.disabled
+
+
+def test_demo_mode_from_streamlit_secrets(monkeypatch, tmp_path):
+    monkeypatch.delenv("MBP_MODE", raising=False)
+    monkeypatch.setenv("MBP_STORE", str(tmp_path / "store.duckdb"))
+    monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.secrets["MBP_MODE"] = "demo"
+    at.run()
+    at.switch_page("pages/live_run.py").run()
+    assert not at.exception
+    assert any("Live runs are off in this demo" in i.value for i in at.info)

@@ -203,7 +203,7 @@ def test_head_heatmaps():
     (heat,) = fig.data
     assert np.asarray(heat.z).shape == (3, 4)
     assert heat.zmin == 0 and heat.zmax == 5.0
-    assert list(heat.y) == ["L1", "L2", "L3"]
+    assert list(heat.y) == ["1", "2", "3"] and list(heat.x) == ["1", "2", "3", "4"]
     diff = head_difference_heatmap(head_frame(0), head_frame(1), lang_a="en", lang_b="de").data[0]
     assert diff.zmid == 0 and diff.zmin == -diff.zmax
     assert np.nansum(np.asarray(diff.z, dtype=float)) == pytest.approx(0.0, abs=1e-9)

@@ -114,8 +114,8 @@ def _head_grid(scores: pd.DataFrame) -> pd.DataFrame:
 
 def _head_layout(rows: int) -> dict:
     return {
-        "yaxis": {"title": {"text": "layer (bottom = first)"}, "showgrid": False},
-        "xaxis": {"title": {"text": "head"}, "showgrid": False},
+        "yaxis": {"title": {"text": "layer (1 = bottom)"}, "showgrid": False, "type": "category"},
+        "xaxis": {"title": {"text": "head"}, "showgrid": False, "type": "category", "tickangle": 0},
     }
 
 
@@ -129,15 +129,17 @@ def head_heatmap(
     heat = {
         "type": "heatmap",
         "z": grid.to_numpy(dtype=float),
-        "x": [f"H{h + 1}" for h in grid.columns],
-        "y": [f"L{layer + 1}" for layer in grid.index],
+        "x": [str(h + 1) for h in grid.columns],
+        "y": [str(layer + 1) for layer in grid.index],
         "colorscale": SEQUENTIAL_SCALE,
         "zmin": 0.0,
         "zmax": zmax,
         "xgap": 1,
         "ygap": 1,
         "colorbar": {"title": {"text": "importance"}, "thickness": 14},
-        "hovertemplate": f"<b>{lang}</b> %{{y}} %{{x}}<br>importance: %{{z:.4g}}<extra></extra>",
+        "hovertemplate": (
+            f"<b>{lang}</b> layer %{{y}}, head %{{x}}<br>importance: %{{z:.4g}}<extra></extra>"
+        ),
     }
     return assemble(
         [heat], title=title, height=max(340, 32 * len(grid.index) + 130), showlegend=False,
@@ -164,8 +166,8 @@ def head_difference_heatmap(
     heat = {
         "type": "heatmap",
         "z": diff.to_numpy(dtype=float),
-        "x": [f"H{h + 1}" for h in diff.columns],
-        "y": [f"L{layer + 1}" for layer in diff.index],
+        "x": [str(h + 1) for h in diff.columns],
+        "y": [str(layer + 1) for layer in diff.index],
         "colorscale": DIVERGING_SCALE,
         "zmin": -limit,
         "zmax": limit,
@@ -173,7 +175,9 @@ def head_difference_heatmap(
         "xgap": 1,
         "ygap": 1,
         "colorbar": {"title": {"text": f"{lang_a} − {lang_b}<br>(share of total)"}},
-        "hovertemplate": f"%{{y}} %{{x}}<br>{lang_a} − {lang_b}: %{{z:+.4f}}<extra></extra>",
+        "hovertemplate": (
+            f"layer %{{y}}, head %{{x}}<br>{lang_a} − {lang_b}: %{{z:+.4f}}<extra></extra>"
+        ),
     }
     return assemble(
         [heat], title=title, height=max(340, 32 * len(diff.index) + 130), showlegend=False,

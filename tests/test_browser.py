@@ -1,0 +1,230 @@
+"""The real dashboard in a real browser: `streamlit run app.py` driven by Playwright + chromium.
+
+    pytest -m browser tests/test_browser.py        # needs Debian's chromium (make system-deps)
+
+Opens every page against a copy of the fixture store, checks that its charts render and that no
+error or traceback shows, saves screenshots under test-artifacts/screenshots/, then launches a
+small live run (the tiny random BERT on a tiny SST-2, MBP_ALLOW_TINY=1) from the Live-run page,
+waits for it to finish and finds its curve on the Pruning-curves page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.store_fixture import fixture_store_copy
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+# url path -> Plotly charts the page draws from the fixture store
+PAGES = {"": 2, "curves": 1, "layers": 2, "heads": 3, "claims": 3, "live": 0, "runs": 0}
+WORDS = ["the", "cat", "dog", "man", "woman", "child", "house", "car", "street", "city", "tree", "bird", "book", "table", "water", "food", "big", "small", "old", "new", "happy", "sad", "red", "blue", "green", "sits", "runs", "walks", "eats", "sleeps"]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tiny_sst2(root: Path, n_train: int = 64, n_dev: int = 48) -> Path:
+    """An SST-2-shaped data root whose label follows a word (good/bad)."""
+    import random
+
+    rng = random.Random(0)
+    folder = root / "glue" / "SST-2"
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("dev", n_dev)):
+        rows = ["sentence\tlabel"]
+        for i in range(n):
+            words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8)))
+            rows.append(f"{words} {'good' if i % 2 else 'bad'}\t{i % 2}")
+        (folder / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (make system-deps)")
+    pytest.importorskip("playwright.sync_api")
+    tmp = tmp_path_factory.mktemp("browser")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MBP_STORE": str(fixture_store_copy(tmp / "store.duckdb")),
+        "MBP_ALLOW_TINY": "1",
+        "MBP_DATA_DIR": str(_tiny_sst2(tmp / "data")),
+        "MBP_CACHE": str(tmp / "cache"),
+        "MBP_JOBS_DIR": str(tmp / "jobs"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("MBP_MODE", None)
+    log = open(tmp / "streamlit.log", "wb")  # noqa: SIM115 (closed at teardown)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+         str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.terminate()
+        pytest.fail(f"streamlit did not start: {(tmp / 'streamlit.log').read_text()[-2000:]}")
+    yield base
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+    shutil.copyfile(tmp / "streamlit.log", SHOTS.parent / "streamlit.log")
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1440, "height": 1800})
+        yield tab
+        browser.close()
+
+
+def settle(tab, charts: int = 0, timeout: float = 90) -> None:
+    """Wait until Streamlit stopped running the script and `charts` Plotly charts are drawn."""
+    tab.wait_for_selector("h1", timeout=timeout * 1000)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        running = tab.locator('[data-testid="stStatusWidget"]').count()
+        drawn = tab.locator(".js-plotly-plot .main-svg").count()
+        if not running and drawn >= charts:
+            break
+        time.sleep(0.3)
+    time.sleep(0.8)
+
+
+def assert_clean(tab) -> None:
+    text = tab.inner_text("body")
+    assert "Traceback" not in text
+    assert tab.locator('[data-testid="stException"]').count() == 0
+    assert tab.locator('[data-testid="stAlertContentError"]').count() == 0, text[:2000]
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_renders_its_charts(server, page, path):
+    page.goto(f"{server}/{path}")
+    settle(page, PAGES[path])
+    assert_clean(page)
+    assert page.locator(".stPlotlyChart").count() == PAGES[path]
+    assert page.locator(".js-plotly-plot .main-svg").count() >= PAGES[path]
+    assert page.locator('[data-testid="stSidebar"]').count() == 1  # the router ran (deep link)
+    page.screenshot(path=str(SHOTS / f"{path or 'overview'}.png"), full_page=True)
+
+
+def test_a_shared_link_reproduces_the_view(server, page):
+    page.goto(f"{server}/curves?task=xnli&model=e5-small&lang=de,sw&y=relative")
+    settle(page, 1)
+    assert_clean(page)
+    body = page.inner_text("body")
+    assert "de · German" in body and "sw · Swahili" in body
+    assert "% of unpruned accuracy" in page.inner_text(".stPlotlyChart")
+    page.screenshot(path=str(SHOTS / "curves-shared-link.png"), full_page=True)
+
+
+def _select(tab, label: str, option: str) -> None:
+    box = tab.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    box.click()
+    tab.get_by_role("option", name=re.compile(re.escape(option))).first.click()
+
+
+def _fill(tab, testid: str, label: str, value: str) -> None:
+    field = tab.locator(f'[data-testid="{testid}"]').filter(has_text=label).first.locator("input")
+    field.fill(value)
+    field.press("Enter")
+    time.sleep(0.6)
+
+
+def test_live_run_completes_and_its_curve_appears(server, page):
+    page.goto(f"{server}/live")
+    settle(page)
+    _select(page, "Model", "tiny-bert")
+    settle(page)
+    _fill(page, "stTextInput", "Grid", "0,0.5,1")
+    _fill(page, "stTextInput", "Random seeds", "0 1")
+    _fill(page, "stNumberInput", "Examples per language", "40")
+    _fill(page, "stNumberInput", "Fine-tuning examples", "64")
+    settle(page)
+    assert_clean(page)
+    page.screenshot(path=str(SHOTS / "live-form.png"), full_page=True)
+    page.get_by_role("button", name="Launch").click()
+    deadline = time.time() + 600
+    status = ""
+    while time.time() < deadline:
+        time.sleep(2)
+        text = page.inner_text("body")
+        match = re.search(
+            r"Live run `?[\w-]+`? · \S+ (running|done|failed|cancelled|timed out|lost)", text
+        )
+        status = match.group(1) if match else status
+        if status and status != "running":
+            break
+    page.screenshot(path=str(SHOTS / "live-finished.png"), full_page=True)
+    assert "job=" in page.url
+    assert status == "done", page.inner_text("body")[-3000:]
+    assert "9 / 9 cells" in page.inner_text("body")  # importance 3 + random 2 seeds x 3
+    page.get_by_text("See its curves").click()
+    settle(page, 1)
+    assert_clean(page)
+    chart = page.inner_text(".stPlotlyChart")
+    assert "tiny-bert" in chart and "sst2" in chart
+    page.screenshot(path=str(SHOTS / "live-curves.png"), full_page=True)
+
+
+def test_runs_page_downloads_csv_and_parquet(server, page, tmp_path):
+    page.goto(f"{server}/runs")
+    settle(page)
+    with page.expect_download() as csv_download:
+        page.get_by_role("button", name="CSV", exact=True).click()
+    csv_path = tmp_path / "runs.csv"
+    csv_download.value.save_as(csv_path)
+    header = csv_path.read_text().splitlines()[0]
+    assert header.startswith("run_id,model,task,lang,method,order_name")
+    assert len(csv_path.read_text().splitlines()) > 300  # every fixture curve point
+    with page.expect_download() as parquet_download:
+        page.get_by_role("button", name="Parquet", exact=True).click()
+    parquet_path = tmp_path / "runs.parquet"
+    parquet_download.value.save_as(parquet_path)
+    import pandas as pd
+
+    assert len(pd.read_parquet(parquet_path)) == len(csv_path.read_text().splitlines()) - 1
+    assert_clean(page)
