@@ -83,11 +83,12 @@ def prune_heads(model: PreTrainedModel, heads: HeadSet | list[tuple[int, int]]) 
             [h * block.head_size + i for h in keep_heads for i in range(block.head_size)],
             dtype=torch.long,
         )
-        for name in (block.q_name, block.k_name, block.v_name):
-            setattr(block.owner, name, prune_linear_layer(getattr(block.owner, name), index))
-        setattr(
-            block.out_owner, block.out_name, prune_linear_layer(block.output_projection, index, 1)
-        )
+        with warnings.catch_warnings():  # a fully pruned layer has zero-size weights: intended
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            for name in (block.q_name, block.k_name, block.v_name):
+                setattr(block.owner, name, prune_linear_layer(getattr(block.owner, name), index))
+            out = prune_linear_layer(block.output_projection, index, 1)
+        setattr(block.out_owner, block.out_name, out)
         if not keep_heads:
             _replace_self_attention(pruned, block.layer)
         else:
