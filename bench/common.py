@@ -71,13 +71,20 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
-    """Wall seconds of each callable, `repeats` times, in alternating order (A B, B A, ...)."""
+def interleaved(
+    fns: dict[str, Callable[[], object]],
+    repeats: int,
+    before: Callable[[], object] | None = None,
+) -> dict[str, list[float]]:
+    """Wall seconds of each callable, `repeats` times, in alternating order (A B, B A, ...).
+    `before` (e.g. a matmul-rate sample) runs untimed before every timed call."""
     names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(repeats):
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
+            if before is not None:
+                before()
             t0 = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - t0)

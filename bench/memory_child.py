@@ -1,11 +1,13 @@
 """One memory configuration in its own process, so each peak is separate from the others.
 
-    python -m bench.memory_child --size mbert --batch 64 --data pool.npz --cells 0,0.9
+    python -m bench.memory_child --size mbert --batches 16,64 --data p16.npz,p64.npz
 
-Builds the model, then runs mbp's sweep path (runner `_evaluate_heads`: structural pruning,
-length-sorted batches) over the given random-order cells with the given batch size, and prints
-one JSON line: RSS after the model is built, the peak RSS sampled every 2 ms during the sweep,
-ru_maxrss of the whole process, and the padded width of the largest batch.
+Builds the model, then for each batch size in turn (ascending) runs mbp's sweep path (runner
+`_evaluate_heads`: structural pruning, length-sorted batches) over the given random-order cells
+on that many pairs, and prints one JSON line: per phase the RSS before it, the peak RSS sampled
+every 2 ms during it, the padded width of its batch; and ru_maxrss of the whole process. The
+parent starts this through `sh -c` so that ru_maxrss is this process's own (a process exec'd
+straight from a big parent inherits the parent's high-water mark).
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ class PeakSampler(threading.Thread):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", choices=("e5", "mbert"), required=True)
-    parser.add_argument("--batch", type=int, required=True)
-    parser.add_argument("--data", required=True)
+    parser.add_argument("--batches", required=True, help="ascending, e.g. 16,64")
+    parser.add_argument("--data", required=True, help="pool files, one per batch, comma-separated")
     parser.add_argument("--cells", default="0,0.9")
     args = parser.parse_args()
 
@@ -72,36 +74,38 @@ def main() -> None:
     config = e5_small_sized_config() if args.size == "e5" else mbert_base_config()
     pad_id = 1  # the e5 (XLM-R) tokenizer's pad id, used for both sizes
     model = random_model(config)
-    encoded = load_pool(args.data)
     layers, heads = model_shape(model)
     ranking = prune_order(None, "random", shape=(layers, heads))
     cells = [
         heads_at_fraction(ranking, float(f), layers=layers, heads=heads)
         for f in args.cells.split(",")
     ]
-    rss_model = psutil.Process().memory_info().rss
-    sampler = PeakSampler()
-    sampler.start()
-    t0 = time.perf_counter()
-    mbp_sweep(model, encoded, pad_id, cells, batch_size=args.batch)
-    seconds = time.perf_counter() - t0
-    sampler.stop.set()
-    sampler.join()
-    seq = lengths(encoded)
-    print(
-        json.dumps(
+    phases = []
+    for batch, path in zip(
+        (int(b) for b in args.batches.split(",")), args.data.split(","), strict=True
+    ):
+        encoded = load_pool(path)
+        rss_model = psutil.Process().memory_info().rss
+        sampler = PeakSampler()
+        sampler.start()
+        t0 = time.perf_counter()
+        mbp_sweep(model, encoded, pad_id, cells, batch_size=batch)
+        seconds = time.perf_counter() - t0
+        sampler.stop.set()
+        sampler.join()
+        seq = lengths(encoded)
+        phases.append(
             {
-                "size": args.size,
-                "batch": args.batch,
+                "batch": batch,
                 "examples": len(seq),
                 "width": int(seq.max()),  # the first (longest) batch is padded to this
                 "rss_model": rss_model,
                 "peak_sweep": sampler.peak,
-                "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "seconds": seconds,
             }
         )
-    )
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"size": args.size, "ru_maxrss": maxrss, "phases": phases}))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ per-batch padding, batch 64, identical head sets memoised across orders); the ba
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,9 +28,9 @@ from bench.common import (
 from mbp.engine.importance import head_importance
 from mbp.engine.layout import model_shape
 from mbp.engine.orders import heads_at_fraction, prune_order
-from mbp.engine.prune import describe_heads
+from mbp.engine.prune import describe_heads, prune_heads
 
-GRID: tuple[float, ...] = (0.0, 0.3, 0.6, 0.9)
+GRID: tuple[float, ...] = (0.0, 0.5, 0.9)
 ORDERS: tuple[str, ...] = ("importance", "random")
 MBP_BATCH = 64
 
@@ -51,6 +52,8 @@ class SweepResult:
     mean_padded_length: float
     cells: list = field(default_factory=list)
     profile: Profile | None = None
+    prune_s: float = 0.0  # prune_heads time for one sweep's distinct cells
+    threads: dict[str, list[float]] = field(default_factory=dict)  # all cores vs 1 thread
     scale_ratio: float = 0.0  # executed-FLOP ratio of the same grid at 500 pairs per language
     ffn_share: float = 0.0  # FFN share of the linear FLOPs per token
     pruned_share: float = 0.0  # mean over cells of linear FLOPs / unpruned
@@ -178,14 +181,15 @@ def compare(
     rates: list[float] = []
 
     def run_mbp():
-        rates.append(matmul_gflops())
         accs["mbp"] = mbp_sweep(model, encoded, pad_id, cells)
 
     def run_base():
-        rates.append(matmul_gflops())
         accs["base"] = anchor_sweep(twin, encoded, pad_id, cells)
 
-    times = interleaved({"mbp": run_mbp, "base": run_base}, repeats)
+    def sample_rate():
+        rates.append(matmul_gflops())
+
+    times = interleaved({"mbp": run_mbp, "base": run_base}, repeats, before=sample_rate)
     full = [config.num_attention_heads] * config.num_hidden_layers
     result = SweepResult(
         label=label,
@@ -205,9 +209,43 @@ def compare(
         mean_padded_length=float(padded.mean()),
     )
     result.cells = cells
+    result.prune_s = prune_seconds(model, unique)
     if profile:
         result.profile = profile_mbp(model, encoded, pad_id, cells)
+        result.threads = thread_check(model, encoded, pad_id, repeats)
     return result
+
+
+def prune_seconds(model, unique) -> float:
+    """Seconds `prune_heads` takes for one sweep's distinct non-empty head sets (part of mbp's
+    sweep time: the runner builds a pruned copy per cell)."""
+    t0 = time.perf_counter()
+    for heads in unique:
+        if heads:
+            prune_heads(model, heads)
+    return time.perf_counter() - t0
+
+
+def thread_check(model, encoded, pad_id: int, repeats: int) -> dict[str, list[float]]:
+    """mbp's unpruned evaluation with all cores vs one thread, interleaved: on a shared VM
+    every multi-threaded op waits for all its threads to be scheduled."""
+    from mbp.engine.evaluate import predict
+
+    cores = torch.get_num_threads()
+
+    def with_threads(n: int):
+        def fn():
+            torch.set_num_threads(n)
+            try:
+                predict(model, encoded, pad_id=pad_id, batch_size=MBP_BATCH)
+            finally:
+                torch.set_num_threads(cores)
+
+        return fn
+
+    return interleaved(
+        {f"{cores} threads": with_threads(cores), "1 thread": with_threads(1)}, repeats
+    )
 
 
 GEMM_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm")

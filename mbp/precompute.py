@@ -131,6 +131,43 @@ def data_manifest(data_dir: str | None) -> list[dict]:
     ]
 
 
+def run_data_files(store, data_dir: str | None) -> dict[str, list[dict]]:
+    """run_id -> the data files it read (evaluation split and the training task's train file),
+    each with its sha256."""
+    from mbp.paths import data_dir as resolve
+    from mbp.provenance import file_sha256
+    from mbp.tasks import get_task
+    from mbp.tasks.local import find_file
+
+    root = resolve(data_dir)
+    if root is None:
+        return {}
+    digests: dict = {}
+    out: dict[str, list[dict]] = {}
+    for run in store.runs().itertuples():
+        info = get_task(run.task)
+        split = str(run.split)
+        task, lang = info, run.lang
+        if ":" in split:  # importance on another task's split, e.g. "mnli:train"
+            task, split = get_task(split.split(":")[0]), split.split(":")[1]
+            lang = task.languages[0]
+        split = split.removesuffix("-heldout")
+        if split == "heldout":
+            split = task.train_split
+        train = get_task(info.train_task)
+        paths = {
+            find_file(task, split, lang, root),
+            find_file(train, train.train_split, "en", root),
+        }
+        files = []
+        for path in sorted(p for p in paths if p is not None):
+            if path not in digests:
+                digests[path] = file_sha256(path)
+            files.append({"path": str(path.relative_to(root)), "sha256": digests[path]})
+        out[run.run_id] = files
+    return out
+
+
 def models_manifest() -> list[dict]:
     from mbp.models import MODELS, is_available, model_checksum
 
@@ -186,6 +223,7 @@ def export(args, steps: list[Step]) -> Path:
         "plan_commands": [s.command for s in steps],
         "models": models_manifest(),
         "data_files": data_manifest(args.data_dir),
+        "run_data_files": run_data_files(store, args.data_dir),
         "note": (
             "minilm-l6 (all-MiniLM-L6-v2) stands in for BERT and e5-small (multilingual-e5-small, "
             "dequantised from a 4-bit copy) for mBERT: both are sentence-embedding fine-tunes, "
