@@ -38,9 +38,9 @@ class Step:
 # and freezing them is known to help zero-shot cross-lingual transfer.
 _FT = ("--freeze-embeddings",)
 FINETUNE = {
-    "sst2": ("--train-examples", "8000", "--epochs", "2", *_FT),
+    "sst2": ("--train-examples", "4000", "--epochs", "2", *_FT),
     "mnli": ("--train-examples", "0", "--epochs", "1", *_FT),
-    "qnli": ("--train-examples", "8000", "--epochs", "2", *_FT),
+    "qnli": ("--train-examples", "4000", "--epochs", "2", *_FT),
     "mrpc": ("--train-examples", "0", "--epochs", "3", *_FT),
 }
 GLUE_SPLIT = {"sst2": "dev", "mnli": "heldout", "qnli": "dev", "mrpc": "dev"}
