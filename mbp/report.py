@@ -102,7 +102,22 @@ def sanity_checks(store) -> dict[str, pd.DataFrame | list[str]]:
                 f"model/task/language is {spread.max():.2g} over {len(spread)} curves"
                 + (" (every order gives the same score)" if spread.max() < 1e-9 else "")
             )
-    return {"finetuned": finetuned, "xnli_unpruned": per_lang, "endpoints": notes}
+    rand = (
+        summary[(summary["order_name"] == "random") & summary["fraction"].between(0.05, 0.95)]
+        if len(summary)
+        else summary
+    )
+    spread = (
+        rand.groupby(["model", "task", "lang"], as_index=False).agg(
+            seeds=("n_seeds", "max"),
+            mean_std=("std", "mean"),
+            max_std=("std", "max"),
+            n_examples=("n_examples", "max"),
+        )
+        if len(rand)
+        else pd.DataFrame()
+    )
+    return {"finetuned": finetuned, "xnli_unpruned": per_lang, "endpoints": notes, "spread": spread}
 
 
 def claim_section(result: ClaimResult, figure_name: str) -> str:
@@ -180,6 +195,11 @@ def build_report(store, out: str | Path = "docs/REPRODUCTION.md") -> Path:
         _table(sanity["xnli_unpruned"]),
         *[f"- {note}" for note in sanity["endpoints"]],
         "",
+        "How much the random order varies between seeds (standard deviation of the metric over "
+        "seeds, at the fractions strictly between 0 % and 100 %), and how many examples each "
+        "point rests on:",
+        "",
+        _table(sanity["spread"], ".4f"),
         "## The paper's claims against our data",
         "",
         *sections,
