@@ -1,0 +1,89 @@
+"""Every bad CLI input exits 2 with one line naming the value and the fix; the store is untouched."""
+
+from __future__ import annotations
+
+import hashlib
+
+import duckdb
+import pytest
+
+from mbp.cli import main
+from mbp.store import ResultsStore
+from tests.tiny_project import make_tiny_sst2
+
+
+@pytest.fixture
+def store_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("MBP_CACHE", str(tmp_path / "cache"))
+    make_tiny_sst2(tmp_path / "data")
+    monkeypatch.setenv("MBP_DATA_DIR", str(tmp_path / "data"))
+    path = tmp_path / "store.duckdb"
+    store = ResultsStore(path)
+    store.ensure_run(
+        "r1", "sweep", "{}", model="m", model_checksum="c", task="sst2", lang="en", split="dev",
+        method="random", seeds=[0], n_examples=1, cells_total=1, device="cpu", versions_json="{}",
+        code_commit="x", command="mbp sweep",
+    )  # fmt: skip
+    return path
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+SWEEP = ["sweep", "--model", "minilm-l6", "--task", "sst2", "--quiet"]
+CASES = [
+    (["sweep", "--model", "no-such-model", "--task", "sst2"], "unknown model 'no-such-model'"),
+    (["sweep", "--model", "minilm-l6", "--task", "sst3"], "did you mean 'sst2'"),
+    (
+        ["sweep", "--model", "e5-small", "--task", "xnli", "--lang", "xx"],
+        "XNLI has no language 'xx'",
+    ),
+    ([*SWEEP, "--order", "best"], "unknown order 'best'"),
+    ([*SWEEP, "--estimator", "magic"], "unknown estimator 'magic'"),
+    ([*SWEEP, "--grid", "0,1.5"], "grid value 1.5 is outside [0, 1]"),
+    ([*SWEEP, "--grid", "a,b"], "grid value 'a' is not a number"),
+    ([*SWEEP, "--examples", "0"], "--examples 0 must be positive"),
+    ([*SWEEP, "--examples", "-5"], "--examples -5 must be positive"),
+    ([*SWEEP, "--seeds", "-1"], "seed -1 is negative"),
+    ([*SWEEP, "--shard", "3/2"], "--shard 3/2 needs 0 <= i < n"),
+    ([*SWEEP, "--device", "tpu"], "unknown device 'tpu'"),
+    (["nonsense"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), CASES)
+def test_bad_input_exits_2_with_one_line(store_file, capsys, args, message):
+    before = _digest(store_file)
+    assert main([*args, "--store", str(store_file)] if args[0] != "nonsense" else args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and message in err, err
+    assert _digest(store_file) == before
+
+
+def test_foreign_text_and_newer_stores_are_refused_unchanged(tmp_path, capsys):
+    text = tmp_path / "notes.duckdb"
+    text.write_text("not a database")
+    foreign = tmp_path / "foreign.duckdb"
+    with duckdb.connect(str(foreign)) as con:
+        con.execute("CREATE TABLE t (x INT)")
+    newer = tmp_path / "newer.duckdb"
+    ResultsStore(newer).record_checkpoint(
+        "k",
+        model="m",
+        task="t",
+        spec_json="{}",
+        path="p",
+        metric="accuracy",
+        dev_value=0.5,
+        n_train=1,
+    )
+    with duckdb.connect(str(newer)) as con:
+        con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    for path, message in ((text, "not"), (foreign, "not an mbp results store"), (newer, "newer")):
+        before = _digest(path)
+        assert main(["runs", "--store", str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and str(path) in err, err
+        assert message in err.lower() or message in err
+        assert _digest(path) == before
