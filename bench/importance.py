@@ -56,8 +56,9 @@ def compare(model, encoded, pad_id: int, *, repeats: int) -> ImportanceResult:
     )
 
 
-def profile_loop(model, encoded, pad_id: int, n: int = 8) -> list[tuple[str, float]]:
-    """Where the batch-size-1 loop spends its time (self CPU %, top ops), on n examples."""
+def profile_loop(model, encoded, pad_id: int, n: int = 8) -> tuple[list[tuple[str, float]], float]:
+    """Where the batch-size-1 loop spends its time (self CPU %, top ops) on n examples, and how
+    many aten ops it runs per example."""
     from torch.profiler import ProfilerActivity, profile
 
     from bench.common import take
@@ -68,4 +69,5 @@ def profile_loop(model, encoded, pad_id: int, n: int = 8) -> list[tuple[str, flo
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events) or 1.0
     top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:6]
-    return [(e.key, 100 * e.self_cpu_time_total / total) for e in top]
+    calls = sum(e.count for e in events if e.key.startswith("aten::"))
+    return [(e.key, 100 * e.self_cpu_time_total / total) for e in top], calls / len(part.input_ids)

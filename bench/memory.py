@@ -2,7 +2,7 @@
 
 On CPU the bound is the machine's RAM. Each child builds a randomly initialised model of the
 given size and runs mbp's sweep path on B real pairs with batch B (one batch: the peak of a sweep
-is its first, longest batch), for two batch sizes in ascending order, sampling RSS per phase.
+is its first, longest batch), for two batch sizes (one child process each).
 RSS at larger batches is EXTRAPOLATED along the line through the two measured points
 (inference activations grow linearly with batch x width), at the worst-case width 128.
 """
@@ -61,7 +61,7 @@ class Line:
 
 
 def measure(size: str, pools: dict[int, str], cells: str, timeout: int = 900) -> list[MemPoint]:
-    """One child process for one model size, its batch sizes measured in ascending order."""
+    """One child process for one model size and its batch sizes (in ascending order)."""
     batches = sorted(pools)
     child = [
         sys.executable, "-m", "bench.memory_child", "--size", size,
@@ -82,7 +82,7 @@ def measure(size: str, pools: dict[int, str], cells: str, timeout: int = 900) ->
 
 def run_all(pools: dict[int, object], plan: dict[str, tuple[str, list[int]]]) -> list[MemPoint]:
     """plan: size ("e5"/"mbert") -> (cells, batch sizes); pools: batch -> Encoded of that many
-    pairs. One child per size."""
+    pairs. One child process per (size, batch), so every peak is its own."""
     points = []
     with tempfile.TemporaryDirectory(prefix="mbp-bench-") as tmp:
         paths = {}
@@ -90,5 +90,6 @@ def run_all(pools: dict[int, object], plan: dict[str, tuple[str, list[int]]]) ->
             paths[batch] = str(Path(tmp) / f"pool{batch}.npz")
             save_pool(encoded, paths[batch])
         for size, (cells, batches) in plan.items():
-            points += measure(size, {b: paths[b] for b in batches}, cells)
+            for batch in batches:
+                points += measure(size, {batch: paths[batch]}, cells)
     return points

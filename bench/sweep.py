@@ -169,6 +169,7 @@ def compare(
     grid=GRID,
     orders=ORDERS,
     profile: bool = False,
+    threads: bool = False,
 ) -> SweepResult:
     """Interleaved passes of both sweeps (A B / B A ...), a matmul rate sample before each."""
     config = model.config
@@ -212,6 +213,7 @@ def compare(
     result.prune_s = prune_seconds(model, unique)
     if profile:
         result.profile = profile_mbp(model, encoded, pad_id, cells)
+    if threads:
         result.threads = thread_check(model, encoded, pad_id, repeats)
     return result
 

@@ -23,6 +23,13 @@ from mbp.figures import model_label, plotly_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRECOMPUTED = REPO_ROOT / "precomputed"
+
+
+def precomputed_dir() -> Path:
+    """The export the dashboard starts from: `$MBP_PRECOMPUTED`, else the repo's precomputed/."""
+    return Path(os.environ.get("MBP_PRECOMPUTED") or PRECOMPUTED)
+
+
 _TOKEN_KEY = "_mbp_version_token"
 
 
@@ -56,7 +63,7 @@ def store_path_setting() -> str:
 def open_store() -> tuple[Any, DashboardStore]:
     """(ResultsStore, how it was opened) for this process's settings."""
     cfg = settings()
-    opened = _open_store(store_path_setting(), cfg.demo, str(PRECOMPUTED))
+    opened = _open_store(store_path_setting(), cfg.demo, str(precomputed_dir()))
     return opened.store, opened
 
 

@@ -42,6 +42,7 @@ def fixture_env(monkeypatch, tmp_path):
 @pytest.fixture
 def empty_env(monkeypatch, tmp_path):
     monkeypatch.setenv("MBP_STORE", str(tmp_path / "empty" / "store.duckdb"))
+    monkeypatch.setenv("MBP_PRECOMPUTED", str(tmp_path / "no-export"))  # stay empty
     monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
     monkeypatch.delenv("MBP_MODE", raising=False)
     return tmp_path
