@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--only", nargs="*", default=[], help="run only these plan steps (names)")
     p.add_argument("--no-export", action="store_true")
+    p.add_argument("--export-only", action="store_true", help="export what the store holds now")
     return parser
 
 

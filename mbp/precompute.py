@@ -194,6 +194,9 @@ def precompute(args) -> None:
         if unknown:
             raise MbpError(f"unknown plan step(s) {unknown}: choose from {sorted(known)}")
         steps = [s for s in steps if s.name in args.only]
+    if args.export_only:
+        export(args, steps)
+        return
     passthrough = []
     for flag in ("store", "data_dir"):
         value = getattr(args, flag)
