@@ -420,7 +420,11 @@ def evaluate_claims(store: Any, pair: ModelPair | None = None) -> list[ClaimResu
     from mbp import dashboard_data as data
 
     curves = data.curve_summary(store)
-    pair = pair or default_pair(curves["model"].unique().tolist() if len(curves) else [])
+    models = set(curves["model"].unique().tolist()) if len(curves) else set()
+    layers = data.layer_models(store)
+    if len(layers):  # layer-wise runs alone can decide claim 3
+        models |= set(layers["model"].unique().tolist())
+    pair = pair or default_pair(sorted(models))
     drops = data.layer_drops(store, model=pair.mbert, task="xnli") if pair.mbert else None
     return evaluate_claims_from(curves, drops, data.language_table(), pair)
 

@@ -134,6 +134,12 @@ def claim_section(result: ClaimResult, figure_name: str) -> str:
         )
     if result.used:
         lines.append(f"- data used: {json.dumps(result.used, default=str)}")
+    langs = result.used.get("languages") if isinstance(result.used, dict) else None
+    if langs and len(langs) < 15:
+        lines.append(
+            f"- caution: this verdict rests on {len(langs)} of the 15 XNLI languages computed so "
+            "far; read the p-values above before leaning on it"
+        )
     for test in result.tests:
         lines.append(
             f"- test '{test.name}': {test.outcome} (effect {_fmt(test.effect)} {test.unit}; {test.detail})"

@@ -29,6 +29,8 @@ def reliance_scatter(
     symbols follow `group_by` (a column such as word_order). A least-squares line on log10(x)
     shows the trend.
     """
+    if frame.empty or not {"reliance", "wiki_articles"} <= set(frame.columns):
+        return empty_figure("No layer-importance results with language metadata")
     data = frame.dropna(subset=["reliance", "wiki_articles"])
     data = data[data["wiki_articles"] > 0].sort_values("wiki_articles")
     if data.empty:
