@@ -140,6 +140,11 @@ def _cached_claims(
     return evaluate_claims_from(_curves, _drops, languages(), ModelPair(bert, mbert))
 
 
+def stored_models() -> list[str]:
+    """Every model with any stored run (curves, layers or importance), sorted."""
+    return sorted(query("store_inventory")["model"].dropna().unique().tolist())
+
+
 def claims(bert: str | None = None, mbert: str | None = None) -> list[Any]:
     """The three ClaimResults (default model pair unless given), cached until the store changes.
 
@@ -148,7 +153,7 @@ def claims(bert: str | None = None, mbert: str | None = None) -> list[Any]:
 
     curves = query("curve_summary")
     if not (bert or mbert):
-        pair = default_pair(curves["model"].unique().tolist() if len(curves) else [])
+        pair = default_pair(stored_models())
         bert, mbert = pair.bert, pair.mbert
     drops = query("layer_drops", model=mbert, task="xnli") if mbert else None
     return _cached_claims(open_store()[1].path, token(), bert, mbert, curves, drops)

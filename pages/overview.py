@@ -53,7 +53,7 @@ def body() -> None:
         summary = common.query("curve_summary")
         common.chart(common.figure("headline_curves", summary), "headline-curves")
     with right:
-        pair = default_pair(summary["model"].unique().tolist() if len(summary) else [])
+        pair = default_pair(common.stored_models())
         drops = common.query("layer_drops", model=pair.mbert, task="xnli") if pair.mbert else None
         if drops is not None and len(drops):
             from mbp.dashboard_data import group_reliance
