@@ -30,6 +30,12 @@ def project(tmp_path):
     return tmp_path, mbp_env(tmp_path)
 
 
+def _finetune(model: str, env: dict[str, str]) -> None:
+    """The tiny fine-tune every sweep of these tests reuses (same settings as TINY_SWEEP)."""
+    args = ["finetune", "--model", model, "--task", "sst2", "--train-examples", "32"]
+    run_mbp([*args, "--epochs", "1", "--quiet"], env)
+
+
 def _curves(store_path) -> pd.DataFrame:
     frame = ResultsStore(store_path, read_only=True).curve_points()
     cols = [
@@ -91,21 +97,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(project):
         "2",
         "3",
     ]
-    run_mbp(
-        [
-            "finetune",
-            "--model",
-            model,
-            "--task",
-            "sst2",
-            "--train-examples",
-            "32",
-            "--epochs",
-            "1",
-            "--quiet",
-        ],
-        env,
-    )
+    _finetune(model, env)
     reference_env = dict(env, MBP_STORE=str(tmp / "reference.duckdb"))
     run_mbp(args, reference_env)
     proc = subprocess.Popen(
@@ -137,21 +129,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(project):
 def test_four_concurrent_sweeps_and_a_reader_lose_nothing(project):
     tmp, env = project
     model = str(tmp / "tiny-model")
-    run_mbp(
-        [
-            "finetune",
-            "--model",
-            model,
-            "--task",
-            "sst2",
-            "--train-examples",
-            "32",
-            "--epochs",
-            "1",
-            "--quiet",
-        ],
-        env,
-    )
+    _finetune(model, env)
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "mbp", "sweep", "--model", model, *TINY_SWEEP, "--order", "random", "--seeds", str(s)],
