@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="*", default=[], help="run only these plan steps (names)")
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--export-only", action="store_true", help="export what the store holds now")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="do not first merge the earlier export at --out into the store (default: resume)",
+    )
     return parser
 
 

@@ -197,6 +197,8 @@ def precompute(args) -> None:
     if args.export_only:
         export(args, steps)
         return
+    if not args.fresh:
+        seed_from_export(args)
     passthrough = []
     for flag in ("store", "data_dir"):
         value = getattr(args, flag)
@@ -214,6 +216,25 @@ def precompute(args) -> None:
             )
     if not args.no_export:
         export(args, steps)
+
+
+def seed_from_export(args) -> dict[str, int] | None:
+    """Merge the earlier export at `--out` into the store first, so a precompute resumes across
+    machines and sessions (stores and caches are per machine; the export is in git): its finished
+    cells are skipped, its unfinished runs continue. Importing twice adds nothing."""
+    from mbp.paths import store_path
+    from mbp.store import ResultsStore, import_into
+
+    source = Path(args.out)
+    if not (source / "manifest.json").is_file():
+        return None
+    added = import_into(ResultsStore(store_path(args.store)), source)
+    print(
+        f"resuming from {source}/: {added['runs']} runs and {added['cells']} cells added to the "
+        f"store ({added['skipped']} rows already there)",
+        flush=True,
+    )
+    return added
 
 
 def export(args, steps: list[Step]) -> Path:

@@ -48,9 +48,20 @@ def test_precompute_resumes_reproduces_and_exports(tmp_path, shared_data_dir):
     writable = ResultsStore(store)
     victim = writable.runs(kind="sweep", method="random").run_id.iloc[0]
     writable.delete_run(victim)
-    run_mbp(args, env, timeout=1800)  # recomputes just that run, with the same numbers
+    # --fresh: do not take the run back from the export; recompute just it, same numbers
+    run_mbp([*args, "--fresh"], env, timeout=1800)
     assert ResultsStore(store, read_only=True).counts() == counts
     pd.testing.assert_frame_equal(first, _curves(store))
+
+    # Another machine (empty store, empty cache) resumes from the export: it computes nothing,
+    # so it does not even fine-tune.
+    other_env = dict(env, MBP_CACHE=str(tmp_path / "other-cache"))
+    other = tmp_path / "other.duckdb"
+    resumed = [*args[:3], str(other), *args[4:]]
+    run_mbp(resumed, other_env, timeout=1800)
+    assert ResultsStore(other, read_only=True).counts() == counts
+    pd.testing.assert_frame_equal(first, _curves(other))
+    assert not (tmp_path / "other-cache" / "checkpoints").exists()
 
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["plan_commands"][0].startswith("mbp sweep --model minilm-l6")
