@@ -92,19 +92,18 @@ class RunContext:
 # ---------------------------------------------------------------- models and data
 
 
-def _checkpoint(ctx: RunContext, exp: Experiment) -> Checkpoint | None:
-    """The fine-tuned checkpoint for (model, training task), training it if needed."""
+def _finetune_spec(exp: Experiment) -> FinetuneSpec | None:
+    """What fine-tuning `exp` needs (None: the model is used as it is). Cheap: trains nothing."""
     from mbp.models import model_checksum
     from mbp.tasks import get_task
 
     if not exp.finetune.enabled:
         return None
-    task = get_task(exp.task)
     opts = exp.finetune
-    spec = FinetuneSpec(
+    return FinetuneSpec(
         model=exp.model,
         model_checksum=model_checksum(exp.model),
-        task=task.train_task,
+        task=get_task(exp.task).train_task,
         train_examples=opts.train_examples,
         epochs=opts.epochs,
         lr=opts.lr,
@@ -113,6 +112,18 @@ def _checkpoint(ctx: RunContext, exp: Experiment) -> Checkpoint | None:
         seed=opts.seed,
         freeze_embeddings=opts.freeze_embeddings,
     )
+
+
+def _checkpoint_key(exp: Experiment) -> str:
+    spec = _finetune_spec(exp)
+    return spec.key if spec else ""
+
+
+def _checkpoint(ctx: RunContext, exp: Experiment) -> Checkpoint | None:
+    """The fine-tuned checkpoint for (model, training task), training it if needed."""
+    spec = _finetune_spec(exp)
+    if spec is None:
+        return None
     ckpt = finetune(
         spec,
         data_dir=ctx.data_dir,
@@ -123,7 +134,7 @@ def _checkpoint(ctx: RunContext, exp: Experiment) -> Checkpoint | None:
     ctx.store.record_checkpoint(
         ckpt.key,
         model=exp.model,
-        task=task.train_task,
+        task=spec.task,
         spec_json=spec.to_json(),
         path=str(ckpt.path),
         metric=ckpt.metric,
@@ -131,6 +142,35 @@ def _checkpoint(ctx: RunContext, exp: Experiment) -> Checkpoint | None:
         n_train=ckpt.n_train,
     )
     return ckpt
+
+
+def _tokenizer(ctx: RunContext, exp: Experiment):
+    """The model's tokenizer (a fine-tuned checkpoint saves the same one), loaded once; enough
+    to know a run's key and cells without loading weights or fine-tuning."""
+    from transformers import AutoTokenizer
+
+    from mbp.models import resolve_model
+
+    key = ("tokenizer", exp.model)
+    if key not in ctx._models:
+        source = resolve_model(exp.model)
+        ctx._models[key] = AutoTokenizer.from_pretrained(
+            source.location, local_files_only=source.local, trust_remote_code=False
+        )
+    return ctx._models[key]
+
+
+def _all_stored(ctx: RunContext, run_id: str, cells: list[str]) -> bool:
+    """Every cell of this process's share is in the store, so no model (and no fine-tune) is
+    needed; a run whose every cell is stored is marked done (e.g. one killed before its end)."""
+    if ctx.force:
+        return False
+    finished = ctx.store.finished_cells(run_id)
+    if not set(_mine(ctx, cells)) <= finished:
+        return False
+    if set(cells) <= finished and (ctx.store.runs(run_id=run_id).status != "done").any():
+        ctx.store.finish_run(run_id, status="done")
+    return True
 
 
 def _model(ctx: RunContext, exp: Experiment):
@@ -257,24 +297,25 @@ def run_importance(ctx: RunContext, exp: Experiment) -> tuple[str, HeadImportanc
     """Score every head on held-out data and store the scores (one cell)."""
     if ctx.torch_device.type == "cpu":
         use_all_cores()
-    model, tokenizer, ckpt = _model(ctx, exp)
+    tokenizer = _tokenizer(ctx, exp)
     data, full, subset, _ = _eval_data(ctx, exp, tokenizer)
     label, encoded = _importance_data(ctx, exp, tokenizer, full, subset)
     imp_data = replace(data, split=label, n_examples=len(encoded.labels), seed=exp.data_seed + 1)
     spec = replace(
-        _base_spec(ctx, exp, "importance", exp.estimator, imp_data, ckpt),
+        _base_spec(ctx, exp, "importance", exp.estimator, imp_data, _checkpoint_key(exp)),
         estimator=exp.estimator,
         normalize=exp.normalize,
     )
     run_id = _run_common(ctx, spec, cells_total=1)
     started = time.perf_counter()
     stored = ctx.store.head_importance(run_ids=[run_id])
-    if "importance" in ctx.store.finished_cells(run_id) and len(stored):
-        scores = _scores_from_frame(stored, model)
+    if _all_stored(ctx, run_id, ["importance"]) and len(stored):
+        scores = _scores_from_frame(stored)
         result = HeadImportance(scores, exp.estimator, "layer-l2" if spec.normalize else "none", 0)
     else:
         from mbp.tasks import get_task
 
+        model, tokenizer, _ = _model(ctx, exp)
         result = head_importance(
             model,
             encoded,
@@ -311,8 +352,9 @@ def run_importance(ctx: RunContext, exp: Experiment) -> tuple[str, HeadImportanc
     return run_id, result
 
 
-def _scores_from_frame(frame, model) -> torch.Tensor:
-    layers, heads = model_shape(model)
+def _scores_from_frame(frame) -> torch.Tensor:
+    """(layers, heads) scores from stored rows (one row per head of the unpruned model)."""
+    layers, heads = int(frame["layer"].max()) + 1, int(frame["head"].max()) + 1
     scores = torch.zeros(layers, heads, dtype=torch.float64)
     for row in frame.itertuples():
         scores[int(row.layer), int(row.head)] = float(row.score)
@@ -407,7 +449,7 @@ def run_sweep(
     if ctx.torch_device.type == "cpu":
         use_all_cores()
     task = get_task(exp.task)
-    model, tokenizer, ckpt = _model(ctx, exp)
+    tokenizer = _tokenizer(ctx, exp)
     data, full, subset, encoded = _eval_data(ctx, exp, tokenizer)
     importance_run = ""
     scores = None
@@ -415,7 +457,7 @@ def run_sweep(
         importance_run, result = run_importance(ctx, exp)
         scores = result.scores
     spec = replace(
-        _base_spec(ctx, exp, "sweep", order, data, ckpt),
+        _base_spec(ctx, exp, "sweep", order, data, _checkpoint_key(exp)),
         seeds=seeds,
         grid=grid,
         floor=floor,
@@ -424,9 +466,12 @@ def run_sweep(
         normalize=exp.normalize if scores is not None else False,
     )
     cells = [f"{order}/{seed}/{fraction:g}" for seed in seeds for fraction in grid]
+    if _all_stored(ctx, spec.key, cells):
+        return spec.key
     run_id = _run_common(ctx, spec, cells_total=len(cells))
     started = time.perf_counter()
     todo = set(_mine(ctx, cells)) - ctx.store.finished_cells(run_id)
+    model, tokenizer, _ = _model(ctx, exp)
     layers, n_heads = model_shape(model)
     n = len(encoded.labels)
     bar = tqdm(
@@ -504,16 +549,19 @@ def run_layers(ctx: RunContext, exp: Experiment, on_cell: ProgressHook | None = 
     if ctx.torch_device.type == "cpu":
         use_all_cores()
     task = get_task(exp.task)
-    model, tokenizer, ckpt = _model(ctx, exp)
+    tokenizer = _tokenizer(ctx, exp)
     data, _, _, encoded = _eval_data(ctx, exp, tokenizer)
-    spec = _base_spec(ctx, exp, "layers", "remove-layer", data, ckpt)
-    layers, n_heads = model_shape(model)
+    spec = _base_spec(ctx, exp, "layers", "remove-layer", data, _checkpoint_key(exp))
+    layers, n_heads = _config_shape(exp)
     targets = layer_targets(layers)
     cells = list(targets)
+    if _all_stored(ctx, spec.key, cells):
+        return spec.key
     run_id = _run_common(ctx, spec, cells_total=len(cells))
     started = time.perf_counter()
     todo = [c for c in _mine(ctx, cells) if c not in ctx.store.finished_cells(run_id)]
     if todo:
+        model, tokenizer, _ = _model(ctx, exp)
         base = _evaluate_heads(ctx, model, tokenizer, encoded, task, data.key, {})
     bar = tqdm(
         total=len(todo), desc=f"{exp.model} {exp.task}/{exp.lang} layers", disable=not ctx.progress
@@ -546,6 +594,19 @@ def run_layers(ctx: RunContext, exp: Experiment, on_cell: ProgressHook | None = 
     bar.close()
     _finish(ctx, run_id, cells, started)
     return run_id
+
+
+def _config_shape(exp: Experiment) -> tuple[int, int]:
+    """(layers, heads) from the model's config alone (no weights loaded)."""
+    from transformers import AutoConfig
+
+    from mbp.models import resolve_model
+
+    source = resolve_model(exp.model)
+    config = AutoConfig.from_pretrained(source.location, local_files_only=source.local)
+    layers = getattr(config, "num_hidden_layers", None) or config.n_layers
+    heads = getattr(config, "num_attention_heads", None) or config.n_heads
+    return layers, heads
 
 
 def grid_from_text(text: str) -> tuple[float, ...]:

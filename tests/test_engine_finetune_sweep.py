@@ -72,3 +72,30 @@ def test_layer_run_has_every_layer_and_the_thirds(tiny):
     )
     row = frame.set_index("target").loc["layer:1"]
     assert row["drop"] == pytest.approx(row["base_value"] - row["value"])
+
+
+def test_finished_runs_need_no_model_and_no_finetune(tiny, tmp_path, monkeypatch):
+    """A store imported on another machine (empty cache) resumes without fine-tuning again."""
+    import mbp.runner
+
+    model, data, store = tiny
+    ctx, exp = _ctx(store, data), _exp(model)
+    grid = (0.0, 0.5, 1.0)
+    sweep_ids = [run_sweep(ctx, exp, order=o, grid=grid) for o in ("importance", "random")]
+    layers_id = run_layers(ctx, exp)
+    counts = store.counts()
+
+    def no_finetune(*args, **kwargs):
+        raise AssertionError("a finished run must not fine-tune or load the model")
+
+    monkeypatch.setattr(mbp.runner, "finetune", no_finetune)
+    monkeypatch.setenv("MBP_CACHE", str(tmp_path / "empty-cache"))
+    fresh = _ctx(store, data)
+    again = [run_sweep(fresh, exp, order=o, grid=grid) for o in ("importance", "random")]
+    assert again == sweep_ids and run_layers(fresh, exp) == layers_id
+    assert store.counts() == counts
+
+    # one missing cell: now the model is needed again
+    store.delete_run(layers_id)
+    with pytest.raises(AssertionError, match="must not fine-tune"):
+        run_layers(fresh, exp)
