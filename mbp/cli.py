@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--export-only", action="store_true", help="export what the store holds now")
     p.add_argument(
+        "--status", action="store_true", help="show each plan step's progress; compute nothing"
+    )
+    p.add_argument(
         "--fresh",
         action="store_true",
         help="do not first merge the earlier export at --out into the store (default: resume)",
@@ -429,7 +432,7 @@ def cmd_import(args) -> int:
 def cmd_report(args) -> int:
     from mbp.report import build_report
 
-    path = build_report(_store(args, read_only=True), args.out)
+    path = build_report(_store(args, read_only=True), args.out, data_dir=args.data_dir)
     _print([{"report": str(path)}], args.json)
     return 0
 

@@ -22,11 +22,15 @@ from pathlib import Path
 
 from mbp.errors import MbpError
 
+#: What one stored run is, as far as the plan is concerned: (kind, model, task, lang, method).
+RunKey = tuple[str, str, str, str, str]
+
 
 @dataclass(frozen=True)
 class Step:
     name: str
     args: tuple[str, ...]
+    runs: tuple[RunKey, ...] = ()  # the runs this step leaves in the store when it is finished
 
     @property
     def command(self) -> str:
@@ -44,7 +48,8 @@ FINETUNE = {
     "mrpc": ("--train-examples", "0", "--epochs", "3", *_FT),
 }
 GLUE_SPLIT = {"sst2": "dev", "mnli": "heldout", "qnli": "dev", "mrpc": "dev"}
-ORDERS = ("--order", "importance", "reverse", "random", "--seeds", "0", "1", "2")
+SWEEP_ORDERS = ("importance", "reverse", "random")
+ORDERS = ("--order", *SWEEP_ORDERS, "--seeds", "0", "1", "2")
 # English first, then the languages the claims turn on (agglutinative, low-resource, SOV).
 XNLI_ORDER = [
     "en",
@@ -72,16 +77,26 @@ def paper_plan(examples: int = 500) -> list[Step]:
     common = ("--examples", n, "--grid", "0:1:0.1")
     xnli_ft = FINETUNE["mnli"]
 
+    def sweeps(model: str, task: str, lang: str) -> tuple[RunKey, ...]:
+        return tuple(("sweep", model, task, lang, order) for order in SWEEP_ORDERS)
+
     def glue(task: str, model: str) -> Step:
         args = ("sweep", "--model", model, "--task", task, "--split", GLUE_SPLIT[task])
-        return Step(f"glue-{task}-{model}", (*args, *common, *ORDERS, *FINETUNE[task]))
+        return Step(
+            f"glue-{task}-{model}",
+            (*args, *common, *ORDERS, *FINETUNE[task]),
+            sweeps(model, task, "en"),
+        )
 
     def xnli(lang: str) -> Step:
         args = ("sweep", "--model", "e5-small", "--task", "xnli", "--lang", lang)
-        return Step(f"xnli-{lang}", (*args, *common, *ORDERS, *xnli_ft))
+        return Step(
+            f"xnli-{lang}", (*args, *common, *ORDERS, *xnli_ft), sweeps("e5-small", "xnli", lang)
+        )
 
     layers = ("layers", "--model", "e5-small", "--task", "xnli", "--lang", "all", "--examples", n)
-    steps = [Step("xnli-layers", (*layers, *xnli_ft)), xnli("en")]
+    layer_runs = tuple(("layers", "e5-small", "xnli", lang, "remove-layer") for lang in XNLI_ORDER)
+    steps = [Step("xnli-layers", (*layers, *xnli_ft), layer_runs), xnli("en")]
     steps += [glue("sst2", "minilm-l6"), glue("sst2", "e5-small")]
     steps += [xnli(lang) for lang in XNLI_ORDER[1:4]]
     for task in ("mnli", "qnli", "mrpc"):
@@ -93,6 +108,7 @@ def paper_plan(examples: int = 500) -> list[Step]:
 def smoke_plan() -> list[Step]:
     """Minutes on a CPU: the same commands on few examples, to check the pipeline end to end."""
     ft = ("--train-examples", "256", "--epochs", "1")
+    sweeps = tuple(("sweep", "minilm-l6", "sst2", "en", order) for order in SWEEP_ORDERS)
     return [
         Step(
             "smoke-sweep",
@@ -109,12 +125,44 @@ def smoke_plan() -> list[Step]:
                 *ORDERS,
                 *ft,
             ),
+            sweeps,
         ),
         Step(
             "smoke-layers",
             ("layers", "--model", "minilm-l6", "--task", "sst2", "--examples", "64", *ft),
+            (("layers", "minilm-l6", "sst2", "en", "remove-layer"),),
         ),
     ]
+
+
+def plan_status(runs, steps: list[Step]) -> list[dict]:
+    """Per plan step: how many of its runs are done, unfinished (started, cells missing) or not
+    started, from a `store.runs()` frame (what `mbp precompute --status` and the report show)."""
+    status: dict[RunKey, str] = {}
+    for run in runs.itertuples():
+        key = (run.kind, run.model, run.task, run.lang, run.method)
+        if status.get(key) != "done":  # a finished copy wins over an unfinished one
+            status[key] = run.status
+    rows = []
+    for step in steps:
+        states = [status.get(key) for key in step.runs]
+        done = sum(s == "done" for s in states)
+        missing = sum(s is None for s in states)
+        rows.append(
+            {
+                "step": step.name,
+                "runs": len(states),
+                "done": done,
+                "unfinished": len(states) - done - missing,
+                "not started": missing,
+                "state": "done"
+                if states and done == len(states)
+                else "not started"
+                if missing == len(states)
+                else "in progress",
+            }
+        )
+    return rows
 
 
 def data_manifest(data_dir: str | None) -> list[dict]:
@@ -194,6 +242,9 @@ def precompute(args) -> None:
         if unknown:
             raise MbpError(f"unknown plan step(s) {unknown}: choose from {sorted(known)}")
         steps = [s for s in steps if s.name in args.only]
+    if args.status:
+        print_status(args, steps)
+        return
     if args.export_only:
         export(args, steps)
         return
@@ -235,6 +286,29 @@ def seed_from_export(args) -> dict[str, int] | None:
         flush=True,
     )
     return added
+
+
+def print_status(args, steps: list[Step]) -> None:
+    """The plan's progress in the store and the export at --out (read only)."""
+    import pandas as pd
+
+    from mbp.paths import store_path
+    from mbp.store import ResultsStore
+
+    path = store_path(args.store)
+    frames = [ResultsStore(path, read_only=True).runs()] if path.exists() else []
+    exported = Path(args.out) / "runs.parquet"
+    if not args.fresh and exported.is_file():
+        frames.append(pd.read_parquet(exported))
+    runs = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["kind", "model", "task", "lang", "method", "status"])
+    )
+    rows = plan_status(runs, steps)
+    print(pd.DataFrame(rows).to_string(index=False))
+    done = sum(r["state"] == "done" for r in rows)
+    print(f"{done} of {len(rows)} steps done; re-run `mbp precompute` to continue")
 
 
 def export(args, steps: list[Step]) -> Path:

@@ -69,27 +69,82 @@ def _save_figure(fig, path: Path) -> str:
         return json_path.name
 
 
-def sanity_checks(store) -> dict[str, pd.DataFrame | list[str]]:
-    """What a reviewer checks first: fine-tuned scores, XNLI per language, shared endpoints."""
-    ckpts = store.checkpoints()
-    finetuned = (
-        ckpts[["model", "task", "metric", "dev_value", "n_train"]].sort_values(["task", "model"])
-        if len(ckpts)
-        else pd.DataFrame()
-    )
+def majority_baseline(task_name: str, data_dir: str | None = None) -> float | None:
+    """The task's primary metric when always predicting the most frequent training label, on
+    the same dev examples fine-tuning scores itself on (`finetune.scoring_examples`): chance."""
+    import numpy as np
+
+    from mbp.engine.finetune import scoring_examples
+    from mbp.errors import MbpError
+    from mbp.tasks import compute_metrics, get_task, load_examples
+
+    task = get_task(task_name)
+    if task.labels is None:  # regression: a constant prediction has no correlation
+        return 0.0
+    try:
+        train = load_examples(task_name, task.train_split, data_dir=data_dir)
+        _, dev = scoring_examples(task_name, data_dir)
+    except MbpError:
+        return None
+    majority = np.bincount(np.asarray(train.labels)).argmax()
+    labels = np.asarray(dev.labels)
+    predictions = np.full_like(labels, majority)
+    return float(compute_metrics(task, predictions, labels)[task.primary_metric])
+
+
+def xnli_unpruned(store) -> pd.DataFrame:
+    """Unpruned XNLI accuracy per (model, language): from the sweeps' 0 % point, else from the
+    layer-wise runs' base score (the same evaluated pairs)."""
     summary = data.curve_summary(store)
-    xnli = (
-        summary[(summary["task"] == "xnli") & (summary["fraction"] == 0)]
-        if len(summary)
-        else summary
-    )
-    per_lang = (
-        xnli.groupby(["model", "lang"], as_index=False)
-        .agg(unpruned=("mean", "mean"), n_examples=("n_examples", "max"))
-        .sort_values("unpruned", ascending=False)
-        if len(xnli)
-        else pd.DataFrame()
-    )
+    rows = []
+    if len(summary):
+        start = summary[(summary["task"] == "xnli") & (summary["fraction"] == 0)]
+        for (model, lang), group in start.groupby(["model", "lang"]):
+            n = int(group["n_examples"].max())
+            rows.append((model, lang, float(group["mean"].mean()), n, "sweep"))
+    have = {(r[0], r[1]) for r in rows}
+    layers = data.layer_models(store)
+    models = layers[layers["task"] == "xnli"]["model"].unique() if len(layers) else []
+    for model in models:
+        drops = data.layer_drops(store, model=model, task="xnli")
+        for lang, group in drops.groupby("lang"):
+            if (model, lang) not in have:
+                n = int(group["n_examples"].max())
+                rows.append((model, lang, float(group["base_value"].iloc[0]), n, "layers"))
+    frame = pd.DataFrame(rows, columns=["model", "lang", "unpruned", "n_examples", "from"])
+    return frame.sort_values(["model", "unpruned"], ascending=[True, False]).reset_index(drop=True)
+
+
+def english_leads(per_lang: pd.DataFrame) -> list[str]:
+    """One line per model: is English's unpruned XNLI accuracy the highest of its languages?"""
+    lines = []
+    for model, group in per_lang.groupby("model"):
+        if "en" not in set(group["lang"]) or len(group) < 2:
+            continue
+        en = float(group.loc[group["lang"] == "en", "unpruned"].iloc[0])
+        others = group[group["lang"] != "en"]
+        best = others.loc[others["unpruned"].idxmax()]
+        verdict = "yes" if en > best["unpruned"] else "no"
+        lines.append(
+            f"{model}: English leads? {verdict} (en {en:.3f}; best other {best['lang']} "
+            f"{best['unpruned']:.3f}; mean of the other {len(others)} languages "
+            f"{others['unpruned'].mean():.3f})"
+        )
+    return lines
+
+
+def sanity_checks(store, data_dir: str | None = None) -> dict[str, pd.DataFrame | list[str]]:
+    """What a reviewer checks first: fine-tuned scores beside chance, XNLI per language, shared
+    endpoints."""
+    ckpts = store.checkpoints()
+    finetuned = pd.DataFrame()
+    if len(ckpts):
+        finetuned = ckpts[["model", "task", "metric", "dev_value", "n_train"]].copy()
+        baselines = {t: majority_baseline(t, data_dir) for t in finetuned["task"].unique()}
+        finetuned["majority-class baseline"] = finetuned["task"].map(baselines).astype(float)
+        finetuned = finetuned.sort_values(["task", "model"])
+    summary = data.curve_summary(store)
+    per_lang = xnli_unpruned(store)
     notes: list[str] = []
     if len(summary):
         for fraction in (0.0, 1.0):
@@ -117,7 +172,13 @@ def sanity_checks(store) -> dict[str, pd.DataFrame | list[str]]:
         if len(rand)
         else pd.DataFrame()
     )
-    return {"finetuned": finetuned, "xnli_unpruned": per_lang, "endpoints": notes, "spread": spread}
+    return {
+        "finetuned": finetuned,
+        "xnli_unpruned": per_lang,
+        "english": english_leads(per_lang),
+        "endpoints": notes,
+        "spread": spread,
+    }
 
 
 def claim_section(result: ClaimResult, figure_name: str) -> str:
@@ -148,7 +209,9 @@ def claim_section(result: ClaimResult, figure_name: str) -> str:
     return "\n".join(lines)
 
 
-def build_report(store, out: str | Path = "docs/REPRODUCTION.md") -> Path:
+def build_report(
+    store, out: str | Path = "docs/REPRODUCTION.md", data_dir: str | None = None
+) -> Path:
     from mbp.claims import PARITY_TOLERANCE
     from mbp.figures import claim1_figure, claim2_figure, claim3_figure
 
@@ -167,9 +230,13 @@ def build_report(store, out: str | Path = "docs/REPRODUCTION.md") -> Path:
             builders[result.number](result.table), figures / f"claim{result.number}.png"
         )
         sections.append(claim_section(result, name))
-    sanity = sanity_checks(store)
+    from mbp.precompute import paper_plan, plan_status
+
+    sanity = sanity_checks(store, data_dir)
     counts = store.counts()
     runs = store.runs()
+    progress = pd.DataFrame(plan_status(runs, paper_plan()))
+    steps_done = int((progress["state"] == "done").sum())
     text = [
         "# Reproducing Budhraja et al. 2021 with mbp",
         "",
@@ -188,17 +255,30 @@ def build_report(store, out: str | Path = "docs/REPRODUCTION.md") -> Path:
         "own CLI, cell by cell and resumable, then exports the store to `precomputed/`; "
         "`mbp report` writes this page. Stand-ins: **e5-small for mBERT, minilm-l6 for BERT**.",
         "",
+        "## How far the plan has run",
+        "",
+        f"{steps_done} of {len(progress)} plan steps are finished. Each step is one `mbp` "
+        "command; `mbp precompute` resumes the rest (it first merges `precomputed/` into the "
+        "store, so a new machine continues where the last one stopped), and "
+        "`mbp precompute --status` prints this table. Claims whose data is missing say "
+        "so below rather than guess.",
+        "",
+        _table(progress),
         "## Differences from the paper's setup",
         "",
         DIFFERENCES,
         "## Sanity checks",
         "",
-        "Fine-tuned dev scores (each model on each training task):",
+        "Fine-tuned dev scores (each model on each training task; MNLI on the held-out 10 % of "
+        "its train slice), beside the score of always predicting the most frequent training "
+        "label on the same examples:",
         "",
         _table(sanity["finetuned"]),
-        "XNLI accuracy before pruning, per language (English should lead):",
+        "XNLI accuracy before pruning, per language (English should lead), on the evaluated "
+        "pairs (`from`: the sweep's 0 % point, or the layer-wise run's unpruned score):",
         "",
         _table(sanity["xnli_unpruned"]),
+        *[f"- {line}" for line in sanity["english"]],
         *[f"- {note}" for note in sanity["endpoints"]],
         "",
         "How much the random order varies between seeds (standard deviation of the metric over "

@@ -25,3 +25,57 @@ def test_report_carries_every_claim_number_and_a_figure(tmp_path):
         assert figure and figure[0].stat().st_size > 1000
     assert "| e5-small | en |" in text  # XNLI per-language sanity table
     assert "every order gives the same score" in text
+    assert "## How far the plan has run" in text and "| xnli-layers |" in text
+    assert "English leads? yes" in text  # the fixture's English is its best language
+
+
+def test_majority_baseline_is_the_most_frequent_training_label_on_the_dev_set(shared_data_dir):
+    import pandas as pd
+
+    from mbp.report import majority_baseline
+
+    glue = shared_data_dir / "glue" / "SST-2"
+    train = pd.read_csv(glue / "train.tsv", sep="\t", quoting=3)
+    dev = pd.read_csv(glue / "dev.tsv", sep="\t", quoting=3)
+    expected = float((dev["label"] == train["label"].mode()[0]).mean())
+    assert majority_baseline("sst2", str(shared_data_dir)) == expected
+    assert 0.45 < expected < 0.55  # SST-2 dev is balanced
+
+
+def test_english_leads_names_the_best_other_language():
+    import pandas as pd
+
+    from mbp.report import english_leads
+
+    frame = pd.DataFrame(
+        {"model": ["m"] * 3, "lang": ["en", "de", "sw"], "unpruned": [0.6, 0.62, 0.4]}
+    )
+    (line,) = english_leads(frame)
+    assert "English leads? no" in line and "best other de 0.620" in line
+
+
+def test_plan_status_counts_done_unfinished_and_missing_runs():
+    import pandas as pd
+
+    from mbp.precompute import paper_plan, plan_status
+
+    runs = pd.DataFrame(
+        [
+            ("sweep", "e5-small", "xnli", "en", "importance", "done"),
+            ("sweep", "e5-small", "xnli", "en", "reverse", "running"),
+            ("sweep", "e5-small", "xnli", "en", "reverse", "done"),  # a finished copy wins
+            ("sweep", "e5-small", "xnli", "en", "random", "done"),
+            ("sweep", "e5-small", "xnli", "tr", "random", "partial"),
+        ],
+        columns=["kind", "model", "task", "lang", "method", "status"],
+    )
+    rows = {r["step"]: r for r in plan_status(runs, paper_plan())}
+    assert rows["xnli-en"]["state"] == "done" and rows["xnli-en"]["done"] == 3
+    tr = rows["xnli-tr"]
+    assert (tr["state"], tr["done"], tr["unfinished"], tr["not started"]) == (
+        "in progress",
+        0,
+        1,
+        2,
+    )
+    assert rows["xnli-layers"]["runs"] == 15 and rows["xnli-layers"]["state"] == "not started"

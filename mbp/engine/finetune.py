@@ -183,8 +183,7 @@ def finetune(
     bar.close()
     model.eval()
 
-    dev_split, dev = _dev_examples(task, spec, data_dir)
-    dev = subsample(dev, dev_examples, 0)
+    dev_split, dev = scoring_examples(spec.task, data_dir, dev_examples)
     scores = evaluate(
         model,
         encode(tokenizer, dev, spec.max_length),
@@ -212,17 +211,18 @@ def finetune(
     return found
 
 
-def _dev_examples(task, spec: FinetuneSpec, data_dir):
-    """The training task's dev split, or its held-out slice of train where no dev file exists."""
+def scoring_examples(task_name: str, data_dir: str | None = None, n: int = 2000):
+    """(split, examples) a fine-tuned checkpoint is scored on: up to `n` examples (seed 0) of the
+    training task's dev split, or of its held-out slice of train where no dev file exists."""
     from mbp.errors import MbpError
-    from mbp.tasks import load_examples
+    from mbp.tasks import get_task, load_examples, subsample
 
-    for split in (*task.eval_splits, "heldout"):
+    for split in (*get_task(task_name).eval_splits, "heldout"):
         try:
-            return split, load_examples(spec.task, split, data_dir=data_dir)
+            return split, subsample(load_examples(task_name, split, data_dir=data_dir), n, 0)
         except MbpError:
             continue
-    raise MbpError(f"no dev data for task {spec.task!r}: add its dev file to the data root")
+    raise MbpError(f"no dev data for task {task_name!r}: add its dev file to the data root")
 
 
 def _write_atomically(spec: FinetuneSpec, model, tokenizer, info: dict) -> None:
