@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -103,3 +105,28 @@ def test_bad_gate_shape_and_heads_fail_clearly():
 def test_unsupported_model_fails_clearly():
     with pytest.raises(MbpError, match="no BERT, RoBERTa/XLM-R or DistilBERT encoder"):
         attention_blocks(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_slice_linear_matches_transformers_and_keeps_dtype_without_random_init(dim, dtype):
+    from torch import nn
+    from transformers.pytorch_utils import prune_linear_layer
+
+    from mbp.engine.prune import slice_linear
+
+    torch.manual_seed(0)
+    layer = nn.Linear(12, 8).to(dtype)
+    index = torch.tensor([0, 2, 3, 7])
+    x = torch.randn(5, 12 if dim == 0 else 4, dtype=dtype)
+    reference = prune_linear_layer(copy.deepcopy(layer).float(), index, dim)
+    state = torch.random.get_rng_state()
+    sliced = slice_linear(layer, index, dim)
+    assert torch.equal(torch.random.get_rng_state(), state)  # nothing was initialised
+    assert sliced.weight.dtype == dtype and sliced.weight.requires_grad
+    torch.testing.assert_close(sliced(x).float(), reference(x.float()), rtol=2e-2, atol=2e-2)
+    if dtype == torch.float32:  # the very same numbers, so stored sweeps stay reproducible
+        assert torch.equal(sliced.weight, reference.weight)
+        assert torch.equal(sliced.bias, reference.bias)
+    if dim == 1:
+        assert sliced.bias is layer.bias  # shared, not copied

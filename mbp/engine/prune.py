@@ -1,7 +1,7 @@
 """Structural head pruning: slice pruned heads out of the weights so the model is really smaller.
 
 For each layer, the query/key/value rows and the output projection's columns of the removed
-heads are dropped (transformers' `prune_linear_layer`). transformers' attention infers the head
+heads are dropped (`slice_linear`: one copy of the kept weights, no random initialisation). transformers' attention infers the head
 count from the tensor width (`view(..., -1, head_size)`), so a sliced layer just runs with fewer
 heads. When ALL heads of a layer go, the self-attention is replaced by `NoHeads`, which returns a
 zero-width context; the output projection then has no input columns and yields only its bias,
@@ -26,7 +26,6 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
-from transformers.pytorch_utils import prune_linear_layer
 
 from mbp.engine.layout import attention_blocks, model_shape
 from mbp.errors import MbpError
@@ -59,6 +58,26 @@ def normalize_heads(heads: HeadSet | list[tuple[int, int]], layers: int, n_heads
     return {layer: sorted(set(hs)) for layer, hs in sorted(out.items())}
 
 
+def slice_linear(layer: nn.Linear, index: torch.Tensor, dim: int = 0) -> nn.Linear:
+    """A new Linear keeping `index` along `dim` (0: output rows, 1: input columns).
+
+    Unlike transformers' `prune_linear_layer` (a randomly initialised fp32 layer on the CPU, then
+    three copies), the kept weights are copied once, on their own device and dtype, and nothing
+    is initialised: this runs once per sweep cell. With dim=1 the bias is shared, not copied.
+    """
+    index = index.to(layer.weight.device)
+    weight = layer.weight.detach().index_select(dim, index)
+    out_features, in_features = weight.shape
+    sliced = nn.Linear(in_features, out_features, bias=layer.bias is not None, device="meta")
+    sliced.weight = nn.Parameter(weight, requires_grad=layer.weight.requires_grad)
+    if layer.bias is not None:
+        kept = layer.bias.detach().index_select(0, index)
+        sliced.bias = (
+            layer.bias if dim == 1 else nn.Parameter(kept, requires_grad=layer.bias.requires_grad)
+        )
+    return sliced
+
+
 def _shared_copy(model: PreTrainedModel) -> PreTrainedModel:
     """A new module tree whose parameters and buffers are the original's (not copied)."""
     memo: dict[int, object] = {id(t): t for t in model.parameters()}
@@ -86,8 +105,8 @@ def prune_heads(model: PreTrainedModel, heads: HeadSet | list[tuple[int, int]]) 
         with warnings.catch_warnings():  # a fully pruned layer has zero-size weights: intended
             warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
             for name in (block.q_name, block.k_name, block.v_name):
-                setattr(block.owner, name, prune_linear_layer(getattr(block.owner, name), index))
-            out = prune_linear_layer(block.output_projection, index, 1)
+                setattr(block.owner, name, slice_linear(getattr(block.owner, name), index))
+            out = slice_linear(block.output_projection, index, 1)
         setattr(block.out_owner, block.out_name, out)
         if not keep_heads:
             _replace_self_attention(pruned, block.layer)
