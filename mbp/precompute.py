@@ -72,7 +72,8 @@ XNLI_ORDER = [
 
 def paper_plan(examples: int = 500) -> list[Step]:
     """The whole reproduction, most informative first (so a partial run is already useful):
-    XNLI layer importance (claim 3), English XNLI and SST-2 curves (claims 1-2), then the rest."""
+    XNLI layer and head importance (claim 3), English XNLI and SST-2 curves (claims 1-2), then
+    the rest."""
     n = str(examples)
     common = ("--examples", n, "--grid", "0:1:0.1")
     xnli_ft = FINETUNE["mnli"]
@@ -94,9 +95,18 @@ def paper_plan(examples: int = 500) -> list[Step]:
             f"xnli-{lang}", (*args, *common, *ORDERS, *xnli_ft), sweeps("e5-small", "xnli", lang)
         )
 
-    layers = ("layers", "--model", "e5-small", "--task", "xnli", "--lang", "all", "--examples", n)
+    every = ("--model", "e5-small", "--task", "xnli", "--lang", "all", "--examples", n)
     layer_runs = tuple(("layers", "e5-small", "xnli", lang, "remove-layer") for lang in XNLI_ORDER)
-    steps = [Step("xnli-layers", (*layers, *xnli_ft), layer_runs), xnli("en")]
+    # Head importance for every language is cheap (one backward pass over 256 held-out pairs)
+    # and is the very run each language's sweep ranks heads by later.
+    importance_runs = tuple(
+        ("importance", "e5-small", "xnli", lang, "gradient") for lang in XNLI_ORDER
+    )
+    steps = [
+        Step("xnli-layers", ("layers", *every, *xnli_ft), layer_runs),
+        Step("xnli-importance", ("importance", *every, *xnli_ft), importance_runs),
+        xnli("en"),
+    ]
     steps += [glue("sst2", "minilm-l6"), glue("sst2", "e5-small")]
     steps += [xnli(lang) for lang in XNLI_ORDER[1:4]]
     for task in ("mnli", "qnli", "mrpc"):
