@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fresh",
         action="store_true",
-        help="do not first merge the earlier export at --out into the store (default: resume)",
+        help="do not merge the export at --out into the store first (default: merge it once)",
     )
     return parser
 

@@ -280,16 +280,25 @@ def precompute(args) -> None:
 
 
 def seed_from_export(args) -> dict[str, int] | None:
-    """Merge the earlier export at `--out` into the store first, so a precompute resumes across
-    machines and sessions (stores and caches are per machine; the export is in git): its finished
-    cells are skipped, its unfinished runs continue. Importing twice adds nothing."""
+    """Merge the earlier export at `--out` into the store once, so a precompute resumes across
+    machines and sessions (stores and caches are per machine; the export is in git): its
+    finished cells are skipped and its unfinished runs continue. An export of this very store,
+    or one it took before, is not merged again: a run deleted since is recomputed."""
     from mbp.paths import store_path
     from mbp.store import ResultsStore, import_into
 
     source = Path(args.out)
-    if not (source / "manifest.json").is_file():
+    try:
+        manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
         return None
-    added = import_into(ResultsStore(store_path(args.store)), source)
+    store = ResultsStore(store_path(args.store))
+    marker = f"imported-export:{manifest.get('store_id')}@{manifest.get('exported_at')}"
+    own = manifest.get("store_id") == store.meta_value("store_id")  # exported from this store
+    if own or store.meta_value(marker):
+        return None
+    added = import_into(store, source)
+    store.set_meta_value(marker, str(source.resolve()))
     print(
         f"resuming from {source}/: {added['runs']} runs and {added['cells']} cells added to the "
         f"store ({added['skipped']} rows already there)",

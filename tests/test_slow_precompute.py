@@ -48,8 +48,8 @@ def test_precompute_resumes_reproduces_and_exports(tmp_path, shared_data_dir):
     writable = ResultsStore(store)
     victim = writable.runs(kind="sweep", method="random").run_id.iloc[0]
     writable.delete_run(victim)
-    # --fresh: do not take the run back from the export; recompute just it, same numbers
-    run_mbp([*args, "--fresh"], env, timeout=1800)
+    # the store took this export already, so the run is recomputed (not imported): same numbers
+    run_mbp(args, env, timeout=1800)
     assert ResultsStore(store, read_only=True).counts() == counts
     pd.testing.assert_frame_equal(first, _curves(store))
 

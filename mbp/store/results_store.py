@@ -69,6 +69,19 @@ class ResultsStore(StoreQueries):
         with self._file.write(action) as txn:
             yield txn
 
+    # -- meta -----------------------------------------------------------------------------------
+
+    def meta_value(self, key: str) -> str | None:
+        """A value of the store's own `meta` table (None when unset or the file is new)."""
+        if not self.path.exists():
+            return None
+        frame = self.sql("SELECT value FROM meta WHERE key = ?", [key])
+        return None if frame.empty else str(frame["value"].iloc[0])
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        with self.write_transaction(f"record {key}") as txn:
+            txn.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
     # -- runs -----------------------------------------------------------------------------------
 
     def ensure_run(
