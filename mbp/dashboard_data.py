@@ -93,6 +93,14 @@ class StoreTotals:
     running: int
 
 
+def plan_progress(store: ResultsStore) -> pd.DataFrame:
+    """The paper reproduction plan (`mbp precompute`), one row per step: runs done/unfinished/
+    not started and the step's state, from the stored runs."""
+    from mbp.precompute import paper_plan, plan_status
+
+    return pd.DataFrame(plan_status(store.runs(), paper_plan()))
+
+
 def store_totals(store: ResultsStore) -> StoreTotals:
     row = store.sql(
         "SELECT count(*) AS runs, count(DISTINCT model) AS models, count(DISTINCT task) AS tasks, "

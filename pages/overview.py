@@ -80,6 +80,21 @@ def body() -> None:
         },
     )
     _claims_strip()
+    _plan_progress()
+
+
+def _plan_progress() -> None:
+    """How much of the paper's plan the store holds: verdicts on partial data say so."""
+    progress = common.query("plan_progress")
+    done = int((progress["state"] == "done").sum())
+    with st.expander(
+        f"Reproduction plan: {done} of {len(progress)} steps finished", icon=":material/checklist:"
+    ):
+        st.caption(
+            "Each step is one `mbp` command of `mbp precompute`, which resumes the rest on any "
+            "machine (`mbp precompute --status` prints this table)."
+        )
+        st.dataframe(progress, hide_index=True)
 
 
 def _claims_strip() -> None:

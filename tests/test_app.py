@@ -115,6 +115,13 @@ def test_overview(fixture_env):
     table = at.dataframe[0].value
     assert len(table) == 3 and set(table["model"]) == {"e5-small", "minilm-l6"}
     assert sum("supported" in m.value for m in at.markdown) == 3  # the three verdicts
+    (plan,) = [e for e in at.expander if "Reproduction plan" in e.label]
+    progress = at.dataframe[1].value  # the plan table inside it, from the fixture's runs
+    assert (
+        plan.label
+        == f"Reproduction plan: {int((progress.state == 'done').sum())} of 25 steps finished"
+    )
+    assert progress.loc[progress.step == "glue-sst2-e5-small", "done"].item() == 3
 
 
 def test_curves_page_shows_orders_band_and_reference(fixture_env):
