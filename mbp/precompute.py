@@ -43,7 +43,9 @@ class Step:
 _FT = ("--freeze-embeddings",)
 FINETUNE = {
     "sst2": ("--train-examples", "4000", "--epochs", "2", *_FT),
-    "mnli": ("--train-examples", "0", "--epochs", "1", *_FT),
+    # 281 optimizer steps instead of the paper's ~36,000 on full MNLI: at the paper's 2e-5 the
+    # new pooler and classifier barely move (held-out accuracy 0.55), so the rate is 1e-4.
+    "mnli": ("--train-examples", "0", "--epochs", "1", "--lr", "1e-4", *_FT),
     "qnli": ("--train-examples", "4000", "--epochs", "2", *_FT),
     "mrpc": ("--train-examples", "0", "--epochs", "3", *_FT),
 }
