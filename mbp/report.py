@@ -27,7 +27,7 @@ DIFFERENCES = """\
 | mBERT stand-in weights | fp32 original | dequantised from a 4-bit (Q4_0) copy; about 0.98-0.99 cosine to the original | slightly: quantisation noise in every matrix |
 | depth | 12 layers x 12 heads for both | BERT stand-in has 6 x 12, mBERT stand-in 12 x 12 | yes for layer-wise comparisons across models; fractions of heads are compared instead of counts |
 | GLUE tasks | MNLI, QQP, QNLI, SST-2 | MNLI (10 % held out of a 9,999-row train slice), MRPC instead of QQP (not in the data), QNLI (9,999-row train slice), SST-2 | yes: smaller training sets give weaker fine-tuned models |
-| fine-tuning | 3 epochs on full training sets, all weights | 1-3 epochs on at most 4,000 (SST-2, QNLI) or all ~9,000 (MNLI) or 3,300 (MRPC) training examples, word embeddings frozen (CPU budget) | yes: absolute scores are lower; relative drops are what the claims compare |
+| fine-tuning | 3 epochs on full training sets, all weights, lr 2e-5 | 1-3 epochs on at most 4,000 (SST-2, QNLI) or all ~9,000 (MNLI) or 3,300 (MRPC) training examples, word embeddings frozen (CPU budget); lr 2e-5, except MNLI (and so XNLI): 1e-4, because one epoch of the slice is 281 steps instead of ~36,000 | yes: absolute scores are lower; relative drops are what the claims compare |
 | evaluation | full dev sets | label-stratified subsets of at least 500 examples (all 408 for MRPC), the same XNLI pairs in every language | adds sampling noise: see the example counts |
 | importance | gradient importance (Michel et al. 2019) | the same, exact per example, on held-out data disjoint from the evaluated examples | no |
 | hardware | GPU | a 2-core CPU | only in how much could be run |
