@@ -57,7 +57,7 @@ def test_precompute_resumes_reproduces_and_exports(tmp_path, shared_data_dir):
     # so it does not even fine-tune.
     other_env = dict(env, MBP_CACHE=str(tmp_path / "other-cache"))
     other = tmp_path / "other.duckdb"
-    resumed = [*args[:3], str(other), *args[4:]]
+    resumed = [str(other) if a == str(store) else a for a in args]
     run_mbp(resumed, other_env, timeout=1800)
     assert ResultsStore(other, read_only=True).counts() == counts
     pd.testing.assert_frame_equal(first, _curves(other))
