@@ -151,10 +151,13 @@ def plan_status(runs, steps: list[Step]) -> list[dict]:
     """Per plan step: how many of its runs are done, unfinished (started, cells missing) or not
     started, from a `store.runs()` frame (what `mbp precompute --status` and the report show)."""
     status: dict[RunKey, str] = {}
+    seconds: dict[RunKey, float] = {}
     for run in runs.itertuples():
         key = (run.kind, run.model, run.task, run.lang, run.method)
         if status.get(key) != "done":  # a finished copy wins over an unfinished one
             status[key] = run.status
+            elapsed = getattr(run, "elapsed_s", None)
+            seconds[key] = float(elapsed) if elapsed is not None and elapsed == elapsed else 0.0
     rows = []
     for step in steps:
         states = [status.get(key) for key in step.runs]
@@ -167,6 +170,8 @@ def plan_status(runs, steps: list[Step]) -> list[dict]:
                 "done": done,
                 "unfinished": len(states) - done - missing,
                 "not started": missing,
+                # evaluation time of the runs (fine-tuning excluded), to plan what is left
+                "minutes": round(sum(seconds.get(key, 0.0) for key in step.runs) / 60, 1),
                 "state": "done"
                 if states and done == len(states)
                 else "not started"

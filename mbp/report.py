@@ -260,8 +260,9 @@ def build_report(
         f"{steps_done} of {len(progress)} plan steps are finished. Each step is one `mbp` "
         "command; `mbp precompute` resumes the rest (it first merges `precomputed/` into the "
         "store, so a new machine continues where the last one stopped), and "
-        "`mbp precompute --status` prints this table. Claims whose data is missing say "
-        "so below rather than guess.",
+        "`mbp precompute --status` prints this table (`minutes`: the evaluation time of "
+        "the step's runs on their device, fine-tuning excluded). Claims whose data is missing "
+        "say so below rather than guess.",
         "",
         _table(progress),
         "## Differences from the paper's setup",
