@@ -131,6 +131,7 @@ def _checkpoint(ctx: RunContext, exp: Experiment) -> Checkpoint | None:
         precision=ctx.precision,
         progress=ctx.progress,
     )
+    _check_same_checkpoint(ctx, exp, ckpt)
     ctx.store.record_checkpoint(
         ckpt.key,
         model=exp.model,
@@ -142,6 +143,21 @@ def _checkpoint(ctx: RunContext, exp: Experiment) -> Checkpoint | None:
         n_train=ckpt.n_train,
     )
     return ckpt
+
+
+def _check_same_checkpoint(ctx: RunContext, exp: Experiment, ckpt: Checkpoint) -> None:
+    """Stored runs name their checkpoint by its spec key; a checkpoint retrained on another
+    machine (an imported store) must score what the stored one did, or new cells would mix two
+    models under one run."""
+    stored = ctx.store.checkpoints()
+    stored = stored[stored["ckpt_id"] == ckpt.key] if len(stored) else stored
+    if len(stored) and abs(float(stored["dev_value"].iloc[0]) - ckpt.dev_value) > 1e-9:
+        raise MbpError(
+            f"fine-tuned checkpoint {ckpt.key} ({exp.model}) scores {ckpt.dev_value:.6f} here but "
+            f"{float(stored['dev_value'].iloc[0]):.6f} in the store, so this machine's fine-tune "
+            "did not reproduce it: continue where it was trained, or use a new store "
+            "(--store NEW, and --fresh for precompute)"
+        )
 
 
 def _tokenizer(ctx: RunContext, exp: Experiment):

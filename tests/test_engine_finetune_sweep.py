@@ -99,3 +99,25 @@ def test_finished_runs_need_no_model_and_no_finetune(tiny, tmp_path, monkeypatch
     store.delete_run(layers_id)
     with pytest.raises(AssertionError, match="must not fine-tune"):
         run_layers(fresh, exp)
+
+
+def test_a_retrained_checkpoint_that_scores_differently_is_refused(tiny):
+    """Stored runs name their checkpoint by spec; a different retrain must not extend them."""
+    from mbp.errors import MbpError
+    from mbp.runner import _finetune_spec
+
+    model, data, store = tiny
+    exp = _exp(model)
+    spec = _finetune_spec(exp)
+    store.record_checkpoint(
+        spec.key, model=model, task="sst2", spec_json=spec.to_json(), path="elsewhere",
+        metric="accuracy", dev_value=0.123456, n_train=32,
+    )  # fmt: skip
+    with pytest.raises(MbpError, match="did not reproduce"):
+        run_sweep(_ctx(store, data), exp, order="random", grid=(0.0, 1.0))
+    assert store.curve_points().empty  # nothing was written
+    store.record_checkpoint(
+        spec.key, model=model, task="sst2", spec_json=spec.to_json(), path="elsewhere",
+        metric="accuracy", dev_value=find_checkpoint(spec).dev_value, n_train=32,
+    )  # fmt: skip
+    run_sweep(_ctx(store, data), exp, order="random", grid=(0.0, 1.0))  # the same score: fine
