@@ -376,11 +376,19 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
         verdict = "inconclusive"
     top = data.sort_values("reliance", ascending=False)
     k = min(3, len(data) // 2)
+    significant = [t.name for t in tests if t.p_value is not None and t.p_value < 0.05]
     explanation = (
         f"{agree} of 3 tests agree with the claim and {contra} contradict it, over "
         f"{len(data)} languages. Most reliant on bottom layers: "
         f"{', '.join(top['lang'].head(k))}; most on top layers: "
-        f"{', '.join(top['lang'].tail(k).iloc[::-1])}."
+        f"{', '.join(top['lang'].tail(k).iloc[::-1])}. "
+        + (
+            f"Significant at p < 0.05: {', '.join(significant)}; the verdict rests on effect "
+            "sizes, not on significance."
+            if significant
+            else "None of the three effects is significant at p < 0.05 with this many "
+            "languages: the verdict rests on effect sizes, not on significance."
+        )
     )
     numbers: dict[str, Any] = {t.name: t.effect for t in tests}
     numbers.update({f"{t.name} outcome": t.outcome for t in tests})

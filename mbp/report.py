@@ -19,6 +19,7 @@ import pandas as pd
 
 from mbp import dashboard_data as data
 from mbp.claims import ClaimResult, evaluate_claims
+from mbp.precompute import GLUE_SPLIT
 
 DIFFERENCES = """\
 | | the paper | here | could it matter? |
@@ -181,6 +182,10 @@ def sanity_checks(store, data_dir: str | None = None) -> dict[str, pd.DataFrame 
     }
 
 
+#: The GLUE tasks of the plan: the paper's four, with MRPC for QQP.
+PLANNED_GLUE = tuple(GLUE_SPLIT)
+
+
 def claim_section(result: ClaimResult, figure_name: str) -> str:
     lines = [
         f"### Claim {result.number}: {result.claim}",
@@ -195,11 +200,18 @@ def claim_section(result: ClaimResult, figure_name: str) -> str:
         )
     if result.used:
         lines.append(f"- data used: {json.dumps(result.used, default=str)}")
-    langs = result.used.get("languages") if isinstance(result.used, dict) else None
-    if langs and len(langs) < 15:
+    used = result.used if isinstance(result.used, dict) else {}
+    if result.number == 1:  # a GLUE claim: how many of the planned tasks it rests on
+        tasks = used.get("tasks") or []
+        if tasks and len(tasks) < len(PLANNED_GLUE):
+            lines.append(
+                f"- caution: this verdict rests on {len(tasks)} of the {len(PLANNED_GLUE)} planned "
+                f"GLUE tasks ({', '.join(PLANNED_GLUE)}); the rest are not computed yet"
+            )
+    elif used.get("languages") and len(used["languages"]) < 15:
         lines.append(
-            f"- caution: this verdict rests on {len(langs)} of the 15 XNLI languages computed so "
-            "far; read the p-values above before leaning on it"
+            f"- caution: this verdict rests on {len(used['languages'])} of the 15 XNLI languages "
+            "computed so far"
         )
     for test in result.tests:
         lines.append(
