@@ -332,6 +332,7 @@ def run_importance(ctx: RunContext, exp: Experiment) -> tuple[str, HeadImportanc
         from mbp.tasks import get_task
 
         model, tokenizer, _ = _model(ctx, exp)
+        started = time.perf_counter()  # the run's own time: fine-tuning excluded
         result = head_importance(
             model,
             encoded,
@@ -485,9 +486,9 @@ def run_sweep(
     if _all_stored(ctx, spec.key, cells):
         return spec.key
     run_id = _run_common(ctx, spec, cells_total=len(cells))
-    started = time.perf_counter()
     todo = set(_mine(ctx, cells)) - ctx.store.finished_cells(run_id)
     model, tokenizer, _ = _model(ctx, exp)
+    started = time.perf_counter()  # the run's own time: fine-tuning excluded
     layers, n_heads = model_shape(model)
     n = len(encoded.labels)
     bar = tqdm(
@@ -578,6 +579,7 @@ def run_layers(ctx: RunContext, exp: Experiment, on_cell: ProgressHook | None = 
     todo = [c for c in _mine(ctx, cells) if c not in ctx.store.finished_cells(run_id)]
     if todo:
         model, tokenizer, _ = _model(ctx, exp)
+        started = time.perf_counter()  # the run's own time: fine-tuning excluded
         base = _evaluate_heads(ctx, model, tokenizer, encoded, task, data.key, {})
     bar = tqdm(
         total=len(todo), desc=f"{exp.model} {exp.task}/{exp.lang} layers", disable=not ctx.progress
