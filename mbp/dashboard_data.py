@@ -96,9 +96,10 @@ class StoreTotals:
 def plan_progress(store: ResultsStore) -> pd.DataFrame:
     """The paper reproduction plan (`mbp precompute`), one row per step: runs done/unfinished/
     not started and the step's state, from the stored runs."""
-    from mbp.precompute import paper_plan, plan_status
+    from mbp.precompute import paper_plan, plan_status, runs_with_cell_seconds
 
-    return pd.DataFrame(plan_status(store.runs(), paper_plan()))
+    runs = runs_with_cell_seconds(store.runs(), store.sql("SELECT run_id, elapsed_s FROM cells"))
+    return pd.DataFrame(plan_status(runs, paper_plan()))
 
 
 def store_totals(store: ResultsStore) -> StoreTotals:

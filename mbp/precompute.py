@@ -147,16 +147,23 @@ def smoke_plan() -> list[Step]:
     ]
 
 
+def runs_with_cell_seconds(runs, cells):
+    """`runs` plus `cell_seconds`: the sum of its cells' own times (fine-tuning never included)."""
+    seconds = cells.groupby("run_id")["elapsed_s"].sum() if len(cells) else {}
+    return runs.assign(cell_seconds=runs["run_id"].map(seconds).fillna(0.0))
+
+
 def plan_status(runs, steps: list[Step]) -> list[dict]:
     """Per plan step: how many of its runs are done, unfinished (started, cells missing) or not
-    started, from a `store.runs()` frame (what `mbp precompute --status` and the report show)."""
+    started, from a `store.runs()` frame (what `mbp precompute --status` and the report show);
+    minutes from `cell_seconds` (`runs_with_cell_seconds`) where the frame has it."""
     status: dict[RunKey, str] = {}
     seconds: dict[RunKey, float] = {}
     for run in runs.itertuples():
         key = (run.kind, run.model, run.task, run.lang, run.method)
         if status.get(key) != "done":  # a finished copy wins over an unfinished one
             status[key] = run.status
-            elapsed = getattr(run, "elapsed_s", None)
+            elapsed = getattr(run, "cell_seconds", getattr(run, "elapsed_s", None))
             seconds[key] = float(elapsed) if elapsed is not None and elapsed == elapsed else 0.0
     rows = []
     for step in steps:
@@ -322,10 +329,15 @@ def print_status(args, steps: list[Step]) -> None:
     from mbp.store import ResultsStore
 
     path = store_path(args.store)
-    frames = [ResultsStore(path, read_only=True).runs()] if path.exists() else []
-    exported = Path(args.out) / "runs.parquet"
-    if not args.fresh and exported.is_file():
-        frames.append(pd.read_parquet(exported))
+    frames = []
+    if path.exists():
+        store = ResultsStore(path, read_only=True)
+        cells = store.sql("SELECT run_id, elapsed_s FROM cells")
+        frames.append(runs_with_cell_seconds(store.runs(), cells))
+    exported = Path(args.out)
+    if not args.fresh and (exported / "runs.parquet").is_file():
+        cells = pd.read_parquet(exported / "cells.parquet", columns=["run_id", "elapsed_s"])
+        frames.append(runs_with_cell_seconds(pd.read_parquet(exported / "runs.parquet"), cells))
     runs = (
         pd.concat(frames, ignore_index=True)
         if frames

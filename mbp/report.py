@@ -242,12 +242,10 @@ def build_report(
             builders[result.number](result.table), figures / f"claim{result.number}.png"
         )
         sections.append(claim_section(result, name))
-    from mbp.precompute import paper_plan, plan_status
-
     sanity = sanity_checks(store, data_dir)
     counts = store.counts()
     runs = store.runs()
-    progress = pd.DataFrame(plan_status(runs, paper_plan()))
+    progress = data.plan_progress(store)
     steps_done = int((progress["state"] == "done").sum())
     text = [
         "# Reproducing Budhraja et al. 2021 with mbp",
@@ -272,8 +270,8 @@ def build_report(
         f"{steps_done} of {len(progress)} plan steps are finished. Each step is one `mbp` "
         "command; `mbp precompute` resumes the rest (it first merges `precomputed/` into the "
         "store, so a new machine continues where the last one stopped), and "
-        "`mbp precompute --status` prints this table (`minutes`: the evaluation time of "
-        "the step's runs on their device, fine-tuning excluded). Claims whose data is missing "
+        "`mbp precompute --status` prints this table (`minutes`: the summed time of the "
+        "step's cells on their device, fine-tuning excluded). Claims whose data is missing "
         "say so below rather than guess.",
         "",
         _table(progress),
