@@ -377,11 +377,14 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
     top = data.sort_values("reliance", ascending=False)
     k = min(3, len(data) // 2)
     significant = [t.name for t in tests if t.p_value is not None and t.p_value < 0.05]
+    top_heavy = int((data["reliance"] < 0).sum())
     explanation = (
         f"{agree} of 3 tests agree with the claim and {contra} contradict it, over "
         f"{len(data)} languages. Most reliant on bottom layers: "
         f"{', '.join(top['lang'].head(k))}; most on top layers: "
-        f"{', '.join(top['lang'].tail(k).iloc[::-1])}. "
+        f"{', '.join(top['lang'].tail(k).iloc[::-1])}. In absolute terms, removing the top "
+        f"third costs more than removing the bottom third in {top_heavy} of {len(data)} "
+        "languages; the claim is read as a trend across languages. "
         + (
             f"Significant at p < 0.05: {', '.join(significant)}; the verdict rests on effect "
             "sizes, not on significance."
