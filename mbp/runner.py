@@ -26,7 +26,7 @@ from mbp.engine.evaluate import evaluate
 from mbp.engine.finetune import Checkpoint, finetune, load_checkpoint
 from mbp.engine.gate import gate_from_heads
 from mbp.engine.importance import HeadImportance, head_importance
-from mbp.engine.layout import model_shape
+from mbp.engine.layout import config_shape, model_shape
 from mbp.engine.orders import (
     DEFAULT_GRID,
     check_grid,
@@ -621,10 +621,7 @@ def _config_shape(exp: Experiment) -> tuple[int, int]:
     from mbp.models import resolve_model
 
     source = resolve_model(exp.model)
-    config = AutoConfig.from_pretrained(source.location, local_files_only=source.local)
-    layers = getattr(config, "num_hidden_layers", None) or config.n_layers
-    heads = getattr(config, "num_attention_heads", None) or config.n_heads
-    return layers, heads
+    return config_shape(AutoConfig.from_pretrained(source.location, local_files_only=source.local))
 
 
 def grid_from_text(text: str) -> tuple[float, ...]:

@@ -78,7 +78,11 @@ def attention_blocks(model: nn.Module) -> list[AttentionBlock]:
 
 def model_shape(model: nn.Module) -> tuple[int, int]:
     """(layers, heads per layer) of the unpruned architecture, from the config."""
-    config = model.config
+    return config_shape(model.config)
+
+
+def config_shape(config) -> tuple[int, int]:
+    """(layers, heads per layer) from a config (BERT/RoBERTa names or DistilBERT's)."""
     layers = getattr(config, "num_hidden_layers", None) or config.n_layers
     heads = getattr(config, "num_attention_heads", None) or config.n_heads
     return int(layers), int(heads)
