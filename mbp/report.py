@@ -93,10 +93,9 @@ def majority_baseline(task_name: str, data_dir: str | None = None) -> float | No
     return float(compute_metrics(task, predictions, labels)[task.primary_metric])
 
 
-def xnli_unpruned(store) -> pd.DataFrame:
-    """Unpruned XNLI accuracy per (model, language): from the sweeps' 0 % point, else from the
-    layer-wise runs' base score (the same evaluated pairs)."""
-    summary = data.curve_summary(store)
+def xnli_unpruned(store, summary: pd.DataFrame) -> pd.DataFrame:
+    """Unpruned XNLI accuracy per (model, language): from the sweeps' 0 % point (`summary`:
+    `curve_summary(store)`), else from the layer-wise runs' base score (the same pairs)."""
     rows = []
     if len(summary):
         start = summary[(summary["task"] == "xnli") & (summary["fraction"] == 0)]
@@ -145,7 +144,7 @@ def sanity_checks(store, data_dir: str | None = None) -> dict[str, pd.DataFrame 
         finetuned["majority-class baseline"] = finetuned["task"].map(baselines).astype(float)
         finetuned = finetuned.sort_values(["task", "model"])
     summary = data.curve_summary(store)
-    per_lang = xnli_unpruned(store)
+    per_lang = xnli_unpruned(store, summary)
     notes: list[str] = []
     if len(summary):
         for fraction in (0.0, 1.0):
