@@ -273,7 +273,7 @@ def build_report(
         "step's cells on their device, fine-tuning excluded). Claims whose data is missing "
         "say so below rather than guess.",
         "",
-        _table(progress),
+        _table(progress, floatfmt=".1f"),
         "## Differences from the paper's setup",
         "",
         DIFFERENCES,
