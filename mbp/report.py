@@ -133,6 +133,24 @@ def english_leads(per_lang: pd.DataFrame) -> list[str]:
     return lines
 
 
+WEAK_MARGIN_POINTS = 5.0
+
+
+def weak_finetunes(finetuned: pd.DataFrame, margin: float = WEAK_MARGIN_POINTS) -> list[str]:
+    """One line per fine-tuned model that beats the majority-class baseline by less than
+    `margin` points: its pruning curves say little, since a near-constant model barely moves."""
+    if finetuned.empty or "points above baseline" not in finetuned:
+        return []
+    weak = finetuned[finetuned["points above baseline"] < margin]
+    return [
+        f"{row['model']} on {row['task']}: {row['metric']} {row['dev_value']:.3f} is only "
+        f"{row['points above baseline']:+.1f} points above the majority-class baseline "
+        f"({row['majority-class baseline']:.3f}), under the {margin:g}-point margin: treat its "
+        "curves, and any claim using them, with caution"
+        for row in weak.to_dict("records")
+    ]
+
+
 def sanity_checks(store, data_dir: str | None = None) -> dict[str, pd.DataFrame | list[str]]:
     """What a reviewer checks first: fine-tuned scores beside chance, XNLI per language, shared
     endpoints."""
@@ -142,6 +160,9 @@ def sanity_checks(store, data_dir: str | None = None) -> dict[str, pd.DataFrame 
         finetuned = ckpts[["model", "task", "metric", "dev_value", "n_train"]].copy()
         baselines = {t: majority_baseline(t, data_dir) for t in finetuned["task"].unique()}
         finetuned["majority-class baseline"] = finetuned["task"].map(baselines).astype(float)
+        finetuned["points above baseline"] = 100 * (
+            finetuned["dev_value"] - finetuned["majority-class baseline"]
+        )
         finetuned = finetuned.sort_values(["task", "model"])
     summary = data.curve_summary(store)
     per_lang = xnli_unpruned(store, summary)
@@ -174,6 +195,7 @@ def sanity_checks(store, data_dir: str | None = None) -> dict[str, pd.DataFrame 
     )
     return {
         "finetuned": finetuned,
+        "weak_finetunes": weak_finetunes(finetuned),
         "xnli_unpruned": per_lang,
         "english": english_leads(per_lang),
         "endpoints": notes,
@@ -284,6 +306,8 @@ def build_report(
         "label on the same examples:",
         "",
         _table(sanity["finetuned"]),
+        *[f"- **weak fine-tune:** {line}" for line in sanity["weak_finetunes"]],
+        "",
         "XNLI accuracy before pruning, per language (English should lead), on the evaluated "
         "pairs (`from`: the sweep's 0 % point, or the layer-wise run's unpruned score):",
         "",

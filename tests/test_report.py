@@ -79,3 +79,24 @@ def test_plan_status_counts_done_unfinished_and_missing_runs():
         2,
     )
     assert rows["xnli-layers"]["runs"] == 15 and rows["xnli-layers"]["state"] == "not started"
+
+
+def test_weak_finetunes_flags_only_models_near_the_majority_baseline():
+    import pandas as pd
+
+    from mbp.report import weak_finetunes
+
+    frame = pd.DataFrame(
+        {
+            "model": ["a", "b"],
+            "task": ["mrpc", "sst2"],
+            "metric": ["f1", "accuracy"],
+            "dev_value": [0.826, 0.856],
+            "majority-class baseline": [0.812, 0.509],
+        }
+    )
+    frame["points above baseline"] = 100 * (frame["dev_value"] - frame["majority-class baseline"])
+    lines = weak_finetunes(frame)
+    assert len(lines) == 1
+    assert lines[0].startswith("a on mrpc: f1 0.826 is only +1.4 points above")
+    assert weak_finetunes(frame, margin=1.0) == []
