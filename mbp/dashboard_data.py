@@ -96,10 +96,9 @@ class StoreTotals:
 def plan_progress(store: ResultsStore) -> pd.DataFrame:
     """The paper reproduction plan (`mbp precompute`), one row per step: runs done/unfinished/
     not started and the step's state, from the stored runs."""
-    from mbp.precompute import paper_plan, plan_status, runs_with_cell_seconds
+    from mbp.precompute import paper_plan, plan_status, store_runs_with_cell_seconds
 
-    runs = runs_with_cell_seconds(store.runs(), store.sql("SELECT run_id, elapsed_s FROM cells"))
-    return pd.DataFrame(plan_status(runs, paper_plan()))
+    return pd.DataFrame(plan_status(store_runs_with_cell_seconds(store), paper_plan()))
 
 
 def store_totals(store: ResultsStore) -> StoreTotals:

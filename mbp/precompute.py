@@ -153,6 +153,11 @@ def runs_with_cell_seconds(runs, cells):
     return runs.assign(cell_seconds=runs["run_id"].map(seconds).fillna(0.0))
 
 
+def store_runs_with_cell_seconds(store):
+    """`store.runs()` with each run's `cell_seconds`, read from the store's cells."""
+    return runs_with_cell_seconds(store.runs(), store.sql("SELECT run_id, elapsed_s FROM cells"))
+
+
 def plan_status(runs, steps: list[Step]) -> list[dict]:
     """Per plan step: how many of its runs are done, unfinished (started, cells missing) or not
     started, from a `store.runs()` frame (what `mbp precompute --status` and the report show);
@@ -331,9 +336,7 @@ def print_status(args, steps: list[Step]) -> None:
     path = store_path(args.store)
     frames = []
     if path.exists():
-        store = ResultsStore(path, read_only=True)
-        cells = store.sql("SELECT run_id, elapsed_s FROM cells")
-        frames.append(runs_with_cell_seconds(store.runs(), cells))
+        frames.append(store_runs_with_cell_seconds(ResultsStore(path, read_only=True)))
     exported = Path(args.out)
     if not args.fresh and (exported / "runs.parquet").is_file():
         cells = pd.read_parquet(exported / "cells.parquet", columns=["run_id", "elapsed_s"])
@@ -346,7 +349,8 @@ def print_status(args, steps: list[Step]) -> None:
     rows = plan_status(runs, steps)
     print(pd.DataFrame(rows).to_string(index=False))
     done = sum(r["state"] == "done" for r in rows)
-    print(f"{done} of {len(rows)} steps done; re-run `mbp precompute` to continue")
+    rest = "re-run `mbp precompute` to continue" if done < len(rows) else "nothing left to run"
+    print(f"{done} of {len(rows)} steps done; {rest}")
 
 
 def export(args, steps: list[Step]) -> Path:
