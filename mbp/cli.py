@@ -143,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model")
     p.add_argument("--task")
 
+    p.add_argument("--checkpoints", action="store_true", help="list fine-tuned checkpoints")
+
+    p = sub.add_parser(
+        "delete", help="delete runs (and the rows of checkpoints no run uses) from the store"
+    )
+    _common(p)
+    p.add_argument("ids", nargs="+", metavar="ID", help="run ids and/or checkpoint ids")
+
     p = sub.add_parser("export", help="export the store as Parquet + manifest")
     _common(p)
     p.add_argument("--out", required=True)
@@ -386,6 +394,17 @@ def cmd_layers(args) -> int:
 
 def cmd_runs(args) -> int:
     store = _store(args, read_only=True)
+    if args.checkpoints:
+        frame = store.checkpoints().drop(columns=["spec_json"], errors="ignore")
+        if args.model:
+            frame = frame[frame["model"] == args.model]
+        if args.task:
+            frame = frame[frame["task"] == args.task]
+        if args.json:
+            print(frame.to_json(orient="records", date_format="iso", indent=2))
+        else:
+            print(frame.to_string(index=False) if len(frame) else "(no checkpoints stored)")
+        return 0
     frame = store.runs()
     if args.model:
         frame = frame[frame["model"] == args.model]
@@ -410,6 +429,47 @@ def cmd_runs(args) -> int:
         print(frame.to_json(orient="records", date_format="iso", indent=2))
     else:
         print(frame.to_string(index=False) if len(frame) else "(no runs stored)")
+    return 0
+
+
+def cmd_delete(args) -> int:
+    """Everything is checked before anything is deleted: an unknown id, or a checkpoint that a
+    run outside the list still uses, deletes nothing."""
+    import json
+
+    store = _store(args)
+    runs = store.runs()
+    run_ids = set(runs["run_id"]) if len(runs) else set()
+    ckpts = store.checkpoints()
+    ckpt_ids = set(ckpts["ckpt_id"]) if len(ckpts) else set()
+    ids = list(dict.fromkeys(args.ids))
+    for i in ids:
+        if i not in run_ids and i not in ckpt_ids:
+            raise MbpError(
+                f"no run or checkpoint {i!r} in {store.path}: `mbp runs` lists run ids, "
+                "`mbp runs --checkpoints` checkpoint ids"
+            )
+    doomed_runs = [i for i in ids if i in run_ids]
+    doomed_ckpts = [i for i in ids if i in ckpt_ids and i not in run_ids]
+    kept = runs[~runs["run_id"].isin(doomed_runs)] if len(runs) else runs
+    for ckpt in doomed_ckpts:
+        users = [
+            r.run_id
+            for r in kept.itertuples()
+            if json.loads(r.spec_json or "{}").get("checkpoint") == ckpt
+        ]
+        if users:
+            raise MbpError(
+                f"checkpoint {ckpt!r} is used by run(s) {', '.join(sorted(users)[:4])}: "
+                "delete those runs too (list them in the same command) or keep the checkpoint"
+            )
+    for run_id in doomed_runs:
+        store.delete_run(run_id)
+    for ckpt in doomed_ckpts:
+        store.delete_checkpoint(ckpt)
+    out = [{"deleted": i, "kind": "run"} for i in doomed_runs]
+    out += [{"deleted": i, "kind": "checkpoint"} for i in doomed_ckpts]
+    _print(out, args.json)
     return 0
 
 
@@ -453,6 +513,7 @@ COMMANDS = {
     "sweep": cmd_sweep,
     "layers": cmd_layers,
     "runs": cmd_runs,
+    "delete": cmd_delete,
     "export": cmd_export,
     "import": cmd_import,
     "report": cmd_report,

@@ -24,6 +24,15 @@ def store_file(tmp_path, monkeypatch):
         method="random", seeds=[0], n_examples=1, cells_total=1, device="cpu", versions_json="{}",
         code_commit="x", command="mbp sweep",
     )  # fmt: skip
+    store.ensure_run(
+        "r2", "sweep", '{"checkpoint": "ck1"}', model="m", model_checksum="c", task="sst2",
+        lang="en", split="dev", method="importance", seeds=[0], n_examples=1, cells_total=1,
+        device="cpu", versions_json="{}", code_commit="x", command="mbp sweep",
+    )  # fmt: skip
+    store.record_checkpoint(
+        "ck1", model="m", task="sst2", spec_json="{}", path="/x", metric="accuracy",
+        dev_value=0.9, n_train=1,
+    )  # fmt: skip
     return path
 
 
@@ -49,6 +58,9 @@ CASES = [
     ([*SWEEP, "--shard", "3/2"], "--shard 3/2 needs 0 <= i < n"),
     ([*SWEEP, "--device", "tpu"], "unknown device 'tpu'"),
     (["nonsense"], "invalid choice"),
+    (["delete", "no-such-id"], "no run or checkpoint 'no-such-id'"),
+    (["delete", "r1", "no-such-id"], "no run or checkpoint 'no-such-id'"),
+    (["delete", "ck1"], "checkpoint 'ck1' is used by run(s) r2"),
 ]
 
 
@@ -87,3 +99,12 @@ def test_foreign_text_and_newer_stores_are_refused_unchanged(tmp_path, capsys):
         assert err.startswith("error: ") and "\n" not in err and str(path) in err, err
         assert message in err.lower() or message in err
         assert _digest(path) == before
+
+
+def test_delete_removes_runs_and_their_checkpoint_together(store_file, capsys):
+    assert main(["delete", "r2", "ck1", "--store", str(store_file), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"deleted": "r2"' in out and '"deleted": "ck1"' in out
+    store = ResultsStore(store_file, read_only=True)
+    assert store.runs()["run_id"].tolist() == ["r1"]
+    assert len(store.checkpoints()) == 0

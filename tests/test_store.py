@@ -293,6 +293,25 @@ def test_checkpoints(store: ResultsStore) -> None:
     assert store.checkpoints()["path"].tolist() == ["/cache/ck1b"]
 
 
+def test_delete_checkpoint_refused_while_a_run_uses_it(store: ResultsStore) -> None:
+    store.record_checkpoint(
+        "ck1", model="m", task="mrpc", spec_json="{}", path="/c", metric="f1", dev_value=0.8,
+        n_train=1,
+    )  # fmt: skip
+    store.ensure_run(
+        "r1", "sweep", {"checkpoint": "ck1"}, model="m", model_checksum="c", task="mrpc",
+        lang="en", split="dev", method="random", seeds=[0], n_examples=1, cells_total=1,
+        device="cpu", versions_json="{}", code_commit="x", command="mbp sweep",
+    )  # fmt: skip
+    with pytest.raises(MbpError, match="checkpoint 'ck1' is used by 1 stored run"):
+        store.delete_checkpoint("ck1")
+    assert len(store.checkpoints()) == 1
+    assert store.delete_run("r1")
+    assert store.delete_checkpoint("ck1")
+    assert len(store.checkpoints()) == 0
+    assert not store.delete_checkpoint("ck1")
+
+
 def test_version_token_changes_on_every_write(store: ResultsStore) -> None:
     tokens = [store.version_token()]
 

@@ -177,6 +177,30 @@ class ResultsStore(StoreQueries):
             txn.changed = had_run or had_rows
             return had_run
 
+    def delete_checkpoint(self, ckpt_id: str) -> bool:
+        """Forget a fine-tuned checkpoint's row (its files stay in the cache); False when there
+        was none. Refused while a stored run names it: delete those runs first."""
+        with self.write_transaction(f"delete checkpoint {ckpt_id}") as txn:
+            users = [
+                row[0]
+                for row in txn.con.execute(
+                    "SELECT run_id FROM runs WHERE json_extract_string(spec_json, '$.checkpoint') "
+                    "= ? ORDER BY run_id",
+                    [ckpt_id],
+                ).fetchall()
+            ]
+            if users:
+                raise MbpError(
+                    f"checkpoint {ckpt_id!r} is used by {len(users)} stored run(s) "
+                    f"({', '.join(users[:4])}{', ...' if len(users) > 4 else ''}): delete those "
+                    "runs first"
+                )
+            deleted = _count(
+                txn.con.execute("DELETE FROM checkpoints WHERE ckpt_id = ?", [ckpt_id])
+            )
+            txn.changed = deleted > 0
+            return deleted > 0
+
     def reset_run(self, run_id: str) -> bool:
         """Delete a run's cells and rows but keep the run (for `--force`); False if unknown."""
         with self.write_transaction(f"reset run {run_id}") as txn:
