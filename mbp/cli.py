@@ -394,41 +394,35 @@ def cmd_layers(args) -> int:
 
 def cmd_runs(args) -> int:
     store = _store(args, read_only=True)
-    if args.checkpoints:
-        frame = store.checkpoints().drop(columns=["spec_json"], errors="ignore")
-        if args.model:
-            frame = frame[frame["model"] == args.model]
-        if args.task:
-            frame = frame[frame["task"] == args.task]
-        if args.json:
-            print(frame.to_json(orient="records", date_format="iso", indent=2))
-        else:
-            print(frame.to_string(index=False) if len(frame) else "(no checkpoints stored)")
-        return 0
-    frame = store.runs()
+    what = "checkpoints" if args.checkpoints else "runs"
+    frame = store.checkpoints().drop(columns=["spec_json"]) if args.checkpoints else store.runs()
     if args.model:
         frame = frame[frame["model"] == args.model]
     if args.task:
         frame = frame[frame["task"] == args.task]
-    cols = [
-        "run_id",
-        "kind",
-        "model",
-        "task",
-        "lang",
-        "method",
-        "n_examples",
-        "status",
-        "cells_done",
-        "cells_total",
-        "device",
-        "updated_at",
-    ]
+    cols = (
+        list(frame.columns)
+        if args.checkpoints
+        else [
+            "run_id",
+            "kind",
+            "model",
+            "task",
+            "lang",
+            "method",
+            "n_examples",
+            "status",
+            "cells_done",
+            "cells_total",
+            "device",
+            "updated_at",
+        ]
+    )
     frame = frame[[c for c in cols if c in frame.columns]]
     if args.json:
         print(frame.to_json(orient="records", date_format="iso", indent=2))
     else:
-        print(frame.to_string(index=False) if len(frame) else "(no runs stored)")
+        print(frame.to_string(index=False) if len(frame) else f"(no {what} stored)")
     return 0
 
 
