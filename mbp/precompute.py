@@ -47,7 +47,20 @@ FINETUNE = {
     # new pooler and classifier barely move (held-out accuracy 0.55), so the rate is 1e-4.
     "mnli": ("--train-examples", "0", "--epochs", "1", "--lr", "1e-4", *_FT),
     "qnli": ("--train-examples", "4000", "--epochs", "2", *_FT),
-    "mrpc": ("--train-examples", "0", "--epochs", "3", *_FT),
+    # At 2e-5 / batch 32 (310 steps) minilm-l6 stayed near "always paraphrase" (dev F1 0.826 vs
+    # the majority's 0.812, accuracy 0.777); at 1e-4 / batch 16 (620 steps) it learns the task
+    # (F1 0.874, accuracy 0.821). Both models get the same recipe, as in the paper.
+    "mrpc": (
+        "--train-examples",
+        "0",
+        "--epochs",
+        "3",
+        "--lr",
+        "1e-4",
+        "--train-batch-size",
+        "16",
+        *_FT,
+    ),
 }
 GLUE_SPLIT = {"sst2": "dev", "mnli": "heldout", "qnli": "dev", "mrpc": "dev"}
 SWEEP_ORDERS = ("importance", "reverse", "random")
