@@ -29,6 +29,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (>= 3)")
     parser.add_argument("--mbert-per-lang", type=int, default=2, help="sweep pairs per language")
     parser.add_argument("--e5-per-lang", type=int, default=2, help="sweep pairs per language")
+    parser.add_argument(
+        "--limit-per-lang", type=int, default=32, help="figure 2 sweep pairs per language"
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/BENCHMARKS.md")
     return parser.parse_args(argv)
 
@@ -51,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     use_all_cores()  # mbp's default on CPU; the baseline runs on the same threads
     info = machine_info()
     settings = sections.Settings(
-        repeats=args.repeats, mbert_per_lang=args.mbert_per_lang, e5_per_lang=args.e5_per_lang
+        repeats=args.repeats,
+        mbert_per_lang=args.mbert_per_lang,
+        e5_per_lang=args.e5_per_lang,
+        limit_per_lang=args.limit_per_lang,
     )
     print(f"mbp benchmarks on {info['cpu']} ({info['cores']} cores), torch {torch.__version__}")
 

@@ -301,18 +301,22 @@ def kept_heads(config, heads: dict[int, list[int]]) -> list[int]:
     ]
 
 
-def forward_flops(config, seq_lengths, kept: list[int], *, attention: bool = True) -> float:
+def forward_flops(
+    config, seq_lengths, kept: list[int], *, attention: bool = True, first_layer: int = 0
+) -> float:
     """Matmul FLOPs (2 per multiply-add) of a BERT classifier forward over sequences of the given
     lengths with `kept[l]` heads in layer l: Q/K/V/O projections of kept heads, attention scores
     and context of kept heads over those lengths, the FFN, pooler and classifier. Pass real
     lengths for useful FLOPs, padded widths for executed FLOPs. attention=False: only the
-    linear layers (the GEMMs), without the score/context products."""
+    linear layers (the GEMMs), without the score/context products. first_layer: count only the
+    layers from there on (mbp reuses the unpruned model's states below a cell's first changed
+    layer, computed once for the whole sweep)."""
     n = np.asarray(seq_lengths, dtype=np.float64)
     tokens, squares, examples = n.sum(), (n**2).sum(), len(n)
     hidden, inter = config.hidden_size, config.intermediate_size
     d = hidden // config.num_attention_heads
     total = 0.0
-    for k in kept:
+    for k in kept[first_layer:]:
         width = k * d
         total += (
             2 * tokens * hidden * width * 4

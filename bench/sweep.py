@@ -116,6 +116,15 @@ def grid_cells(model, ranking, grid=GRID, orders=ORDERS) -> list[dict[int, list[
     return cells
 
 
+def sweep_context(batch_size: int = MBP_BATCH, device: str = "cpu", precision: str = "auto"):
+    """The runner's context without a store: its memo of evaluated head sets and prefix states."""
+    from mbp.runner import RunContext
+
+    return RunContext(
+        store=None, device=device, precision=precision, batch_size=batch_size, progress=False
+    )
+
+
 def mbp_sweep(
     model,
     encoded,
@@ -125,20 +134,33 @@ def mbp_sweep(
     batch_size: int = MBP_BATCH,
     device: str = "cpu",
     precision: str = "auto",
+    ctx=None,
 ) -> list[float]:
-    """Accuracy at every cell through the runner's memoised, structurally pruned evaluation."""
-    from mbp.runner import RunContext, _evaluate_heads
+    """Accuracy at every cell through the runner's memoised, structurally pruned evaluation
+    (a fresh memo per call unless `ctx` is given)."""
+    from mbp.runner import _evaluate_heads
     from mbp.tasks import get_task
 
-    ctx = RunContext(
-        store=None, device=device, precision=precision, batch_size=batch_size, progress=False
-    )
+    ctx = ctx or sweep_context(batch_size=batch_size, device=device, precision=precision)
     task = get_task("xnli")
     holder = pad_holder(pad_id)
     return [
         _evaluate_heads(ctx, model, holder, encoded, task, "bench", heads)["accuracy"]
         for heads in cells
     ]
+
+
+def sweep_flops(config, seq_lengths, unique) -> float:
+    """FLOPs of one mbp sweep over sequences of these lengths: one unpruned pass (the 0 % cell;
+    `PrefixCache` keeps its per-layer states), then every other distinct cell from its first
+    changed layer on (the layers below are the unpruned pass's, not recomputed)."""
+    full = [config.num_attention_heads] * config.num_hidden_layers
+    total = forward_flops(config, seq_lengths, full)
+    for heads in unique:
+        if heads:
+            kept = kept_heads(config, heads)
+            total += forward_flops(config, seq_lengths, kept, first_layer=min(heads))
+    return total
 
 
 def padded_lengths(seq_lengths: np.ndarray, batch_size: int) -> np.ndarray:
@@ -200,10 +222,8 @@ def compare(
         mbp_s=times["mbp"],
         base_s=times["base"],
         matmul_gflops=rates,
-        useful_flops=sum(forward_flops(config, seq, kept_heads(config, h)) for h in unique),
-        mbp_executed_flops=sum(
-            forward_flops(config, padded, kept_heads(config, h)) for h in unique
-        ),
+        useful_flops=sweep_flops(config, seq, unique),
+        mbp_executed_flops=sweep_flops(config, padded, unique),
         base_executed_flops=len(cells) * forward_flops(config, np.full(len(seq), 128), full),
         acc_max_diff=float(np.max(np.abs(np.subtract(accs["mbp"], accs["base"])))),
         mean_length=float(seq.mean()),
@@ -215,6 +235,54 @@ def compare(
         result.profile = profile_mbp(model, encoded, pad_id, cells)
     if threads:
         result.threads = thread_check(model, encoded, pad_id, repeats)
+    return result
+
+
+def measure_limit(
+    label: str,
+    model,
+    encoded,
+    pad_id: int,
+    ranking,
+    *,
+    repeats: int,
+    grid=GRID,
+    orders=ORDERS,
+    profile: bool = True,
+) -> SweepResult:
+    """Figure 2 on a sweep of realistic size: mbp's path alone, a matmul-rate sample before
+    every pass. Figure 1 must stay small because the baseline pads every pair to 128 tokens;
+    mbp's own distance to the limit is measured where its batches are as full as in a real run."""
+    config = model.config
+    cells = grid_cells(model, ranking, grid, orders)
+    unique = distinct(cells)
+    seq = lengths(encoded)
+    padded = padded_lengths(seq, MBP_BATCH)
+    rates: list[float] = []
+    times = interleaved(
+        {"mbp": lambda: mbp_sweep(model, encoded, pad_id, cells)},
+        repeats,
+        before=lambda: rates.append(matmul_gflops()),
+    )
+    result = SweepResult(
+        label=label,
+        n_examples=len(seq),
+        n_cells=len(cells),
+        n_distinct=len(unique),
+        mbp_s=times["mbp"],
+        base_s=[],
+        matmul_gflops=rates,
+        useful_flops=sweep_flops(config, seq, unique),
+        mbp_executed_flops=sweep_flops(config, padded, unique),
+        base_executed_flops=0.0,
+        acc_max_diff=float("nan"),
+        mean_length=float(seq.mean()),
+        mean_padded_length=float(padded.mean()),
+    )
+    result.cells = cells
+    result.prune_s = prune_seconds(model, unique)
+    if profile:
+        result.profile = profile_mbp(model, encoded, pad_id, cells)
     return result
 
 
@@ -286,11 +354,16 @@ def op_profile(fn, gemm_flops: float, top: int = 8) -> Profile:
 
 
 def profile_mbp(model, encoded, pad_id: int, cells) -> Profile:
-    """One mbp evaluation at the middle of the importance curve, profiled."""
+    """One mbp evaluation at the middle of the importance curve, profiled (its unpruned prefix
+    pass runs first, unprofiled, as it does once per sweep)."""
     cell = cells[len(cells) // 4]
     padded = padded_lengths(lengths(encoded), MBP_BATCH)
-    flops = forward_flops(model.config, padded, kept_heads(model.config, cell), attention=False)
-    return op_profile(lambda: mbp_sweep(model, encoded, pad_id, [cell]), flops)
+    kept = kept_heads(model.config, cell)
+    first = min(cell) if cell else 0
+    flops = forward_flops(model.config, padded, kept, attention=False, first_layer=first)
+    ctx = sweep_context()
+    mbp_sweep(model, encoded, pad_id, [{}], ctx=ctx)
+    return op_profile(lambda: mbp_sweep(model, encoded, pad_id, [cell], ctx=ctx), flops)
 
 
 def dense_rate_note() -> str:
