@@ -136,7 +136,9 @@ def sweeps(tokenizer, e5_model, s: Settings) -> tuple[Section, Section]:
             big = remap_vocab(big, MBERT_VOCAB)
         print(f"  {label}: figure 2, mbp alone on {len(big.input_ids)} pairs x {s.repeats} ...")
         t0 = time.perf_counter()
-        limit = sweep_bench.measure_limit(label, model, big, pad, ranking, repeats=s.repeats)
+        limit = sweep_bench.compare(
+            label, model, big, pad, ranking, repeats=s.repeats, profile=True, baseline=False
+        )
         limit.threads = r.threads
         limits.append(limit)
         print(f"    mbp {spread(limit.mbp_s)} s per pass; {time.perf_counter() - t0:.0f} s")

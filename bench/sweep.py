@@ -192,12 +192,14 @@ def compare(
     orders=ORDERS,
     profile: bool = False,
     threads: bool = False,
+    baseline: bool = True,
 ) -> SweepResult:
-    """Interleaved passes of both sweeps (A B / B A ...), a matmul rate sample before each."""
+    """Interleaved passes of both sweeps (A B / B A ...), a matmul rate sample before each.
+    baseline=False times mbp's path alone (figure 2 on a sweep of realistic size: figure 1 must
+    stay small because the baseline pads every pair to 128 tokens)."""
     config = model.config
     cells = grid_cells(model, ranking, grid, orders)
     unique = distinct(cells)
-    twin = eager_twin(model)
     seq = lengths(encoded)
     padded = padded_lengths(seq, MBP_BATCH)
     accs: dict[str, list[float]] = {}
@@ -206,13 +208,15 @@ def compare(
     def run_mbp():
         accs["mbp"] = mbp_sweep(model, encoded, pad_id, cells)
 
-    def run_base():
-        accs["base"] = anchor_sweep(twin, encoded, pad_id, cells)
+    fns = {"mbp": run_mbp}
+    if baseline:
+        twin = eager_twin(model)
 
-    def sample_rate():
-        rates.append(matmul_gflops())
+        def run_base():
+            accs["base"] = anchor_sweep(twin, encoded, pad_id, cells)
 
-    times = interleaved({"mbp": run_mbp, "base": run_base}, repeats, before=sample_rate)
+        fns["base"] = run_base
+    times = interleaved(fns, repeats, before=lambda: rates.append(matmul_gflops()))
     full = [config.num_attention_heads] * config.num_hidden_layers
     result = SweepResult(
         label=label,
@@ -220,12 +224,16 @@ def compare(
         n_cells=len(cells),
         n_distinct=len(unique),
         mbp_s=times["mbp"],
-        base_s=times["base"],
+        base_s=times.get("base", []),
         matmul_gflops=rates,
         useful_flops=sweep_flops(config, seq, unique),
         mbp_executed_flops=sweep_flops(config, padded, unique),
-        base_executed_flops=len(cells) * forward_flops(config, np.full(len(seq), 128), full),
-        acc_max_diff=float(np.max(np.abs(np.subtract(accs["mbp"], accs["base"])))),
+        base_executed_flops=len(cells) * forward_flops(config, np.full(len(seq), 128), full)
+        if baseline
+        else 0.0,
+        acc_max_diff=float(np.max(np.abs(np.subtract(accs["mbp"], accs["base"]))))
+        if baseline
+        else float("nan"),
         mean_length=float(seq.mean()),
         mean_padded_length=float(padded.mean()),
     )
@@ -235,54 +243,6 @@ def compare(
         result.profile = profile_mbp(model, encoded, pad_id, cells)
     if threads:
         result.threads = thread_check(model, encoded, pad_id, repeats)
-    return result
-
-
-def measure_limit(
-    label: str,
-    model,
-    encoded,
-    pad_id: int,
-    ranking,
-    *,
-    repeats: int,
-    grid=GRID,
-    orders=ORDERS,
-    profile: bool = True,
-) -> SweepResult:
-    """Figure 2 on a sweep of realistic size: mbp's path alone, a matmul-rate sample before
-    every pass. Figure 1 must stay small because the baseline pads every pair to 128 tokens;
-    mbp's own distance to the limit is measured where its batches are as full as in a real run."""
-    config = model.config
-    cells = grid_cells(model, ranking, grid, orders)
-    unique = distinct(cells)
-    seq = lengths(encoded)
-    padded = padded_lengths(seq, MBP_BATCH)
-    rates: list[float] = []
-    times = interleaved(
-        {"mbp": lambda: mbp_sweep(model, encoded, pad_id, cells)},
-        repeats,
-        before=lambda: rates.append(matmul_gflops()),
-    )
-    result = SweepResult(
-        label=label,
-        n_examples=len(seq),
-        n_cells=len(cells),
-        n_distinct=len(unique),
-        mbp_s=times["mbp"],
-        base_s=[],
-        matmul_gflops=rates,
-        useful_flops=sweep_flops(config, seq, unique),
-        mbp_executed_flops=sweep_flops(config, padded, unique),
-        base_executed_flops=0.0,
-        acc_max_diff=float("nan"),
-        mean_length=float(seq.mean()),
-        mean_padded_length=float(padded.mean()),
-    )
-    result.cells = cells
-    result.prune_s = prune_seconds(model, unique)
-    if profile:
-        result.profile = profile_mbp(model, encoded, pad_id, cells)
     return result
 
 

@@ -429,13 +429,9 @@ def cmd_runs(args) -> int:
 def cmd_delete(args) -> int:
     """Everything is checked before anything is deleted: an unknown id, or a checkpoint that a
     run outside the list still uses, deletes nothing."""
-    import json
-
     store = _store(args)
-    runs = store.runs()
-    run_ids = set(runs["run_id"]) if len(runs) else set()
-    ckpts = store.checkpoints()
-    ckpt_ids = set(ckpts["ckpt_id"]) if len(ckpts) else set()
+    run_ids = set(store.runs()["run_id"])
+    ckpt_ids = set(store.checkpoints()["ckpt_id"])
     ids = list(dict.fromkeys(args.ids))
     for i in ids:
         if i not in run_ids and i not in ckpt_ids:
@@ -445,16 +441,11 @@ def cmd_delete(args) -> int:
             )
     doomed_runs = [i for i in ids if i in run_ids]
     doomed_ckpts = [i for i in ids if i in ckpt_ids and i not in run_ids]
-    kept = runs[~runs["run_id"].isin(doomed_runs)] if len(runs) else runs
     for ckpt in doomed_ckpts:
-        users = [
-            r.run_id
-            for r in kept.itertuples()
-            if json.loads(r.spec_json or "{}").get("checkpoint") == ckpt
-        ]
+        users = store.checkpoint_users(ckpt, excluding=doomed_runs)
         if users:
             raise MbpError(
-                f"checkpoint {ckpt!r} is used by run(s) {', '.join(sorted(users)[:4])}: "
+                f"checkpoint {ckpt!r} is used by run(s) {', '.join(users[:4])}: "
                 "delete those runs too (list them in the same command) or keep the checkpoint"
             )
     for run_id in doomed_runs:

@@ -181,14 +181,7 @@ class ResultsStore(StoreQueries):
         """Forget a fine-tuned checkpoint's row (its files stay in the cache); False when there
         was none. Refused while a stored run names it: delete those runs first."""
         with self.write_transaction(f"delete checkpoint {ckpt_id}") as txn:
-            users = [
-                row[0]
-                for row in txn.con.execute(
-                    "SELECT run_id FROM runs WHERE json_extract_string(spec_json, '$.checkpoint') "
-                    "= ? ORDER BY run_id",
-                    [ckpt_id],
-                ).fetchall()
-            ]
+            users = _checkpoint_users(txn.con, ckpt_id)
             if users:
                 raise MbpError(
                     f"checkpoint {ckpt_id!r} is used by {len(users)} stored run(s) "
@@ -200,6 +193,11 @@ class ResultsStore(StoreQueries):
             )
             txn.changed = deleted > 0
             return deleted > 0
+
+    def checkpoint_users(self, ckpt_id: str, excluding: Sequence[str] = ()) -> list[str]:
+        """The stored runs (other than `excluding`) whose spec names this checkpoint, sorted."""
+        with self.read_transaction() as con:
+            return [u for u in _checkpoint_users(con, ckpt_id) if u not in set(excluding)]
 
     def reset_run(self, run_id: str) -> bool:
         """Delete a run's cells and rows but keep the run (for `--force`); False if unknown."""
@@ -317,6 +315,14 @@ class ResultsStore(StoreQueries):
                     _now(),
                 ],
             )
+
+
+def _checkpoint_users(con: duckdb.DuckDBPyConnection, ckpt_id: str) -> list[str]:
+    query = (
+        "SELECT run_id FROM runs WHERE json_extract_string(spec_json, '$.checkpoint') = ? "
+        "ORDER BY run_id"
+    )
+    return [row[0] for row in con.execute(query, [ckpt_id]).fetchall()]
 
 
 def _count(cursor: duckdb.DuckDBPyConnection) -> int:
