@@ -215,7 +215,7 @@ def _sweep_details(results) -> list[str]:
             )
         )
     out = [
-        "mbp's path is the runner's own `_evaluate_heads` (a `prune_heads` copy per cell, SDPA, "
+        "mbp's path is the runner's own `Evaluator` (a `prune_heads` copy per cell, SDPA, "
         "length-sorted per-batch padding, batch 64, identical head sets evaluated once per "
         "process); the baseline (`bench/baseline.py`) pads every pair to 128 tokens and runs the "
         "full-width model with eager attention, heads multiplied by a 0/1 mask (mbp's "

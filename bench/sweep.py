@@ -1,7 +1,7 @@
 """Figures 1 and 2: sweep throughput of mbp's default path vs the anchor-style baseline, and the
 useful-FLOP rate of mbp's sweep against the machine's dense matmul rate, all in the same run.
 
-mbp's path is the runner's own `_evaluate_heads` (structural `prune_heads`, SDPA, length-sorted
+mbp's path is the runner's own `Evaluator` (structural `prune_heads`, SDPA, length-sorted
 per-batch padding, batch 64, identical head sets memoised across orders); the baseline is
 `bench.baseline.anchor_sweep` (pad to 128, eager, full width x mask, batch 32, every cell run).
 """
@@ -118,7 +118,7 @@ def grid_cells(model, ranking, grid=GRID, orders=ORDERS) -> list[dict[int, list[
 
 def sweep_context(batch_size: int = MBP_BATCH, device: str = "cpu", precision: str = "auto"):
     """The runner's context without a store: its memo of evaluated head sets and prefix states."""
-    from mbp.runner import RunContext
+    from mbp.experiments.context import RunContext
 
     return RunContext(
         store=None, device=device, precision=precision, batch_size=batch_size, progress=False
@@ -138,16 +138,22 @@ def mbp_sweep(
 ) -> list[float]:
     """Accuracy at every cell through the runner's memoised, structurally pruned evaluation
     (a fresh memo per call unless `ctx` is given)."""
-    from mbp.runner import _evaluate_heads
+    from mbp.experiments.cells import Evaluator
+    from mbp.experiments.context import LoadedModel
     from mbp.tasks import get_task
 
     ctx = ctx or sweep_context(batch_size=batch_size, device=device, precision=precision)
-    task = get_task("xnli")
-    holder = pad_holder(pad_id)
-    return [
-        _evaluate_heads(ctx, model, holder, encoded, task, "bench", heads)["accuracy"]
-        for heads in cells
-    ]
+    evaluator = Evaluator(
+        task=get_task("xnli"),
+        encoded=encoded,
+        data_key="bench",
+        device=ctx.torch_device,
+        precision=ctx.precision,
+        batch_size=ctx.batch_size,
+        cache=ctx.evals,
+    )
+    loaded = LoadedModel(model, pad_holder(pad_id), "", f"bench:{id(model)}")
+    return [evaluator.metrics(loaded, heads)["accuracy"] for heads in cells]
 
 
 def sweep_flops(config, seq_lengths, unique) -> float:

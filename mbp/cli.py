@@ -19,34 +19,17 @@ import sys
 from collections.abc import Sequence
 
 from mbp.errors import MbpError
+from mbp.experiments.flags import (
+    add_finetune_flags,
+    add_run_flags,
+    finetune_params,
+    run_params,
+)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
         raise MbpError(f"{message} (see `{self.prog} --help`)")
-
-
-def _positive(name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise MbpError(f"{name} {text!r} is not an integer: e.g. {name} 500") from None
-        if value <= 0:
-            raise MbpError(f"{name} {value} must be positive: e.g. {name} 500")
-        return value
-
-    return parse
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise MbpError(f"seed {text!r} is not an integer: e.g. --seeds 0 1 2") from None
-    if value < 0:
-        raise MbpError(f"seed {value} is negative: use seeds >= 0, e.g. --seeds 0 1 2")
-    return value
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -68,36 +51,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _experiment_args(p: argparse.ArgumentParser, *, langs: bool = True) -> None:
-    p.add_argument("--model", required=True, help="registry name, hub id or local directory")
-    p.add_argument("--task", required=True, help="cola sst2 mrpc qqp stsb mnli qnli rte xnli")
-    if langs:
-        p.add_argument("--lang", nargs="+", default=["en"], help="languages (xnli); 'all' = 15")
-    p.add_argument("--split", default="", help="evaluation split (default: the task's dev)")
-    p.add_argument("--examples", type=_positive("--examples"), default=500)
-    p.add_argument("--data-seed", type=_seed, default=0, help="seed of the example subset")
-    p.add_argument("--importance-examples", type=_positive("--importance-examples"), default=256)
-    p.add_argument("--estimator", default="gradient", help="gradient | fisher")
-    p.add_argument("--normalize", action="store_true", help="L2-normalise scores per layer")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
-    p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16 (CUDA only)")
-    p.add_argument("--batch-size", type=_positive("--batch-size"), default=64)
-    p.add_argument("--force", action="store_true", help="recompute finished cells")
-    _finetune_args(p)
-
-
-def _finetune_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("fine-tuning (done first when no checkpoint exists)")
-    g.add_argument("--no-finetune", action="store_true", help="use the model as it is")
-    g.add_argument("--train-examples", type=int, default=0, help="0 = the whole train split")
-    g.add_argument("--epochs", type=float, default=3.0)
-    g.add_argument("--lr", type=float, default=2e-5)
-    g.add_argument("--train-batch-size", type=_positive("--train-batch-size"), default=32)
-    g.add_argument("--max-length", type=_positive("--max-length"), default=128)
-    g.add_argument("--train-seed", type=_seed, default=0)
-    g.add_argument("--freeze-embeddings", action="store_true", help="keep word embeddings fixed")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mbp", description="How prunable are the attention heads of BERT models?")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -114,28 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--model", required=True)
     p.add_argument("--task", required=True)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="auto")
-    _finetune_args(p)
+    p.add_argument("--device", help="auto | cpu | cuda[:N] (default auto)")
+    p.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (CUDA only); default auto")
+    add_finetune_flags(p)
 
     p = sub.add_parser("importance", help="score every head (per language)")
     _common(p)
-    _experiment_args(p)
+    add_run_flags(p, p.prog.split()[-1])
 
     p = sub.add_parser("sweep", help="metric vs fraction of heads pruned, for one order")
     _common(p)
-    _experiment_args(p)
-    p.add_argument(
-        "--order", nargs="+", default=["importance"], help="importance reverse random iterative"
-    )
-    p.add_argument("--seeds", nargs="+", type=_seed, default=[0, 1, 2], help="random-order seeds")
-    p.add_argument("--grid", default="0:1:0.1", help="fractions: '0,0.3,0.6' or start:stop:step")
-    p.add_argument("--floor", type=int, default=0, help="keep at least this many heads per layer")
+    add_run_flags(p, p.prog.split()[-1])
     p.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: run every n-th cell")
 
     p = sub.add_parser("layers", help="remove each layer's heads (and thirds), per language")
     _common(p)
-    _experiment_args(p)
+    add_run_flags(p, p.prog.split()[-1])
     p.add_argument("--shard", type=_shard, default=(0, 1))
 
     p = sub.add_parser("runs", help="list stored runs and the progress of unfinished ones")
@@ -202,78 +149,17 @@ def _store(args, read_only: bool = False):
     return ResultsStore(store_path(args.store), read_only=read_only)
 
 
-def _langs(task: str, langs: Sequence[str]) -> list[str]:
-    from mbp.tasks import check_language, get_task
-
-    info = get_task(task)
-    if list(langs) == ["all"]:
-        return list(info.languages)
-    for lang in langs:
-        check_language(task, lang)
-    return list(langs)
-
-
-def _experiments(args):
-    from mbp.models import get_model_info
-    from mbp.runner import Experiment, FinetuneOptions
-    from mbp.tasks import get_task
-
-    if not _is_path(args.model):
-        get_model_info(args.model)
-    get_task(args.task)
-    from mbp.engine.importance import ESTIMATORS
-
-    if getattr(args, "estimator", "gradient") not in ESTIMATORS[:2]:
-        raise MbpError(f"unknown estimator {args.estimator!r}: use gradient or fisher")
-    if args.train_examples < 0:
-        raise MbpError(f"--train-examples {args.train_examples} is negative: use 0 (all) or more")
-    if args.epochs <= 0:
-        raise MbpError(f"--epochs {args.epochs} must be positive: e.g. --epochs 3")
-    opts = FinetuneOptions(
-        train_examples=args.train_examples,
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.train_batch_size,
-        max_length=args.max_length,
-        seed=args.train_seed,
-        freeze_embeddings=args.freeze_embeddings,
-        enabled=not args.no_finetune,
-    )
-    for lang in _langs(args.task, getattr(args, "lang", ["en"])):
-        yield Experiment(
-            model=args.model,
-            task=args.task,
-            lang=lang,
-            split=getattr(args, "split", ""),
-            n_examples=getattr(args, "examples", 500),
-            data_seed=getattr(args, "data_seed", 0),
-            max_length=args.max_length,
-            finetune=opts,
-            importance_examples=getattr(args, "importance_examples", 256),
-            estimator=getattr(args, "estimator", "gradient"),
-            normalize=getattr(args, "normalize", False),
-        )
-
-
-def _is_path(name: str) -> bool:
-    from pathlib import Path
-
-    return Path(name).expanduser().is_dir()
-
-
-def _context(args, store):
+def _context(args, store, params):
     from mbp.engine.device import resolve_device
-    from mbp.runner import RunContext
+    from mbp.experiments.context import RunContext
 
-    resolve_device(args.device)
-    if args.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise MbpError(f"unknown precision {args.precision!r}: use auto, fp32, bf16 or fp16")
+    resolve_device(params.device)
     return RunContext(
         store=store,
         data_dir=args.data_dir,
-        device=args.device,
-        precision=args.precision,
-        batch_size=getattr(args, "batch_size", 64),
+        device=params.device,
+        precision=params.precision,
+        batch_size=params.batch_size,
         force=getattr(args, "force", False),
         progress=not args.quiet,
         shard=getattr(args, "shard", (0, 1)),
@@ -313,21 +199,33 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_finetune(args) -> int:
-    from mbp.runner import RunContext, _checkpoint
+    from mbp.engine.device import resolve_device
+    from mbp.experiments.checkpoints import checkpoint
+    from mbp.experiments.context import RunContext
+    from mbp.experiments.params import RunParams
 
-    args.lang, args.examples = ["en"], 1
-    exp = next(_experiments(args))
     if args.no_finetune:
         raise MbpError("--no-finetune makes `mbp finetune` do nothing: drop the flag")
-    store = _store(args)
+    if args.checkpoint:
+        raise MbpError(
+            "--checkpoint names a finished fine-tune: `mbp finetune` trains one; drop it"
+        )
+    params = RunParams(
+        model=args.model,
+        task=args.task,
+        device=args.device or "auto",
+        precision=args.precision or "auto",
+        finetune=finetune_params(args),
+    )
+    resolve_device(params.device)
     ctx = RunContext(
-        store=store,
+        store=_store(args),
         data_dir=args.data_dir,
-        device=args.device,
-        precision=args.precision,
+        device=params.device,
+        precision=params.precision,
         progress=not args.quiet,
     )
-    ckpt = _checkpoint(ctx, exp)
+    ckpt = checkpoint(ctx, params.experiments()[0])
     out = {
         "checkpoint": str(ckpt.path),
         "key": ckpt.key,
@@ -340,12 +238,12 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_importance(args) -> int:
-    from mbp.runner import run_importance
+    from mbp.experiments.runner import run_importance
 
-    exps = list(_experiments(args))
-    ctx = _context(args, _store(args))
+    params = run_params(args)
+    ctx = _context(args, _store(args), params)
     out = []
-    for exp in exps:
+    for exp in params.experiments():
         run_id, result = run_importance(ctx, exp)
         top = result.scores.flatten().argsort(descending=True)[:3].tolist()
         heads = result.scores.shape[1]
@@ -362,20 +260,15 @@ def cmd_importance(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from mbp.engine.orders import ORDERS
-    from mbp.runner import grid_from_text, run_sweep
+    from mbp.experiments.runner import run_sweep
 
-    for order in args.order:
-        if order not in ORDERS:
-            raise MbpError(f"unknown order {order!r}: use one of {', '.join(ORDERS)}")
-    grid = grid_from_text(args.grid)
-    exps = list(_experiments(args))
-    ctx = _context(args, _store(args))
+    params = run_params(args)
+    ctx = _context(args, _store(args), params)
     out = []
-    for exp in exps:
-        for order in args.order:
+    for exp in params.experiments():
+        for order in params.orders:
             run_id = run_sweep(
-                ctx, exp, order=order, seeds=tuple(args.seeds), grid=grid, floor=args.floor
+                ctx, exp, order=order, seeds=params.seeds, grid=params.grid, floor=params.floor
             )
             out.append({"run_id": run_id, "lang": exp.lang, "order": order})
     _print(out, args.json)
@@ -383,11 +276,11 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_layers(args) -> int:
-    from mbp.runner import run_layers
+    from mbp.experiments.runner import run_layers
 
-    exps = list(_experiments(args))
-    ctx = _context(args, _store(args))
-    out = [{"run_id": run_layers(ctx, exp), "lang": exp.lang} for exp in exps]
+    params = run_params(args)
+    ctx = _context(args, _store(args), params)
+    out = [{"run_id": run_layers(ctx, exp), "lang": exp.lang} for exp in params.experiments()]
     _print(out, args.json)
     return 0
 
@@ -475,7 +368,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from mbp.report import build_report
+    from mbp.analysis.report import build_report
 
     path = build_report(_store(args, read_only=True), args.out, data_dir=args.data_dir)
     _print([{"report": str(path)}], args.json)
@@ -483,7 +376,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_precompute(args) -> int:
-    from mbp.precompute import precompute
+    from mbp.experiments.precompute import precompute
 
     precompute(args)
     return 0

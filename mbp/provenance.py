@@ -49,10 +49,35 @@ def code_commit() -> str:
     return (commit or "unknown") + ("-dirty" if dirty else "")
 
 
+#: Options whose values are paths of the machine that ran a command: left out of stored
+#: commands, so a manifest names what was computed, not where.
+MACHINE_LOCAL = ("--store", "--data-dir", "--out")
+
+
 def command_line() -> str:
     """The invoking command as a user would type it (`mbp sweep ...`)."""
     args = sys.argv[1:]
     return "mbp " + " ".join(shlex.quote(a) for a in args)
+
+
+def portable_command(command: str | None = None) -> str:
+    """`command` (default: this process's) without machine-local paths (`MACHINE_LOCAL`)."""
+    try:
+        args = shlex.split(command if command is not None else command_line())
+    except ValueError:  # an unbalanced quote: keep the text as it was recorded
+        return command or ""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in MACHINE_LOCAL:
+            skip = "=" not in arg
+            continue
+        kept.append(arg)
+    return " ".join(shlex.quote(a) for a in kept)
 
 
 def file_sha256(path: str | Path) -> str:

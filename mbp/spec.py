@@ -24,8 +24,17 @@ def spec_hash(obj: Any) -> str:
 
 
 class _Spec:
+    def fields_dict(self) -> dict[str, Any]:
+        """The fields as `dataclasses.asdict` gives them (a nested spec without its "spec"
+        tag): the form every stored key was hashed from."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.fields_dict() if isinstance(value, _Spec) else value
+        return out
+
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": type(self).__name__, **dataclasses.asdict(self)}
+        return {"spec": type(self).__name__, **self.fields_dict()}
 
     def to_json(self) -> str:
         return canonical_json(self.to_dict())
@@ -58,7 +67,12 @@ class FinetuneSpec(_Spec):
 
 @dataclass(frozen=True)
 class DataSpec(_Spec):
-    """Which examples: a deterministic, label-stratified subset of one split of one language."""
+    """Which examples: a deterministic, label-stratified subset of one split of one language.
+
+    Where they come from is structured (`source_task`, `complement`); the key and the store's
+    `split` column use `label`, the one-string form stored runs have always carried, so the
+    keys of every stored run stay what they were.
+    """
 
     task: str
     lang: str
@@ -66,6 +80,45 @@ class DataSpec(_Spec):
     n_examples: int
     seed: int = 0
     max_length: int = 128
+    source_task: str = ""  # drawn from another task's data (XNLI importance on MNLI train)
+    complement: bool = False  # the split's examples the run does NOT evaluate (held out)
+
+    @property
+    def label(self) -> str:
+        """'dev', 'dev-heldout' (complement of the evaluated subset), 'mnli:train'."""
+        if self.source_task:
+            return f"{self.source_task}:{self.split}"
+        return f"{self.split}-heldout" if self.complement else self.split
+
+    def fields_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "lang": self.lang,
+            "split": self.label,
+            "n_examples": self.n_examples,
+            "seed": self.seed,
+            "max_length": self.max_length,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataSpec:
+        """The inverse of `to_dict` (also reads the spec JSON of every stored run)."""
+        label = str(data["split"])
+        source_task, complement, split = "", False, label
+        if ":" in label:
+            source_task, split = label.split(":", 1)
+        elif label.endswith("-heldout"):
+            complement, split = True, label.removesuffix("-heldout")
+        return cls(
+            task=data["task"],
+            lang=data["lang"],
+            split=split,
+            n_examples=int(data["n_examples"]),
+            seed=int(data.get("seed", 0)),
+            max_length=int(data.get("max_length", 128)),
+            source_task=source_task,
+            complement=complement,
+        )
 
 
 @dataclass(frozen=True)
@@ -87,3 +140,12 @@ class RunSpec(_Spec):
     device: str = "cpu"
     precision: str = "fp32"
     batch_size: int = 64
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        """A stored run's spec JSON back into a RunSpec (its key is the run's id)."""
+        values = {k: v for k, v in data.items() if k != "spec"}
+        values["data"] = DataSpec.from_dict(values["data"])
+        for name in ("seeds", "grid"):
+            values[name] = tuple(values.get(name, ()))
+        return cls(**values)

@@ -16,10 +16,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from mbp import dashboard_data, figures
-from mbp.demo import DashboardStore, DemoSettings, demo_settings, open_dashboard_store
+from mbp import figures
+from mbp.analysis import tables as dashboard_data
 from mbp.errors import MbpError
 from mbp.figures import model_label, plotly_config
+from mbp.live.demo import DashboardStore, DemoSettings, demo_settings, open_dashboard_store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRECOMPUTED = REPO_ROOT / "precomputed"
@@ -126,7 +127,7 @@ def _cached(_store: Any, store_key: str, version: str, name: str, kwargs: tuple)
 
 
 def query(name: str, **kwargs: Any) -> Any:
-    """`mbp.dashboard_data.<name>(store, **kwargs)`, cached until the store changes."""
+    """`mbp.analysis.tables.<name>(store, **kwargs)`, cached until the store changes."""
     s, info = open_store()
     return _cached(s, info.path, token(), name, _freeze(kwargs))
 
@@ -135,7 +136,7 @@ def query(name: str, **kwargs: Any) -> Any:
 def _cached_claims(
     store_key: str, version: str, bert: str | None, mbert: str | None, _curves: Any, _drops: Any
 ) -> list[Any]:
-    from mbp.claims import ModelPair, evaluate_claims_from
+    from mbp.analysis.claims import ModelPair, evaluate_claims_from
 
     return evaluate_claims_from(_curves, _drops, languages(), ModelPair(bert, mbert))
 
@@ -149,7 +150,7 @@ def claims(bert: str | None = None, mbert: str | None = None) -> list[Any]:
     """The three ClaimResults (default model pair unless given), cached until the store changes.
 
     Reuses the cached all-curves query the Overview page also draws from."""
-    from mbp.claims import default_pair
+    from mbp.analysis.claims import default_pair
 
     curves = query("curve_summary")
     if not (bert or mbert):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mbp import claims as logic
+from mbp.analysis import claims as logic
 from mbp.figures import model_label
 from pages import _common as common
 
@@ -20,7 +20,7 @@ HOW_TO_FILL = {
 def body() -> None:
     st.markdown(
         "Budhraja et al. (2021) make three claims. Each verdict below is **computed** from the "
-        "stored results by `mbp.claims` with the thresholds shown, for the stand-in models; it "
+        "stored results by `mbp.analysis.claims` with the thresholds shown, for the stand-in models; it "
         "says whether the claim holds *on these data*, not whether the paper is right."
     )
     models = sorted(common.query("store_inventory")["model"].dropna().unique())

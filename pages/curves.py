@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mbp.dashboard_data import prunability_table
+from mbp.analysis.tables import prunability_table
 from mbp.figures import ORDER_LABELS, model_label
 from pages import _common as common
 

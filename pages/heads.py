@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from mbp.dashboard_data import rank_correlations
+from mbp.analysis.tables import rank_correlations
 from mbp.figures import model_label
 from pages import _common as common
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mbp.dashboard_data import group_reliance
+from mbp.analysis.tables import group_reliance
 from mbp.figures import model_label, symmetric_limit
 from pages import _common as common
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from mbp import demo
-from mbp.dashboard_data import live_progress
+from mbp.analysis.tables import live_progress
 from mbp.errors import MbpError
-from mbp.jobs import Job, JobRegistry, mark_interrupted_runs, tiny_model_command
+from mbp.experiments.params import ORDERS
+from mbp.live import demo
+from mbp.live.jobs import Job, JobRegistry, mark_interrupted_runs, tiny_model_command
 from mbp.tasks import TASKS
 from pages import _common as common
 
-ORDERS = ("importance", "reverse", "random", "iterative")
 STATUS_ICONS = {
     "running": ":blue[:material/progress_activity:]",
     "done": ":green[:material/check_circle:]",
@@ -87,7 +87,7 @@ def _form(cfg: demo.DemoSettings) -> None:
         )  # fmt: skip
         c4, c5, c6 = st.columns([2.6, 1, 1.4])
         orders = c4.multiselect("Orders", ORDERS, default=["importance", "random"], key="lr_orders")
-        seeds_text = c5.text_input("Random seeds", "0 1 2", key="lr_seeds",
+        seeds_text = c5.text_input("Random seeds", demo.LiveRunRequest.seeds, key="lr_seeds",
                                    disabled="random" not in orders)  # fmt: skip
         grid = c6.text_input("Grid (fractions)", "0:1:0.2", key="lr_grid",
                              help="'0,0.3,0.6' or start:stop:step, inclusive")  # fmt: skip
@@ -99,18 +99,12 @@ def _form(cfg: demo.DemoSettings) -> None:
         train = int(c9.number_input("Fine-tuning examples", 0, 1_000_000, 2000, step=500,
                                     key="lr_train", help="0 = the whole training split"))  # fmt: skip
         epochs = float(c10.number_input("Epochs", 0.1, 10.0, 1.0, step=0.5, key="lr_epochs"))
-    problems: list[str] = []
-    try:
-        seeds = demo.seeds_from_text(seeds_text) if "random" in orders else (0,)
-    except MbpError as err:
-        problems.append(str(err))
-        seeds = ()
     request = demo.LiveRunRequest(
-        model=model, task=task, langs=tuple(langs), orders=tuple(orders), seeds=seeds,
+        model=model, task=task, langs=tuple(langs), orders=tuple(orders), seeds=seeds_text,
         grid=grid, examples=examples, device=device, train_examples=train, epochs=epochs,
     )  # fmt: skip
     active = jobs().active()
-    problems += demo.validate_request(request, cfg, active_jobs=len(active))
+    problems = demo.validate_request(request, cfg, active_jobs=len(active))
     measured = common.query("seconds_per_example", model=model)
     estimate = demo.estimate_seconds(request, measured_s_per_example=measured)
     cells = demo.cells_total(request)
@@ -137,17 +131,12 @@ def _model_option(name: str) -> str:
 
 def _launch(request: demo.LiveRunRequest, cfg: demo.DemoSettings, estimate: float,
             cells: int) -> Job:  # fmt: skip
-    from mbp.models.registry import MODELS
-    from mbp.paths import cache_dir
-
     store_path = common.open_store()[1].path
-    location = None
+    location = demo.model_location(request)
     commands: list[list[str]] = []
-    if request.model == demo.TINY_MODEL and request.model not in MODELS:
-        folder = cache_dir() / demo.TINY_MODEL
-        commands.append(tiny_model_command(folder, sys.executable))
-        location = str(folder)
-    commands.append(demo.sweep_argv(request, store_path, model_location=location))
+    if location:
+        commands.append(tiny_model_command(location, sys.executable))
+    commands.append(demo.sweep_argv(request, store_path))
     caps = cfg.caps
     return jobs().launch(
         commands,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mbp.claims import default_pair
+from mbp.analysis.claims import default_pair
 from pages import _common as common
 
 WHAT = (
@@ -56,7 +56,7 @@ def body() -> None:
         pair = default_pair(common.stored_models())
         drops = common.query("layer_drops", model=pair.mbert, task="xnli") if pair.mbert else None
         if drops is not None and len(drops):
-            from mbp.dashboard_data import group_reliance
+            from mbp.analysis.tables import group_reliance
 
             bars = common.figure("reliance_bars", group_reliance(drops), model=pair.mbert)
             common.chart(bars, "reliance-bars")

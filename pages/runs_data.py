@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from mbp.dashboard_data import rows_for_runs
+from mbp.analysis.tables import rows_for_runs
 from pages import _common as common
 
 TABLES = {

@@ -1,12 +1,12 @@
-"""Verdicts on the paper's claims follow from the numbers and the thresholds in mbp.claims."""
+"""Verdicts on the paper's claims follow from the numbers and the thresholds in mbp.analysis.claims."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from mbp import claims
-from mbp.claims import (
+from mbp.analysis import claims
+from mbp.analysis.claims import (
     ModelPair,
     default_pair,
     evaluate_claims,
@@ -15,7 +15,7 @@ from mbp.claims import (
     relative_drops,
     xnli_costs_more,
 )
-from mbp.dashboard_data import language_table
+from mbp.analysis.tables import language_table
 from mbp.store import ResultsStore
 from tests.fixtures.store_fixture import fixture_store_copy
 

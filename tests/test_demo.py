@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mbp import demo
-from mbp.demo import (
+from mbp.errors import MbpError
+from mbp.live import demo
+from mbp.live.demo import (
     CAPPED,
     DemoSettings,
     LiveRunRequest,
@@ -20,7 +21,6 @@ from mbp.demo import (
     sweep_argv,
     validate_request,
 )
-from mbp.errors import MbpError
 from mbp.store import ResultsStore, export_store
 from tests.fixtures.store_fixture import fixture_store_copy
 

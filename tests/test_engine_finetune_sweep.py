@@ -6,7 +6,9 @@ import pytest
 
 from mbp.engine.finetune import find_checkpoint, finetune, load_checkpoint
 from mbp.engine.prune import pruned_heads_of
-from mbp.runner import Experiment, FinetuneOptions, RunContext, run_layers, run_sweep
+from mbp.experiments.context import RunContext
+from mbp.experiments.params import Experiment, FinetuneParams
+from mbp.experiments.runner import run_layers, run_sweep
 from mbp.spec import FinetuneSpec
 from mbp.store import ResultsStore
 from tests.tiny_project import make_tiny_model_dir, make_tiny_sst2
@@ -45,7 +47,7 @@ def _ctx(store, data):
 
 
 def _exp(model):
-    opts = FinetuneOptions(train_examples=32, epochs=1, batch_size=8)
+    opts = FinetuneParams(train_examples=32, epochs=1, batch_size=8)
     return Experiment(model, "sst2", "en", n_examples=24, finetune=opts, importance_examples=16)
 
 
@@ -76,7 +78,7 @@ def test_layer_run_has_every_layer_and_the_thirds(tiny):
 
 def test_finished_runs_need_no_model_and_no_finetune(tiny, tmp_path, monkeypatch):
     """A store imported on another machine (empty cache) resumes without fine-tuning again."""
-    import mbp.runner
+    import mbp.engine.finetune
 
     model, data, store = tiny
     ctx, exp = _ctx(store, data), _exp(model)
@@ -88,7 +90,7 @@ def test_finished_runs_need_no_model_and_no_finetune(tiny, tmp_path, monkeypatch
     def no_finetune(*args, **kwargs):
         raise AssertionError("a finished run must not fine-tune or load the model")
 
-    monkeypatch.setattr(mbp.runner, "finetune", no_finetune)
+    monkeypatch.setattr(mbp.engine.finetune, "finetune", no_finetune)
     monkeypatch.setenv("MBP_CACHE", str(tmp_path / "empty-cache"))
     fresh = _ctx(store, data)
     again = [run_sweep(fresh, exp, order=o, grid=grid) for o in ("importance", "random")]
@@ -104,11 +106,11 @@ def test_finished_runs_need_no_model_and_no_finetune(tiny, tmp_path, monkeypatch
 def test_a_retrained_checkpoint_that_scores_differently_is_refused(tiny):
     """Stored runs name their checkpoint by spec; a different retrain must not extend them."""
     from mbp.errors import MbpError
-    from mbp.runner import _finetune_spec
+    from mbp.experiments.checkpoints import finetune_spec
 
     model, data, store = tiny
     exp = _exp(model)
-    spec = _finetune_spec(exp)
+    spec = finetune_spec(exp)
     store.record_checkpoint(
         spec.key, model=model, task="sst2", spec_json=spec.to_json(), path="elsewhere",
         metric="accuracy", dev_value=0.123456, n_train=32,

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mbp.jobs import (
+from mbp.live.jobs import (
     Job,
     JobRegistry,
     clean_log,

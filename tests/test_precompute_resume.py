@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from argparse import Namespace
 
-from mbp.precompute import seed_from_export
+from mbp.experiments.precompute import seed_from_export
 from mbp.store import ResultsStore, export_store
 from tests.fixtures.store_fixture import build_fixture_store
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mbp.claims import evaluate_claims
-from mbp.report import _fmt, build_report
+from mbp.analysis.claims import evaluate_claims
+from mbp.analysis.report import _fmt, build_report
 from mbp.store import ResultsStore
 from tests.fixtures.store_fixture import build_fixture_store
 
@@ -32,7 +32,7 @@ def test_report_carries_every_claim_number_and_a_figure(tmp_path):
 def test_majority_baseline_is_the_most_frequent_training_label_on_the_dev_set(shared_data_dir):
     import pandas as pd
 
-    from mbp.report import majority_baseline
+    from mbp.tasks.scoring import majority_baseline
 
     glue = shared_data_dir / "glue" / "SST-2"
     train = pd.read_csv(glue / "train.tsv", sep="\t", quoting=3)
@@ -45,7 +45,7 @@ def test_majority_baseline_is_the_most_frequent_training_label_on_the_dev_set(sh
 def test_english_leads_names_the_best_other_language():
     import pandas as pd
 
-    from mbp.report import english_leads
+    from mbp.analysis.report import english_leads
 
     frame = pd.DataFrame(
         {"model": ["m"] * 3, "lang": ["en", "de", "sw"], "unpruned": [0.6, 0.62, 0.4]}
@@ -57,7 +57,7 @@ def test_english_leads_names_the_best_other_language():
 def test_plan_status_counts_done_unfinished_and_missing_runs():
     import pandas as pd
 
-    from mbp.precompute import paper_plan, plan_status
+    from mbp.experiments.plan import paper_plan, plan_status
 
     runs = pd.DataFrame(
         [
@@ -84,7 +84,7 @@ def test_plan_status_counts_done_unfinished_and_missing_runs():
 def test_weak_finetunes_flags_only_models_near_the_majority_baseline():
     import pandas as pd
 
-    from mbp.report import weak_finetunes
+    from mbp.analysis.report import weak_finetunes
 
     frame = pd.DataFrame(
         {

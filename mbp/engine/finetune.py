@@ -183,6 +183,8 @@ def finetune(
     bar.close()
     model.eval()
 
+    from mbp.tasks.scoring import scoring_examples
+
     dev_split, dev = scoring_examples(spec.task, data_dir, dev_examples)
     scores = evaluate(
         model,
@@ -209,20 +211,6 @@ def finetune(
     found = find_checkpoint(spec)
     assert found is not None
     return found
-
-
-def scoring_examples(task_name: str, data_dir: str | None = None, n: int = 2000):
-    """(split, examples) a fine-tuned checkpoint is scored on: up to `n` examples (seed 0) of the
-    training task's dev split, or of its held-out slice of train where no dev file exists."""
-    from mbp.errors import MbpError
-    from mbp.tasks import get_task, load_examples, subsample
-
-    for split in (*get_task(task_name).eval_splits, "heldout"):
-        try:
-            return split, subsample(load_examples(task_name, split, data_dir=data_dir), n, 0)
-        except MbpError:
-            continue
-    raise MbpError(f"no dev data for task {task_name!r}: add its dev file to the data root")
 
 
 def _write_atomically(spec: FinetuneSpec, model, tokenizer, info: dict) -> None:

@@ -11,7 +11,6 @@ per batch gives every example's own gradient, no batch-size-1 loop needed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,10 +20,10 @@ from mbp.engine.batching import length_sorted_batches
 from mbp.engine.device import Precision, autocast
 from mbp.engine.gate import head_gate
 from mbp.engine.layout import model_shape
+from mbp.engine.names import ENGINE_ESTIMATORS, Estimator
 from mbp.errors import MbpError
 
-Estimator = Literal["gradient", "fisher", "random"]
-ESTIMATORS: tuple[str, ...] = ("gradient", "fisher", "random")
+ESTIMATORS = ENGINE_ESTIMATORS
 
 
 @dataclass

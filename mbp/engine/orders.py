@@ -4,22 +4,20 @@
     heads = heads_at_fraction(ranking, 0.3, layers=12, heads=12, floor=1)
 
 Orders: importance (least important first), reverse (most important first), random (seeded);
-"iterative" re-scores after each grid step and is driven by the sweep (see `mbp.engine.sweep`).
+"iterative" re-scores after each grid step and is driven by the runner (`mbp.experiments.cells.SweepWork`).
 A per-layer floor keeps at least k heads in every layer; then 100 % means "all that may go".
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 
+from mbp.engine.grid import DEFAULT_GRID, check_grid
+from mbp.engine.names import ORDERS, Order
 from mbp.errors import MbpError
 
-Order = Literal["importance", "reverse", "random", "iterative"]
-ORDERS: tuple[str, ...] = ("importance", "reverse", "random", "iterative")
-DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
+__all__ = ["DEFAULT_GRID", "ORDERS", "Order", "check_grid", "heads_at_fraction", "prune_order"]
 
 
 def prune_order(
@@ -76,26 +74,6 @@ def heads_at_fraction(
         hs.add(head)
         count += 1
     return {layer: sorted(hs) for layer, hs in sorted(chosen.items()) if hs}
-
-
-def check_grid(grid) -> tuple[float, ...]:
-    """Validate a grid of pruned fractions; returns it sorted and de-duplicated."""
-    values = []
-    for value in grid:
-        try:
-            f = float(value)
-        except (TypeError, ValueError):
-            raise MbpError(
-                f"grid value {value!r} is not a number: use fractions like 0,0.1,0.5"
-            ) from None
-        if not 0.0 <= f <= 1.0 or f != f:
-            raise MbpError(
-                f"grid value {value} is outside [0, 1]: give pruned fractions, e.g. 0.3 for 30%"
-            )
-        values.append(round(f, 6))
-    if not values:
-        raise MbpError("the grid is empty: give at least one fraction, e.g. --grid 0,0.5,1")
-    return tuple(sorted(set(values)))
 
 
 def layer_targets(layers: int) -> dict[str, list[int]]:

@@ -1,4 +1,4 @@
-"""The chart that tests each paper claim, drawn from a `mbp.claims.ClaimResult.table`."""
+"""The chart that tests each paper claim, drawn from a `mbp.analysis.claims.ClaimResult.table`."""
 
 from __future__ import annotations
 

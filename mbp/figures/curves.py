@@ -1,6 +1,6 @@
 """Pruning curves: metric vs % of heads pruned, one line per order, random seeds as a band.
 
-Input is the small aggregated frame `mbp.dashboard_data.curve_summary` returns (one row per
+Input is the small aggregated frame `mbp.analysis.tables.curve_summary` returns (one row per
 model, language, order and grid fraction; random seeds already reduced to mean/std/min/max in
 SQL), never raw points.
 

@@ -5,7 +5,7 @@ fraction here, so a store with millions of rows still ships a few hundred rows t
 Every function takes a `ResultsStore` and returns a pandas DataFrame (or a plain value); none
 imports Streamlit, so they are tested and benchmarked without it.
 
-    python -c "from mbp.store import ResultsStore; from mbp.dashboard_data import *;
+    python -c "from mbp.store import ResultsStore; from mbp.analysis.tables import *;
     print(curve_summary(ResultsStore(), models=['e5-small'], task='xnli', langs=['en']))"
 
 When several runs measure the same thing (same model, task, language and order), the one with
@@ -96,7 +96,7 @@ class StoreTotals:
 def plan_progress(store: ResultsStore) -> pd.DataFrame:
     """The paper reproduction plan (`mbp precompute`), one row per step: runs done/unfinished/
     not started and the step's state, from the stored runs."""
-    from mbp.precompute import paper_plan, plan_status, store_runs_with_cell_seconds
+    from mbp.experiments.plan import paper_plan, plan_status, store_runs_with_cell_seconds
 
     return pd.DataFrame(plan_status(store_runs_with_cell_seconds(store), paper_plan()))
 

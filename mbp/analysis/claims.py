@@ -8,12 +8,12 @@ Budhraja et al. (2021), "On the Prunability of Attention Heads in Multilingual B
 3. Which layers matter depends on the language: top layers for SVO languages like English,
    bottom layers for agglutinative and low-resource languages (`layers_follow_language`).
 
-Each function takes the small frames `mbp.dashboard_data` returns and gives a `ClaimResult`
+Each function takes the small frames `mbp.analysis.tables` returns and gives a `ClaimResult`
 whose verdict ("supported", "not supported", "inconclusive") follows from the numbers and the
 thresholds below; nothing is typed by hand. In the offline setting the models are stand-ins
 (minilm-l6 for BERT, e5-small for mBERT), so a verdict holds "on these data" only.
 
-    python -c "from mbp.store import ResultsStore; from mbp.claims import evaluate_claims;
+    python -c "from mbp.store import ResultsStore; from mbp.analysis.claims import evaluate_claims;
     [print(c.verdict, c.explanation) for c in evaluate_claims(ResultsStore())]"
 """
 
@@ -418,7 +418,7 @@ def evaluate_claims_from(
 ) -> list[ClaimResult]:
     """All three claims from already-queried frames: `curve_summary()` of every model and task,
     `layer_drops()` of the mBERT stand-in on XNLI (or None) and `language_table()`."""
-    from mbp.dashboard_data import group_reliance
+    from mbp.analysis.tables import group_reliance
 
     results = [glue_parity(curves, pair), xnli_costs_more(curves, pair)]
     reliance = group_reliance(drops if drops is not None and len(drops) else _NO_DROPS)
@@ -427,8 +427,8 @@ def evaluate_claims_from(
 
 
 def evaluate_claims(store: Any, pair: ModelPair | None = None) -> list[ClaimResult]:
-    """All three claims from a `ResultsStore` (queries via `mbp.dashboard_data`)."""
-    from mbp import dashboard_data as data
+    """All three claims from a `ResultsStore` (queries via `mbp.analysis.tables`)."""
+    from mbp.analysis import tables as data
 
     curves = data.curve_summary(store)
     models = set(curves["model"].unique().tolist()) if len(curves) else set()

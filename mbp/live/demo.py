@@ -12,22 +12,30 @@ Pure functions over plain values (no Streamlit), so every rule is unit-tested:
 - `estimate_seconds`: a rough time estimate (measured seconds per example when the store has
   them).
 
-    python -c "import os; from mbp.demo import demo_settings; print(demo_settings(os.environ))"
+    python -c "import os; from mbp.live.demo import demo_settings; print(demo_settings(os.environ))"
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mbp.durations import format_duration
 from mbp.errors import MbpError
+from mbp.experiments.params import (
+    RANKED_ORDERS,
+    FinetuneParams,
+    RunParams,
+    default_of,
+    format_grid,
+    parse_grid,
+)
 
 LiveRuns = Literal["on", "capped", "off"]
-ORDERS: tuple[str, ...] = ("importance", "reverse", "random", "iterative")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 TINY_MODEL = "tiny-bert"  # a 2-layer random BERT for end-to-end tests (MBP_ALLOW_TINY=1)
 _TRUE = {"1", "true", "yes", "on"}
@@ -116,13 +124,16 @@ def allowed_models(settings: DemoSettings) -> list[str]:
 
 @dataclass(frozen=True)
 class LiveRunRequest:
-    """What the Live-run form asks for."""
+    """What the Live-run form asks for, as typed (grid and seeds as text, like the CLI's flags).
+
+    Its defaults are a quick-run preset (fewer examples and training steps than a paper run);
+    everything else, and every rule, is `RunParams`'."""
 
     model: str
     task: str
     langs: tuple[str, ...] = ("en",)
     orders: tuple[str, ...] = ("importance", "random")
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: str | tuple[int, ...] = format_grid(default_of("seeds")).replace(",", " ")
     grid: str = "0:1:0.2"
     examples: int = 200
     device: str = "auto"
@@ -131,62 +142,51 @@ class LiveRunRequest:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def parse_grid(text: str) -> tuple[float, ...]:
-    """'0,0.3,0.6' or 'start:stop:step' (inclusive) -> sorted unique fractions in [0, 1].
+def tiny_model_folder() -> Path:
+    """Where the dashboard writes the tiny random test model (at launch, in the child)."""
+    from mbp.paths import cache_dir
 
-    The same rules as the CLI's --grid (mbp.runner.grid_from_text), without importing torch.
-    """
-    text = str(text).strip()
-    if not text:
-        raise MbpError("the grid is empty: give fractions like 0,0.5,1 or 0:1:0.1")
-    if ":" in text:
-        try:
-            start, stop, step = (float(x) for x in text.split(":"))
-        except ValueError:
-            raise MbpError(f"grid {text!r} is not start:stop:step: e.g. 0:1:0.1") from None
-        if step <= 0 or not math.isfinite(step):
-            raise MbpError(f"grid step {step} must be positive: e.g. 0:1:0.1")
-        count = math.floor((stop - start) / step + 0.5) + 1
-        if count > 10_000:
-            raise MbpError(f"grid {text!r} has {count} points: use a larger step")
-        values = [start + i * step for i in range(max(count, 0))]
-    else:
-        values = []
-        for part in text.split(","):
-            if not part.strip():
-                continue
-            try:
-                values.append(float(part))
-            except ValueError:
-                raise MbpError(
-                    f"grid value {part.strip()!r} is not a number: e.g. 0,0.5,1"
-                ) from None
-    out = set()
-    for v in values:
-        if not (0.0 <= v <= 1.0 + 1e-9) or v != v:
-            raise MbpError(f"grid value {v:g} is outside [0, 1]: give pruned fractions, e.g. 0.3")
-        out.add(round(min(v, 1.0), 6))
-    if not out:
-        raise MbpError("the grid is empty: give fractions like 0,0.5,1 or 0:1:0.1")
-    return tuple(sorted(out))
+    return cache_dir() / TINY_MODEL
+
+
+def model_location(request: LiveRunRequest) -> str | None:
+    """The folder that replaces the model name for the tiny test model, else None."""
+    from mbp.models.registry import MODELS
+
+    if request.model == TINY_MODEL and request.model not in MODELS:
+        return str(tiny_model_folder())
+    return None
+
+
+def to_params(request: LiveRunRequest) -> RunParams:
+    """The request as RunParams (MbpError with one line when a value is bad)."""
+    return RunParams(
+        model=model_location(request) or request.model,
+        task=request.task,
+        langs=tuple(request.langs),
+        orders=tuple(request.orders),
+        seeds=request.seeds if "random" in request.orders else (0,),
+        grid=request.grid,
+        examples=request.examples,
+        device=request.device,
+        finetune=FinetuneParams(train_examples=request.train_examples, epochs=request.epochs),
+    )
 
 
 def cells_total(request: LiveRunRequest) -> int:
     """Sweep cells the request will store: per language and order, grid points x seeds."""
     try:
-        points = len(parse_grid(request.grid))
+        params = to_params(request)
     except MbpError:
         return 0
-    per_lang = sum(points * (len(request.seeds) if o == "random" else 1) for o in request.orders)
-    return per_lang * len(request.langs)
+    return params.cells_per_lang() * len(params.langs)
 
 
 def validate_request(
     request: LiveRunRequest, settings: DemoSettings, *, active_jobs: int = 0
 ) -> list[str]:
-    """Everything wrong with `request` under `settings` (an empty list means it may run)."""
-    from mbp.tasks import TASKS
-
+    """Everything wrong with `request` under `settings` (an empty list means it may run):
+    the first rule of `RunParams` it breaks, then every cap of the mode it exceeds."""
     caps = settings.caps
     if caps is None:
         return ["live runs are off in this demo: the results shown are precomputed"]
@@ -194,55 +194,35 @@ def validate_request(
     models = allowed_models(settings)
     if request.model not in models:
         problems.append(f"model {request.model!r} is not offered here: choose one of {models}")
-    task = TASKS.get(request.task)
-    if task is None:
-        problems.append(f"unknown task {request.task!r}: choose one of {list(TASKS)}")
-    if not request.langs:
-        problems.append("choose at least one language")
-    elif task is not None:
-        bad = [lang for lang in request.langs if lang not in task.languages]
-        if bad:
-            problems.append(
-                f"task {task.name} has no language(s) {bad}: it has {list(task.languages)}"
-            )
-    if not request.orders:
-        problems.append("choose at least one prune order")
-    bad_orders = [o for o in request.orders if o not in ORDERS]
-    if bad_orders:
-        problems.append(f"unknown order(s) {bad_orders}: use {list(ORDERS)}")
-    if "random" in request.orders and not request.seeds:
-        problems.append("the random order needs at least one seed")
-    if any(int(s) < 0 for s in request.seeds):
-        problems.append("seeds must be non-negative integers")
-    try:
-        points = len(parse_grid(request.grid))
-    except MbpError as err:
-        problems.append(str(err))
-        points = 0
-    if request.examples < 1:
-        problems.append(f"examples {request.examples} must be at least 1")
     if request.device not in DEVICES:
         problems.append(f"device {request.device!r} is not one of {list(DEVICES)}")
-    if request.train_examples < 0:
-        problems.append("training examples must be 0 (all) or more")
-    if request.epochs <= 0:
-        problems.append("epochs must be positive")
+    if not request.langs:
+        problems.append("choose at least one language")
+    if not request.orders:
+        problems.append("choose at least one prune order")
+    if problems:
+        return problems
+    try:
+        params = to_params(request)
+    except MbpError as err:
+        return [str(err)]
 
     def cap(value: float, limit: float | None, what: str) -> None:
         if limit is not None and value > limit:
             problems.append(f"{what} {value:g} is over this dashboard's limit of {limit:g}")
 
-    cap(request.examples, caps.max_examples, "examples")
-    cap(points, caps.max_grid_points, "grid points")
-    cap(len(request.langs), caps.max_langs, "languages")
-    if "random" in request.orders:
-        cap(len(request.seeds), caps.max_seeds, "random seeds")
-    if caps.max_train_examples is not None and request.train_examples == 0:
+    cap(params.examples, caps.max_examples, "examples")
+    cap(len(params.grid), caps.max_grid_points, "grid points")
+    cap(len(params.langs), caps.max_langs, "languages")
+    if "random" in params.orders:
+        cap(len(params.seeds), caps.max_seeds, "random seeds")
+    train = params.finetune.train_examples
+    if caps.max_train_examples is not None and train == 0:
         problems.append(
             f"training examples 0 (all) is over this dashboard's limit of {caps.max_train_examples}"
         )
-    cap(request.train_examples, caps.max_train_examples, "training examples")
-    cap(request.epochs, caps.max_epochs, "epochs")
+    cap(train, caps.max_train_examples, "training examples")
+    cap(params.finetune.epochs, caps.max_epochs, "epochs")
     if caps.max_concurrent is not None and active_jobs >= caps.max_concurrent:
         problems.append(
             f"{active_jobs} live run(s) already running; this dashboard allows "
@@ -252,32 +232,18 @@ def validate_request(
 
 
 def sweep_argv(
-    request: LiveRunRequest,
-    store_path: str | Path,
-    *,
-    model_location: str | None = None,
-    python: str = sys.executable,
+    request: LiveRunRequest, store_path: str | Path, *, python: str = sys.executable
 ) -> list[str]:
-    """The CLI command of a validated request. `model_location` replaces the model name only
-    for the tiny test model, which lives in a folder the dashboard writes itself."""
-    argv = [
-        python, "-m", "mbp", "sweep",
-        "--model", model_location or request.model,
-        "--task", request.task,
-        "--lang", *request.langs,
-        "--order", *request.orders,
-        "--grid", ",".join(f"{f:g}" for f in parse_grid(request.grid)),
-        "--examples", str(int(request.examples)),
-        "--device", request.device,
-        "--train-examples", str(int(request.train_examples)),
-        "--epochs", f"{float(request.epochs):g}",
-        "--store", str(store_path),
+    """The CLI command of a validated request: `RunParams.to_argv`, with the store."""
+    return [
+        python,
+        "-m",
+        "mbp",
+        *to_params(request).to_argv("sweep"),
+        "--store",
+        str(store_path),
         "--json",
-    ]  # fmt: skip
-    if "random" in request.orders:
-        insert = argv.index("--grid")
-        argv[insert:insert] = ["--seeds", *(str(int(s)) for s in request.seeds)]
-    return argv
+    ]
 
 
 # Rough forward-pass seconds per example on a CPU for the registry's model sizes, from
@@ -311,35 +277,14 @@ def estimate_seconds(
     cells = cells_total(request)
     evaluation = cells * request.examples * spe
     importance = 0.0
-    if any(o in ("importance", "reverse", "iterative") for o in request.orders):
+    if any(o in RANKED_ORDERS for o in request.orders):
         importance = len(request.langs) * _IMPORTANCE_EXAMPLES * 3 * spe
     if "iterative" in request.orders:
-        importance *= max(1, len(parse_grid(request.grid)))
+        with contextlib.suppress(MbpError):
+            importance *= max(1, len(parse_grid(request.grid)))
     train = request.train_examples or 50_000
     finetune = train * request.epochs * 3 * spe
     return _STARTUP_S + finetune + importance + evaluation
-
-
-def format_duration(seconds: float) -> str:
-    """12 s, 3 min 05 s, 1 h 02 min."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def seeds_from_text(text: str) -> tuple[int, ...]:
-    """'0 1 2' or '0,1,2' -> (0, 1, 2); MbpError on anything else."""
-    parts = [p for p in str(text).replace(",", " ").split() if p]
-    try:
-        seeds = tuple(int(p) for p in parts)
-    except ValueError:
-        raise MbpError(f"seeds {text!r} are not integers: e.g. 0 1 2") from None
-    if any(s < 0 for s in seeds):
-        raise MbpError(f"seeds {text!r} include a negative number: use 0 or more")
-    return tuple(dict.fromkeys(seeds))
 
 
 def describe_caps(caps: LiveRunCaps) -> list[str]:

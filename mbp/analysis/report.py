@@ -1,7 +1,7 @@
 """`mbp report`: docs/REPRODUCTION.md and its figures, generated from the results store.
 
 Every number in the report comes from the store through the same functions the dashboard's
-Paper claims page uses (`mbp.claims.evaluate_claims`, `mbp.dashboard_data`), so the two agree
+Paper claims page uses (`mbp.analysis.claims.evaluate_claims`, `mbp.analysis.tables`), so the two agree
 number for number; every figure is drawn by `mbp.figures`.
 
     mbp report --store precomputed-store.duckdb --out docs/REPRODUCTION.md
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mbp import dashboard_data as data
-from mbp.claims import ClaimResult, evaluate_claims
-from mbp.precompute import GLUE_SPLIT
+from mbp.analysis import tables as data
+from mbp.analysis.claims import ClaimResult, evaluate_claims
+from mbp.experiments.plan import GLUE_SPLIT
+from mbp.tasks.scoring import majority_baseline
 
 DIFFERENCES = """\
 | | the paper | here | could it matter? |
@@ -68,29 +69,6 @@ def _save_figure(fig, path: Path) -> str:
         json_path = path.with_suffix(".json")
         json_path.write_text(fig.to_json())
         return json_path.name
-
-
-def majority_baseline(task_name: str, data_dir: str | None = None) -> float | None:
-    """The task's primary metric when always predicting the most frequent training label, on
-    the same dev examples fine-tuning scores itself on (`finetune.scoring_examples`): chance."""
-    import numpy as np
-
-    from mbp.engine.finetune import scoring_examples
-    from mbp.errors import MbpError
-    from mbp.tasks import compute_metrics, get_task, load_examples
-
-    task = get_task(task_name)
-    if task.labels is None:  # regression: a constant prediction has no correlation
-        return 0.0
-    try:
-        train = load_examples(task_name, task.train_split, data_dir=data_dir)
-        _, dev = scoring_examples(task_name, data_dir)
-    except MbpError:
-        return None
-    majority = np.bincount(np.asarray(train.labels)).argmax()
-    labels = np.asarray(dev.labels)
-    predictions = np.full_like(labels, majority)
-    return float(compute_metrics(task, predictions, labels)[task.primary_metric])
 
 
 def xnli_unpruned(store, summary: pd.DataFrame) -> pd.DataFrame:
@@ -245,7 +223,7 @@ def claim_section(result: ClaimResult, figure_name: str) -> str:
 def build_report(
     store, out: str | Path = "docs/REPRODUCTION.md", data_dir: str | None = None
 ) -> Path:
-    from mbp.claims import PARITY_TOLERANCE
+    from mbp.analysis.claims import PARITY_TOLERANCE
     from mbp.figures import claim1_figure, claim2_figure, claim3_figure
 
     out = Path(out)

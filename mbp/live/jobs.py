@@ -332,7 +332,7 @@ def mark_interrupted_runs(store: Any, job: Job, reason: str) -> list[str]:
     meta = job.meta
     if not {"model", "task"} <= set(meta):
         return []
-    from mbp.dashboard_data import live_progress
+    from mbp.analysis.tables import live_progress
 
     frame = live_progress(
         store,

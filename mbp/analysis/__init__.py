@@ -1,0 +1,1 @@
+"""Analysing stored results: derived tables, the paper's claims and the report (no torch)."""

@@ -1,0 +1,276 @@
+"""A run as a list of cells, and what computing one cell means for each kind of run.
+
+A `Cell` is one unit of work stored under (run key, cell id): one grid point x seed of a sweep,
+one layer target, one importance computation. A `Work` knows a run's cells and how to compute
+one of them on a loaded model; an executor (mbp.experiments.executor) decides where that
+happens and hands each `CellResult` back, and only the runner writes it to the store.
+
+    work = SweepWork(...); for cell in work.cells: result = work.compute(cell, loaded)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mbp.experiments.context import EvalCache, LoadedModel
+
+HeadSet = dict[int, list[int]]  # layer -> heads removed
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work. `chain` names cells that must run in order in one process (the
+    iterative order re-scores from the previous cell's head set); "" = independent."""
+
+    name: str  # the store's cell id: "random/0/0.3", "layer:2", "group:top", "importance"
+    heads: HeadSet | None = None  # heads removed; None when computed on the model (iterative)
+    chain: str = ""
+
+
+@dataclass
+class CellResult:
+    """A finished cell's rows, per store table, and its own compute time."""
+
+    tables: dict[str, list[dict]]
+    elapsed_s: float
+    payload: Any = None  # e.g. the HeadImportance of an importance cell
+
+
+class Work(Protocol):
+    """A run's cells and how to compute one (what an executor needs)."""
+
+    cells: list[Cell]
+
+    def compute(self, cell: Cell, loaded: LoadedModel) -> CellResult: ...
+
+
+@dataclass
+class Evaluator:
+    """Metrics of a model with a head set structurally removed, memoised per (model, data,
+    head set); layers below the first changed one come from one unpruned pass (PrefixCache)."""
+
+    task: Any  # TaskInfo
+    encoded: Any  # Encoded
+    data_key: str
+    device: Any  # torch.device
+    precision: str
+    batch_size: int
+    cache: EvalCache = field(default_factory=EvalCache)
+
+    def metrics(self, loaded: LoadedModel, heads: HeadSet) -> dict[str, float]:
+        import numpy as np
+
+        from mbp.engine.evaluate import evaluate, predictions_from_logits
+        from mbp.engine.prefix import PrefixCache
+        from mbp.engine.prune import describe_heads, prune_heads
+        from mbp.tasks import compute_metrics
+
+        key = (loaded.identity, self.data_key, describe_heads(heads))
+        if key in self.cache.metrics:
+            return self.cache.metrics[key]
+        prefix_key = (loaded.identity, self.data_key)
+        if prefix_key not in self.cache.prefixes:
+            self.cache.prefixes[prefix_key] = PrefixCache.build(
+                loaded.model,
+                self.encoded,
+                pad_id=loaded.pad_id,
+                batch_size=self.batch_size,
+                device=self.device,
+                precision=self.precision,
+            )
+        prefix = self.cache.prefixes[prefix_key]
+        pruned = prune_heads(loaded.model, heads) if heads else loaded.model
+        if prefix is not None:
+            first = min(heads) if heads else len(prefix.states)
+            logits = prefix.logits(pruned, first)
+            preds = predictions_from_logits(logits, self.task.labels is None)
+            metrics = compute_metrics(self.task, preds, np.asarray(self.encoded.labels))
+        else:
+            metrics = evaluate(
+                pruned,
+                self.encoded,
+                self.task,
+                pad_id=loaded.pad_id,
+                batch_size=self.batch_size,
+                device=self.device,
+                precision=self.precision,
+            )
+        self.cache.metrics[key] = metrics
+        return metrics
+
+
+# ------------------------------------------------------------------------------ importance
+
+
+@dataclass
+class ImportanceWork:
+    """One cell: every head's importance on held-out examples."""
+
+    encoded: Any
+    regression: bool
+    estimator: str
+    normalize: bool
+    seed: int
+    batch_size: int
+    device: Any
+    cells: list[Cell] = field(default_factory=lambda: [Cell("importance")])
+
+    def compute(self, cell: Cell, loaded: LoadedModel) -> CellResult:
+        from mbp.engine.importance import head_importance
+
+        started = time.perf_counter()
+        result = head_importance(
+            loaded.model,
+            self.encoded,
+            regression=self.regression,
+            pad_id=loaded.pad_id,
+            estimator=self.estimator,
+            normalize=self.normalize,
+            seed=self.seed,
+            batch_size=min(self.batch_size, 32),
+            device=self.device,
+            precision="fp32",
+        )
+        layers, heads = result.scores.shape
+        rows = [
+            {
+                "layer": layer,
+                "head": head,
+                "score": float(result.scores[layer, head]),
+                "estimator": result.estimator,
+                "normalization": result.normalization,
+                "n_examples": result.n_examples,
+            }
+            for layer in range(layers)
+            for head in range(heads)
+        ]
+        return CellResult({"head_importance": rows}, time.perf_counter() - started, result)
+
+
+# ------------------------------------------------------------------------------ sweeps
+
+
+def sweep_cell_name(order: str, seed: int, fraction: float) -> str:
+    return f"{order}/{seed}/{fraction:g}"
+
+
+@dataclass
+class SweepWork:
+    """Metric vs pruned fraction for one order: one cell per (seed, grid point)."""
+
+    order: str
+    seeds: tuple[int, ...]
+    grid: tuple[float, ...]
+    floor: int
+    shape: tuple[int, int]  # (layers, heads)
+    scores: Any  # (layers, heads) importance scores, or None (random order)
+    evaluator: Evaluator
+    n_examples: int
+    # iterative order: re-scores the remaining heads given the removed ones -> a new ranking
+    rescore: Callable[[LoadedModel, HeadSet], list[tuple[int, int]]] | None = None
+    cells: list[Cell] = field(init=False)
+    _chains: dict[str, tuple[int, HeadSet]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from mbp.engine.orders import heads_at_fraction, prune_order
+
+        layers, heads = self.shape
+        self.cells = []
+        for seed in self.seeds:
+            if self.order == "iterative":
+                chain = f"iterative/{seed}"
+                self.cells += [
+                    Cell(sweep_cell_name("iterative", seed, f), None, chain) for f in self.grid
+                ]
+                continue
+            ranking = prune_order(self.scores, self.order, seed=seed, shape=self.shape)
+            for fraction in self.grid:
+                removed = heads_at_fraction(
+                    ranking, fraction, layers=layers, heads=heads, floor=self.floor
+                )
+                self.cells.append(Cell(sweep_cell_name(self.order, seed, fraction), removed))
+
+    def _iterative_heads(self, cell: Cell, loaded: LoadedModel) -> HeadSet:
+        """Walk the chain up to `cell` (re-scoring after each step, as the order defines),
+        from where this process last left it."""
+        from mbp.engine.orders import heads_at_fraction, prune_order
+
+        layers, heads = self.shape
+        chain = [c for c in self.cells if c.chain == cell.chain]
+        target = chain.index(cell)
+        position, removed = self._chains.get(cell.chain, (-1, {}))
+        if position > target:  # asked again for an earlier cell: start the chain over
+            position, removed = -1, {}
+        ranking = prune_order(self.scores, "importance", shape=self.shape)
+        for step in range(position + 1, target + 1):
+            if removed:
+                ranking = self.rescore(loaded, removed)
+            fraction = self.grid[step]
+            removed = heads_at_fraction(
+                ranking, fraction, layers=layers, heads=heads, floor=self.floor, already=removed
+            )
+            self._chains[cell.chain] = (step, removed)
+        return self._chains[cell.chain][1]
+
+    def compute(self, cell: Cell, loaded: LoadedModel) -> CellResult:
+        from mbp.engine.prune import describe_heads
+
+        removed = cell.heads if cell.heads is not None else self._iterative_heads(cell, loaded)
+        t0 = time.perf_counter()  # a cell's own time is its evaluation (not the re-scoring)
+        metrics = self.evaluator.metrics(loaded, removed)
+        order, seed, fraction = cell.name.split("/")
+        count = sum(len(h) for h in removed.values())
+        rows = [
+            {
+                "order_name": order,
+                "seed": int(seed),
+                "fraction": float(fraction),
+                "heads_pruned": count,
+                "pruned_heads": describe_heads(removed),
+                "metric": name,
+                "value": float(value),
+                "n_examples": self.n_examples,
+            }
+            for name, value in metrics.items()
+        ]
+        return CellResult({"curve_points": rows}, time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------ layer-wise
+
+
+@dataclass
+class LayersWork:
+    """The metric drop when all heads of one layer (or a bottom/middle/top third) go."""
+
+    targets: dict[str, list[int]]  # cell id -> layers
+    heads: int
+    evaluator: Evaluator
+    cells: list[Cell] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cells = [
+            Cell(name, {layer: list(range(self.heads)) for layer in layers})
+            for name, layers in self.targets.items()
+        ]
+
+    def compute(self, cell: Cell, loaded: LoadedModel) -> CellResult:
+        base = self.evaluator.metrics(loaded, {})
+        t0 = time.perf_counter()
+        metrics = self.evaluator.metrics(loaded, cell.heads or {})
+        rows = [
+            {
+                "target": cell.name,
+                "layers": json.dumps(self.targets[cell.name]),
+                "metric": name,
+                "base_value": float(base[name]),
+                "value": float(value),
+                "drop": float(base[name] - value),
+            }
+            for name, value in metrics.items()
+        ]
+        return CellResult({"layer_importance": rows}, time.perf_counter() - t0)

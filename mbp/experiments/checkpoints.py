@@ -1,0 +1,215 @@
+"""Which fine-tuned model a run evaluates: trained from a recipe, or a stored checkpoint by id.
+
+Before a fine-tune of more than a few minutes the runner says what it will train, how long that
+should take and which stored checkpoints for the same model and task exist (`--checkpoint ID`
+uses one); a fine-tune that ends within a few points of the majority-class score says so at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mbp.errors import MbpError
+from mbp.experiments.context import RunContext
+from mbp.experiments.params import Experiment
+from mbp.spec import FinetuneSpec
+
+ANNOUNCE_AFTER_S = 180.0  # fine-tunes expected to take longer than this are announced
+WEAK_MARGIN = 0.05  # a dev score within 5 points of always answering the majority class
+# Prior cost of one training example (forward + backward + step) per layer x hidden^2 unit,
+# from e5-small on these CPUs (~0.04 s per example at length 128); a stored fine-tune's own
+# measured rate replaces it.
+_PRIOR_S_PER_EXAMPLE_E5 = 0.04
+
+
+def finetune_spec(exp: Experiment) -> FinetuneSpec | None:
+    """What fine-tuning `exp` needs (None: the model is used as it is). Trains nothing."""
+    from mbp.models import model_checksum
+    from mbp.tasks import get_task
+
+    opts = exp.finetune
+    if not opts.enabled:
+        return None
+    return FinetuneSpec(
+        model=exp.model,
+        model_checksum=model_checksum(exp.model),
+        task=get_task(exp.task).train_task,
+        train_examples=opts.train_examples,
+        epochs=opts.epochs,
+        lr=opts.lr,
+        batch_size=opts.batch_size,
+        max_length=opts.max_length,
+        seed=opts.seed,
+        freeze_embeddings=opts.freeze_embeddings,
+    )
+
+
+def checkpoint_key(ctx: RunContext, exp: Experiment) -> str:
+    """The key runs name their model by: the stored checkpoint's id, the recipe's key, or ""."""
+    if exp.finetune.checkpoint:
+        return stored_checkpoint(ctx, exp)["ckpt_id"]
+    spec = finetune_spec(exp)
+    return spec.key if spec else ""
+
+
+def stored_checkpoint(ctx: RunContext, exp: Experiment) -> dict:
+    """The store's row for `--checkpoint ID`, checked against the run's model and task."""
+    from mbp.tasks import get_task
+
+    ckpt_id = exp.finetune.checkpoint
+    frame = ctx.store.checkpoints()
+    rows = frame[frame["ckpt_id"] == ckpt_id] if len(frame) else frame
+    if not len(rows):
+        raise MbpError(
+            f"--checkpoint {ckpt_id!r} is not in the store {ctx.store.path}: "
+            "`mbp runs --checkpoints` lists the stored ones"
+        )
+    row = rows.iloc[0].to_dict()
+    train_task = get_task(exp.task).train_task
+    if row["model"] != exp.model or row["task"] != train_task:
+        raise MbpError(
+            f"--checkpoint {ckpt_id} is {row['model']} fine-tuned on {row['task']}, but this run "
+            f"is {exp.model} on {exp.task} (trained on {train_task}): pick a matching checkpoint"
+        )
+    if not (Path(row["path"]) / "config.json").is_file():
+        raise MbpError(
+            f"--checkpoint {ckpt_id}'s files at {row['path']} are gone (another machine, or a "
+            "cleared cache): fine-tune again with its recipe, or drop --checkpoint"
+        )
+    return row
+
+
+def checkpoint(ctx: RunContext, exp: Experiment):
+    """The fine-tuned `Checkpoint` for `exp` (training it if needed), or None."""
+    from mbp.engine.finetune import Checkpoint, find_checkpoint, finetune
+
+    if exp.finetune.checkpoint:
+        row = stored_checkpoint(ctx, exp)
+        return Checkpoint(
+            key=row["ckpt_id"],
+            path=Path(row["path"]),
+            metric=row["metric"],
+            dev_value=float(row["dev_value"]),
+            dev_split="",
+            n_train=int(row["n_train"] or 0),
+            seconds=0.0,
+        )
+    spec = finetune_spec(exp)
+    if spec is None:
+        return None
+    if find_checkpoint(spec) is None:
+        announce_finetune(ctx, spec)
+    ckpt = finetune(
+        spec,
+        data_dir=ctx.data_dir,
+        device=ctx.device,
+        precision=ctx.precision,
+        progress=ctx.progress,
+    )
+    check_same_checkpoint(ctx, exp, ckpt)
+    ctx.store.record_checkpoint(
+        ckpt.key,
+        model=exp.model,
+        task=spec.task,
+        spec_json=spec.to_json(),
+        path=str(ckpt.path),
+        metric=ckpt.metric,
+        dev_value=ckpt.dev_value,
+        n_train=ckpt.n_train,
+    )
+    warn_if_weak(ctx, spec.task, ckpt)
+    return ckpt
+
+
+def check_same_checkpoint(ctx: RunContext, exp: Experiment, ckpt) -> None:
+    """Stored runs name their checkpoint by its spec key; a checkpoint retrained on another
+    machine (an imported store) must score what the stored one did, or new cells would mix two
+    models under one run."""
+    stored = ctx.store.checkpoints()
+    stored = stored[stored["ckpt_id"] == ckpt.key] if len(stored) else stored
+    if len(stored) and abs(float(stored["dev_value"].iloc[0]) - ckpt.dev_value) > 1e-9:
+        raise MbpError(
+            f"fine-tuned checkpoint {ckpt.key} ({exp.model}) scores {ckpt.dev_value:.6f} here but "
+            f"{float(stored['dev_value'].iloc[0]):.6f} in the store, so this machine's fine-tune "
+            "did not reproduce it: continue where it was trained, or use a new store "
+            "(--store NEW, and --fresh for precompute)"
+        )
+
+
+def training_examples(spec: FinetuneSpec, data_dir: str | None) -> int:
+    """How many examples the fine-tune will train on (the slice, or the whole split)."""
+    from mbp.tasks import get_task, load_examples
+
+    task = get_task(spec.task)
+    try:
+        available = len(load_examples(task.name, task.train_split, data_dir=data_dir).labels)
+    except MbpError:
+        return spec.train_examples
+    return min(spec.train_examples, available) if spec.train_examples else available
+
+
+def estimate_finetune_seconds(ctx: RunContext, spec: FinetuneSpec, n_train: int) -> float:
+    """Seconds for `n_train` x epochs examples on this machine's CPU: the prior per-example
+    cost scaled by the model's size, at length `max_length`."""
+    from mbp.models.registry import find_model
+
+    info = find_model(spec.model)
+    size = (info.layers * info.hidden**2) if info else 12 * 768**2
+    per_example = _PRIOR_S_PER_EXAMPLE_E5 * size / (12 * 384**2) * spec.max_length / 128
+    if ctx.torch_device.type == "cuda":
+        per_example /= 30.0
+    return n_train * spec.epochs * per_example
+
+
+def announce_finetune(ctx: RunContext, spec: FinetuneSpec) -> None:
+    """Say what a long fine-tune will train, its estimate, and the stored alternatives."""
+    from mbp.durations import format_duration
+
+    n_train = training_examples(spec, ctx.data_dir)
+    seconds = estimate_finetune_seconds(ctx, spec, n_train)
+    if seconds < ANNOUNCE_AFTER_S:
+        return
+    frame = ctx.store.checkpoints()
+    mine = (
+        frame[(frame["model"] == spec.model) & (frame["task"] == spec.task)] if len(frame) else []
+    )
+    stored = [
+        f"{r.ckpt_id} ({int(r.n_train or 0):,} examples, {r.metric} {float(r.dev_value):.3f})"
+        for r in getattr(mine, "itertuples", lambda: [])()
+    ]
+    hint = (
+        f"; stored checkpoints for {spec.model}/{spec.task}: {', '.join(stored)} "
+        "(--checkpoint ID uses one)"
+        if stored
+        else "; no stored checkpoint for this model and task"
+    )
+    print(
+        f"fine-tuning {spec.model} on {spec.task}: {n_train:,} examples x {spec.epochs:g} "
+        f"epoch(s), lr {spec.lr:g}, batch {spec.batch_size} (~{format_duration(seconds)} "
+        f"estimated on {ctx.torch_device.type}){hint}; smaller: --train-examples N --epochs E",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def warn_if_weak(ctx: RunContext, task: str, ckpt) -> bool:
+    """Warn when the fine-tuned dev score is within WEAK_MARGIN of the majority-class score on
+    the same examples: every number measured on it would rest on a model that learnt little."""
+    from mbp.tasks import get_task
+    from mbp.tasks.scoring import majority_baseline
+
+    if ckpt.metric != get_task(task).primary_metric:
+        return False
+    base = majority_baseline(task, ctx.data_dir)
+    if base is None or ckpt.dev_value - base >= WEAK_MARGIN:
+        return False
+    print(
+        f"warning: the fine-tuned {task} model scores {ckpt.metric} {ckpt.dev_value:.3f}, within "
+        f"{WEAK_MARGIN * 100:.0f} points of always answering the majority class ({base:.3f}): "
+        "train longer or on more examples (--train-examples, --epochs, --lr) before trusting "
+        "pruning results on it",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
