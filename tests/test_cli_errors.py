@@ -52,12 +52,41 @@ CASES = [
     ([*SWEEP, "--estimator", "magic"], "unknown estimator 'magic'"),
     ([*SWEEP, "--grid", "0,1.5"], "grid value 1.5 is outside [0, 1]"),
     ([*SWEEP, "--grid", "a,b"], "grid value 'a' is not a number"),
-    ([*SWEEP, "--examples", "0"], "--examples 0 must be positive"),
-    ([*SWEEP, "--examples", "-5"], "--examples -5 must be positive"),
-    ([*SWEEP, "--seeds", "-1"], "seed -1 is negative"),
+    ([*SWEEP, "--examples", "0"], "--examples 0 must be at least 1"),
+    ([*SWEEP, "--examples", "-5"], "--examples -5 must be at least 1"),
+    ([*SWEEP, "--seeds", "-1"], "--seeds value -1 is negative"),
     ([*SWEEP, "--shard", "3/2"], "--shard 3/2 needs 0 <= i < n"),
     ([*SWEEP, "--device", "tpu"], "unknown device 'tpu'"),
     (["nonsense"], "invalid choice"),
+    # every run parameter is checked by RunParams, from whichever flag it came
+    ([*SWEEP, "--floor", "-1"], "--floor -1 must be at least 0"),
+    ([*SWEEP, "--floor", "12"], "--floor 12 keeps every head of minilm-l6's 12-head layers"),
+    ([*SWEEP, "--floor", "1.5"], "--floor '1.5' is not an integer"),
+    ([*SWEEP, "--seeds", "0,x"], "--seeds value 'x' is not an integer"),
+    ([*SWEEP, "--grid", "0:1:-0.1"], "grid step -0.1 must be positive"),
+    ([*SWEEP, "--grid", "1:0:0.1"], "stops before it starts"),
+    ([*SWEEP, "--grid", "0:1:1e-9"], "points: use a larger step"),
+    ([*SWEEP, "--importance-examples", "0"], "--importance-examples 0 must be at least 1"),
+    ([*SWEEP, "--data-seed", "-2"], "--data-seed -2 must be at least 0"),
+    ([*SWEEP, "--batch-size", "0"], "--batch-size 0 must be at least 1"),
+    ([*SWEEP, "--split", "nope"], "--split 'nope' is not a split of sst2"),
+    ([*SWEEP, "--precision", "fp8"], "unknown precision 'fp8'"),
+    ([*SWEEP, "--train-examples", "-3"], "--train-examples -3 must be at least 0"),
+    ([*SWEEP, "--epochs", "0"], "--epochs 0.0 must be positive"),
+    ([*SWEEP, "--max-length", "1000"], "--max-length 1000 is over BERT's 512 positions"),
+    ([*SWEEP, "--checkpoint", "latest"], "--checkpoint 'latest' is not a checkpoint id"),
+    ([*SWEEP, "--checkpoint", "0123456789abcdef"], "--checkpoint '0123456789abcdef' is not in"),
+    ([*SWEEP, "--checkpoint", "0123456789abcdef", "--no-finetune"], "exclude each other"),
+    (["finetune", "--model", "minilm-l6", "--task", "sst2", "--lr", "-1"], "--lr -1.0 must be"),
+    (["finetune", "--model", "minilm-l6", "--task", "sst2", "--lr", "x"], "--lr 'x' is not a"),
+    (["finetune", "--model", "minilm-l6", "--task", "sst2", "--epochs", "nan"], "--epochs nan"),
+    (["layers", "--model", "minilm-l6", "--task", "sst2", "--examples", "x"], "'x' is not an"),
+    (
+        ["importance", "--model", "minilm-l6", "--task", "sst2", "--estimator", "random"],
+        "unknown estimator 'random'",
+    ),
+    (["precompute", "--plan", "huge"], "unknown plan 'huge'"),
+    (["precompute", "--only", "no-step"], "unknown plan step(s) ['no-step']"),
     (["delete", "no-such-id"], "no run or checkpoint 'no-such-id'"),
     (["delete", "r1", "no-such-id"], "no run or checkpoint 'no-such-id'"),
     (["delete", "ck1"], "checkpoint 'ck1' is used by run(s) r2"),
@@ -68,6 +97,30 @@ CASES = [
 def test_bad_input_exits_2_with_one_line(store_file, capsys, args, message):
     before = _digest(store_file)
     assert main([*args, "--store", str(store_file)] if args[0] != "nonsense" else args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and message in err, err
+    assert _digest(store_file) == before
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "is not a JSON object"),
+        ('{"num_hidden_layers": 2}', "gives no valid number of attention heads"),
+        ('{"num_hidden_layers": 2, "num_attention_heads": "x"}', "attention heads ('x')"),
+    ],
+)
+def test_a_model_folder_with_a_bad_config_is_refused_in_one_line(
+    store_file, tmp_path, capsys, config, message
+):
+    folder = tmp_path / "broken-model"
+    folder.mkdir()
+    (folder / "config.json").write_text(config)
+    before = _digest(store_file)
+    assert (
+        main(["sweep", "--model", str(folder), "--task", "sst2", "--store", str(store_file)]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and message in err, err
     assert _digest(store_file) == before

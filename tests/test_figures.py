@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -81,7 +82,25 @@ def test_every_xnli_language_has_its_own_fixed_colour():
     assert len(set(colours)) == 15
     assert all(re.fullmatch(r"#[0-9A-F]{6}", c) for c in colours)
     assert lang_color("sw") == LANG_COLORS["sw"] == lang_color("sw")
-    assert lang_color("xx") == lang_color("xx")  # a stable fallback for unknown codes
+
+    # unknown codes get a fallback colour that is the same in every process (no hash seed)
+    import subprocess
+    import sys
+
+    from mbp.figures.palette import _FALLBACK
+
+    script = "from mbp.figures.palette import lang_color; print(lang_color('xx'))"
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert seen == {lang_color("xx")} and lang_color("xx") in _FALLBACK
 
 
 def test_models_and_orders_have_distinct_colours():

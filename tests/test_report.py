@@ -54,20 +54,32 @@ def test_english_leads_names_the_best_other_language():
     assert "English leads? no" in line and "best other de 0.620" in line
 
 
-def test_plan_status_counts_done_unfinished_and_missing_runs():
+def _plan_runs(rows):
+    """A store.runs()-like frame; each run's command is its plan step's (with this machine's
+    --store and --device, which do not change what a run computed)."""
     import pandas as pd
 
+    from mbp.experiments.plan import paper_plan
+
+    steps = {s.name: s for s in paper_plan()}
+    local = " --store /tmp/x.duckdb --device cpu"
+    return pd.DataFrame(
+        [(*row[:6], steps[row[6]].command + local if row[6] in steps else row[6]) for row in rows],
+        columns=["kind", "model", "task", "lang", "method", "status", "command"],
+    )
+
+
+def test_plan_status_counts_done_unfinished_and_missing_runs():
     from mbp.experiments.plan import paper_plan, plan_status
 
-    runs = pd.DataFrame(
+    runs = _plan_runs(
         [
-            ("sweep", "e5-small", "xnli", "en", "importance", "done"),
-            ("sweep", "e5-small", "xnli", "en", "reverse", "running"),
-            ("sweep", "e5-small", "xnli", "en", "reverse", "done"),  # a finished copy wins
-            ("sweep", "e5-small", "xnli", "en", "random", "done"),
-            ("sweep", "e5-small", "xnli", "tr", "random", "partial"),
-        ],
-        columns=["kind", "model", "task", "lang", "method", "status"],
+            ("sweep", "e5-small", "xnli", "en", "importance", "done", "xnli-en"),
+            ("sweep", "e5-small", "xnli", "en", "reverse", "running", "xnli-en"),
+            ("sweep", "e5-small", "xnli", "en", "reverse", "done", "xnli-en"),  # finished wins
+            ("sweep", "e5-small", "xnli", "en", "random", "done", "xnli-en"),
+            ("sweep", "e5-small", "xnli", "tr", "random", "partial", "xnli-tr"),
+        ]
     )
     rows = {r["step"]: r for r in plan_status(runs, paper_plan())}
     assert rows["xnli-en"]["state"] == "done" and rows["xnli-en"]["done"] == 3
@@ -79,6 +91,73 @@ def test_plan_status_counts_done_unfinished_and_missing_runs():
         2,
     )
     assert rows["xnli-layers"]["runs"] == 15 and rows["xnli-layers"]["state"] == "not started"
+
+
+def test_plan_status_counts_only_runs_made_with_the_steps_parameters():
+    """A store holding the smoke plan (64 examples, 3-point grid) or any other settings for the
+    same model, task, language and order does not finish the paper's steps."""
+    from mbp.experiments.plan import paper_plan, plan_status, smoke_plan
+
+    smoke = {s.name: s.command for s in smoke_plan()}
+    glue = next(s for s in paper_plan() if s.name == "glue-sst2-minilm-l6").command
+    runs = _plan_runs(
+        [
+            ("sweep", "minilm-l6", "sst2", "en", o, "done", smoke["smoke-sweep"])
+            for o in ("importance", "reverse", "random")
+        ]
+        + [
+            # the step's command with one thing changed each time
+            (
+                "sweep",
+                "minilm-l6",
+                "sst2",
+                "en",
+                "importance",
+                "done",
+                glue.replace("--examples 500", "--examples 499"),
+            ),
+            (
+                "sweep",
+                "minilm-l6",
+                "sst2",
+                "en",
+                "reverse",
+                "done",
+                glue.replace("--grid 0:1:0.1", "--grid 0:1:0.2"),
+            ),
+            (
+                "sweep",
+                "minilm-l6",
+                "sst2",
+                "en",
+                "random",
+                "done",
+                glue.replace("--seeds 0 1 2", "--seeds 0 1"),
+            ),
+        ]
+    )
+    rows = {r["step"]: r for r in plan_status(runs, paper_plan())}
+    assert rows["glue-sst2-minilm-l6"]["done"] == 0
+    assert rows["glue-sst2-minilm-l6"]["state"] == "not started"
+    # a different fine-tuning recipe is a different model
+    recipe = glue.replace("--epochs 2", "--epochs 3")
+    runs = _plan_runs(
+        [
+            ("sweep", "minilm-l6", "sst2", "en", "importance", "done", recipe),
+            ("sweep", "minilm-l6", "sst2", "en", "reverse", "done", glue),
+            ("sweep", "minilm-l6", "sst2", "en", "random", "done", glue),
+        ]
+    )
+    rows = {r["step"]: r for r in plan_status(runs, paper_plan())}
+    assert rows["glue-sst2-minilm-l6"]["done"] == 2
+    # the smoke plan's own steps are done by the smoke runs
+    smoke_runs = _plan_runs(
+        [
+            ("sweep", "minilm-l6", "sst2", "en", o, "done", smoke["smoke-sweep"])
+            for o in ("importance", "reverse", "random")
+        ]
+    )
+    assert plan_status(smoke_runs, smoke_plan())[0]["state"] == "done"
 
 
 def test_weak_finetunes_flags_only_models_near_the_majority_baseline():

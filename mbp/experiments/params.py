@@ -53,7 +53,7 @@ __all__ = [
 def parse_seeds(values: str | Iterable[Any], what: str = "seeds") -> tuple[int, ...]:
     """'0,1,2' or '0 1 2' or [0, 1] -> (0, 1, 2), unique, each >= 0."""
     out = []
-    for part in split_list(values) if isinstance(values, str) else values:
+    for part in split_list(values):
         try:
             seed = int(str(part).strip())
         except ValueError:
@@ -281,6 +281,8 @@ class RunParams:
         for name, flag in _FLAGS.items():
             value = getattr(self, name)
             if value == getattr(default, name) or (command != "sweep" and name in _SWEEP_ONLY):
+                continue
+            if name == "seeds" and "random" not in self.orders:
                 continue
             if isinstance(value, bool):
                 argv.append(flag)
