@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mbp.analysis.claims import evaluate_claims
 from mbp.analysis.report import _fmt, build_report
 from mbp.store import ResultsStore
@@ -179,3 +181,28 @@ def test_weak_finetunes_flags_only_models_near_the_majority_baseline():
     assert len(lines) == 1
     assert lines[0].startswith("a on mrpc: f1 0.826 is only +1.4 points above")
     assert weak_finetunes(frame, margin=1.0) == []
+
+
+@pytest.mark.slow
+def test_the_shipped_report_is_what_the_code_makes_of_the_shipped_results(
+    tmp_path, shared_data_dir
+):
+    """docs/REPRODUCTION.md is generated, never hand-edited: re-importing precomputed/ into a
+    fresh store and running `mbp report` gives the committed text (all but its date line)."""
+    from pathlib import Path
+
+    from mbp.store import ResultsStore, import_into
+
+    root = Path(__file__).resolve().parents[1]
+    store = ResultsStore(tmp_path / "store.duckdb")
+    import_into(store, str(root / "precomputed"))
+    out = build_report(
+        ResultsStore(tmp_path / "store.duckdb", read_only=True),
+        tmp_path / "docs" / "REPRODUCTION.md",
+        data_dir=str(shared_data_dir),
+    )
+
+    def body(path: Path) -> list[str]:
+        return [line for line in path.read_text().splitlines() if not line.startswith("Generated")]
+
+    assert body(out) == body(root / "docs" / "REPRODUCTION.md")

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from mbp import __version__
 from mbp.errors import MbpError
+from mbp.provenance import portable_command
 from mbp.store.results_store import ResultsStore
 from mbp.store.rows import insert_frame
 from mbp.store.schema import COLUMNS, KEYS, RUN_TABLES, SCHEMA_VERSION, TABLES, quote
@@ -111,6 +112,13 @@ def export_store(
             for table in TABLES:
                 keys = ", ".join(quote(k) for k in KEYS[table])
                 arrow = con.sql(f"SELECT * FROM {table} ORDER BY {keys}").to_arrow_table()
+                if table == "runs":  # an export is shared: no paths of this machine in it
+                    commands = [
+                        None if c is None else portable_command(c)
+                        for c in arrow.column("command").to_pylist()
+                    ]
+                    index = arrow.schema.get_field_index("command")
+                    arrow = arrow.set_column(index, "command", pa.array(commands, pa.string()))
                 pq.write_table(arrow, tmp / f"{table}.parquet")
                 counts[table] = arrow.num_rows
             cursor = con.execute("SELECT * FROM runs ORDER BY created_at, run_id")
@@ -121,7 +129,7 @@ def export_store(
             "schema_version": SCHEMA_VERSION,
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "mbp_version": __version__,
-            "source_store": str(store.path),
+            "source_store": store.path.name,  # the file name only: no machine-local path
             "store_id": meta.get("store_id"),
             "counts": counts,
             "runs": [_provenance(run) for run in runs],
@@ -154,6 +162,7 @@ def _provenance(run: dict[str, Any]) -> dict[str, Any]:
     run = {k: (None if isinstance(v, float) and v != v else v) for k, v in run.items()}  # NaN
     run["seeds"] = _loads(run.get("seeds"))
     run["versions"] = _loads(run.get("versions_json"))
+    run["command"] = portable_command(run.get("command") or "")
     return {k: run.get(k) for k in _PROVENANCE}
 
 
