@@ -119,11 +119,16 @@ class ImportanceWork:
     device: Any
     cells: list[Cell] = field(default_factory=lambda: [Cell("importance")])
 
-    def compute(self, cell: Cell, loaded: LoadedModel) -> CellResult:
+    def scores(self, loaded: LoadedModel, removed: HeadSet | None = None):
+        """HeadImportance of every head; `removed` heads are gated off (iterative order)."""
+        from mbp.engine.gate import gate_from_heads
         from mbp.engine.importance import head_importance
+        from mbp.engine.layout import model_shape
 
-        started = time.perf_counter()
-        result = head_importance(
+        base_gate = None
+        if removed:
+            base_gate = gate_from_heads(removed, *model_shape(loaded.model))
+        return head_importance(
             loaded.model,
             self.encoded,
             regression=self.regression,
@@ -134,7 +139,12 @@ class ImportanceWork:
             batch_size=min(self.batch_size, 32),
             device=self.device,
             precision="fp32",
+            base_gate=base_gate,
         )
+
+    def compute(self, cell: Cell, loaded: LoadedModel) -> CellResult:
+        started = time.perf_counter()
+        result = self.scores(loaded)
         layers, heads = result.scores.shape
         rows = [
             {

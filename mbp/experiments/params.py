@@ -83,6 +83,15 @@ def _positive_float(value: Any, name: str, example: str, *, below: float | None 
     return f
 
 
+def check_floor(floor: int, heads: int, model: str) -> None:
+    """A per-layer floor must leave something to prune in a layer of `heads` heads."""
+    if not 0 <= floor < heads:
+        raise MbpError(
+            f"--floor {floor} keeps every head of {model}'s {heads}-head layers, so nothing "
+            f"could be pruned: use 0 to {heads - 1}"
+        )
+
+
 # ------------------------------------------------------------------------------ the parameters
 
 
@@ -219,11 +228,8 @@ class RunParams:
         set_(self, "seeds", seeds)
         set_(self, "grid", parse_grid(self.grid))
         floor = _int(self.floor, "--floor", minimum=0, example="1")
-        if shape is not None and floor >= shape[1]:
-            raise MbpError(
-                f"--floor {floor} keeps every head of {model}'s {shape[1]}-head layers, so "
-                f"nothing could be pruned: use 0 to {shape[1] - 1}"
-            )
+        if shape is not None:
+            check_floor(floor, shape[1], model)
         set_(self, "floor", floor)
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise MbpError(f"unknown device {self.device!r}: use auto, cpu or cuda[:N]")

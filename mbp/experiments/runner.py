@@ -32,7 +32,7 @@ from mbp.experiments.cells import (
 from mbp.experiments.context import LoadedModel, RunContext
 from mbp.experiments.data import config_shape, eval_data, importance_data, tokenizer
 from mbp.experiments.executor import Executor, LocalExecutor
-from mbp.experiments.params import ORDERS, RANKED_ORDERS, Experiment, check_grid
+from mbp.experiments.params import ORDERS, RANKED_ORDERS, Experiment, check_floor, check_grid
 from mbp.provenance import code_commit, portable_command, versions_json
 from mbp.spec import DataSpec, RunSpec
 
@@ -174,9 +174,12 @@ def _evaluator(ctx: RunContext, exp: Experiment, data) -> Evaluator:
     )
 
 
-def _prepare(ctx: RunContext) -> None:
+def _prepare(ctx: RunContext, exp: Experiment) -> None:
+    """Checks that need the store, before any data or model is loaded; all cores on CPU."""
     from mbp.engine.device import use_all_cores
 
+    if exp.finetune.checkpoint:
+        checkpoints.stored_checkpoint(ctx, exp)
     if ctx.torch_device.type == "cpu":
         use_all_cores()
 
@@ -197,7 +200,7 @@ def run_importance(ctx: RunContext, exp: Experiment):
     from mbp.engine.importance import HeadImportance
     from mbp.tasks import get_task
 
-    _prepare(ctx)
+    _prepare(ctx, exp)
     tok = tokenizer(ctx, exp)
     data = eval_data(ctx, exp, tok)
     imp_data, encoded = importance_data(ctx, exp, tok, data)
@@ -261,15 +264,11 @@ def run_sweep(
     if not seeds or any(int(s) < 0 for s in seeds):
         raise MbpError(f"seeds {list(seeds)} must be non-negative integers: e.g. --seeds 0,1,2")
     seeds = tuple(int(s) for s in seeds) if order == "random" else (0,)
-    _prepare(ctx)
+    _prepare(ctx, exp)
     tok = tokenizer(ctx, exp)
     data = eval_data(ctx, exp, tok)
     shape = config_shape(exp)
-    if floor >= shape[1]:
-        raise MbpError(
-            f"--floor {floor} keeps every head of {exp.model}'s {shape[1]}-head layers: "
-            f"use 0 to {shape[1] - 1}"
-        )
+    check_floor(floor, shape[1], exp.model)
     importance_run, scores = "", None
     if order in RANKED_ORDERS:
         importance_run, result = run_importance(ctx, exp)
@@ -302,29 +301,22 @@ def run_sweep(
 
 def _rescorer(ctx: RunContext, exp: Experiment, tok, data):
     """Ranking of the remaining heads with the removed ones gated off (the iterative order)."""
+    from mbp.engine.orders import prune_order
+    from mbp.tasks import get_task
+
+    _, encoded = importance_data(ctx, exp, tok, data)
+    work = ImportanceWork(
+        encoded=encoded,
+        regression=get_task(exp.task).labels is None,
+        estimator=exp.estimator,
+        normalize=exp.normalize,
+        seed=0,
+        batch_size=ctx.batch_size,
+        device=ctx.torch_device,
+    )
 
     def rescore(loaded: LoadedModel, removed) -> list[tuple[int, int]]:
-        from mbp.engine.gate import gate_from_heads
-        from mbp.engine.importance import head_importance
-        from mbp.engine.layout import model_shape
-        from mbp.engine.orders import prune_order
-        from mbp.tasks import get_task
-
-        layers, n_heads = model_shape(loaded.model)
-        _, encoded = importance_data(ctx, exp, tok, data)
-        result = head_importance(
-            loaded.model,
-            encoded,
-            regression=get_task(exp.task).labels is None,
-            pad_id=loaded.pad_id,
-            estimator=exp.estimator,
-            normalize=exp.normalize,
-            batch_size=min(ctx.batch_size, 32),
-            device=ctx.torch_device,
-            precision="fp32",
-            base_gate=gate_from_heads(removed, layers, n_heads),
-        )
-        return prune_order(result.scores, "importance")
+        return prune_order(work.scores(loaded, removed=removed).scores, "importance")
 
     return rescore
 
@@ -336,7 +328,7 @@ def run_layers(ctx: RunContext, exp: Experiment) -> str:
     """The metric drop when all heads of one layer (or a bottom/middle/top third) are removed."""
     from mbp.engine.orders import layer_targets
 
-    _prepare(ctx)
+    _prepare(ctx, exp)
     tok = tokenizer(ctx, exp)
     data = eval_data(ctx, exp, tok)
     spec = base_spec(ctx, exp, "layers", "remove-layer", data.spec)

@@ -27,7 +27,7 @@ def tasks_table(data_dir: str | os.PathLike[str] | None = None) -> list[dict[str
                 "labels": "regression" if info.labels is None else "/".join(info.labels),
                 "metrics": ", ".join(info.metrics),
                 "trained_on": info.train_task,
-                "languages": len(info.languages),
+                "languages": " ".join(info.languages),  # the codes --lang accepts
                 "data": ("local: " + ", ".join(found) if found else "local: none")
                 if root is not None
                 else "hub (set MBP_DATA_DIR for local files)",
