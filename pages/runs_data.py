@@ -71,11 +71,12 @@ def body() -> None:
     d2.download_button(
         "CSV", data=lambda: _frame(store, table, run_ids, picked).to_csv(index=False),
         file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:", key="rd_csv",
+        on_click="ignore",  # a download changes nothing on the page: no rerun
     )  # fmt: skip
     d3.download_button(
         "Parquet", data=lambda: _parquet(_frame(store, table, run_ids, picked)),
         file_name=f"{stem}.parquet", mime="application/vnd.apache.parquet",
-        icon=":material/download:", key="rd_parquet",
+        icon=":material/download:", key="rd_parquet", on_click="ignore",
     )  # fmt: skip
     st.caption("Every chart downloads as PNG or SVG from the camera icon in its toolbar "
                "(choose the format in the sidebar).")  # fmt: skip

@@ -120,17 +120,23 @@ def page(server):
         browser.close()
 
 
-def settle(tab, charts: int = 0, timeout: float = 90) -> None:
-    """Wait until Streamlit stopped running the script and `charts` Plotly charts are drawn."""
+def settle(tab, charts: int = 0, timeout: float = 90, quiet_s: float = 1.5) -> None:
+    """Wait until `charts` Plotly charts are drawn and Streamlit has not been running the
+    script for `quiet_s` in a row (a rerun that starts late, on a loaded machine, is waited for
+    rather than raced)."""
     tab.wait_for_selector("h1", timeout=timeout * 1000)
     deadline = time.time() + timeout
+    idle_since = None
     while time.time() < deadline:
         running = tab.locator('[data-testid="stStatusWidget"]').count()
         drawn = tab.locator(".js-plotly-plot .main-svg").count()
-        if not running and drawn >= charts:
-            break
-        time.sleep(0.3)
-    time.sleep(0.8)
+        if running or drawn < charts:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.time()
+        elif time.time() - idle_since >= quiet_s:
+            return
+        time.sleep(0.2)
 
 
 def assert_clean(tab) -> None:
@@ -217,6 +223,7 @@ def test_runs_page_downloads_csv_and_parquet(server, page, tmp_path):
         page.get_by_role("button", name="CSV", exact=True).click()
     csv_path = tmp_path / "runs.csv"
     csv_download.value.save_as(csv_path)
+    settle(page)  # whatever the click set off has finished before the next click
     header = csv_path.read_text().splitlines()[0]
     assert header.startswith("run_id,model,task,lang,method,order_name")
     assert len(csv_path.read_text().splitlines()) > 300  # every fixture curve point
