@@ -4,20 +4,14 @@
     MBP_MODE=demo streamlit run app.py        # hosted demo: read-only copy of precomputed/
 
 The router: page config, the shared sidebar (model(s), task, language(s), mirrored in the URL so
-every view is a shareable link) and the pages in pages/, registered explicitly. An empty store
+every view is a shareable link) and the pages in views/, registered explicitly (not pages/: Streamlit would treat that folder
+as its own page directory and route deep links around the router). An empty store
 is filled from precomputed/ (the store's own Parquet export) on start-up. See docs/DASHBOARD.md.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import streamlit as st
-
-ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:  # pages import pages._common
-    sys.path.insert(0, str(ROOT))
 
 st.set_page_config(
     page_title="mbp · prunability of attention heads",
@@ -26,24 +20,24 @@ st.set_page_config(
     initial_sidebar_state="expanded",
 )
 
-from pages import _common as common  # noqa: E402  (after set_page_config, by design)
+from views import _common as common  # noqa: E402  (after set_page_config, by design)
 
 PAGES = [
     st.Page(
-        "pages/overview.py", title="Overview", icon=":material/home:", url_path="overview",
+        "views/overview.py", title="Overview", icon=":material/home:", url_path="overview",
         default=True,
     ),
-    st.Page("pages/curves.py", title="Pruning curves", icon=":material/show_chart:",
+    st.Page("views/curves.py", title="Pruning curves", icon=":material/show_chart:",
             url_path="curves"),
-    st.Page("pages/layers.py", title="Layer importance", icon=":material/stacks:",
+    st.Page("views/layers.py", title="Layer importance", icon=":material/stacks:",
             url_path="layers"),
-    st.Page("pages/heads.py", title="Head importance", icon=":material/grid_on:",
+    st.Page("views/heads.py", title="Head importance", icon=":material/grid_on:",
             url_path="heads"),
-    st.Page("pages/claims.py", title="Paper claims", icon=":material/fact_check:",
+    st.Page("views/claims.py", title="Paper claims", icon=":material/fact_check:",
             url_path="claims"),
-    st.Page("pages/live_run.py", title="Live run", icon=":material/play_circle:",
+    st.Page("views/live_run.py", title="Live run", icon=":material/play_circle:",
             url_path="live"),
-    st.Page("pages/runs_data.py", title="Runs & data", icon=":material/table_view:",
+    st.Page("views/runs_data.py", title="Runs & data", icon=":material/table_view:",
             url_path="runs"),
 ]  # fmt: skip
 

@@ -233,7 +233,7 @@ def _time_page(page: str, change: Callable) -> tuple[float, float, list[str]]:
     at.run()  # the router's first run (sidebar state); not timed
     st.cache_data.clear()
     if page != "overview":
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
     start = time.perf_counter()
     at.run()
     first = time.perf_counter() - start

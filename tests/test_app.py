@@ -54,7 +54,7 @@ def open_page(page: str, query: dict[str, str] | None = None) -> AppTest:
         at.query_params.update(query)
     at.run()
     if page != "overview":
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert [t.value for t in at.title] == [TITLES[page]]
     assert not at.error, [e.value for e in at.error]
@@ -96,7 +96,7 @@ def test_router_registers_every_page_and_the_shared_sidebar(fixture_env):
     assert at.query_params["task"] == "xnli" and at.query_params["model"] == "e5-small"
     assert at.sidebar.radio(key="image_format").options == ["PNG", "SVG"]
     for page in PAGES:  # every page file is a registered navigation page
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
 
 
 def test_overview(fixture_env):

@@ -171,7 +171,7 @@ def live_page(monkeypatch, tmp_path, **env) -> AppTest:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     at = AppTest.from_file(str(APP), default_timeout=120).run()
-    at.switch_page("pages/live_run.py").run()
+    at.switch_page("views/live_run.py").run()
     assert not at.exception
     return at
 
@@ -202,6 +202,6 @@ def test_demo_mode_from_streamlit_secrets(monkeypatch, tmp_path):
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.secrets["MBP_MODE"] = "demo"
     at.run()
-    at.switch_page("pages/live_run.py").run()
+    at.switch_page("views/live_run.py").run()
     assert not at.exception
     assert any("Live runs are off in this demo" in i.value for i in at.info)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from mbp.analysis import claims as logic
 from mbp.figures import model_label
-from pages import _common as common
+from views import _common as common
 
 HOW_TO_FILL = {
     1: "mbp sweep --model minilm-l6 --task sst2 --order importance\n"

@@ -7,7 +7,7 @@ import streamlit as st
 
 from mbp.analysis.tables import group_reliance
 from mbp.figures import model_label, symmetric_limit
-from pages import _common as common
+from views import _common as common
 
 SORTS = {
     "XNLI order": None,

@@ -17,7 +17,7 @@ from mbp.experiments.params import ORDERS
 from mbp.live import demo
 from mbp.live.jobs import Job, JobRegistry, mark_interrupted_runs, tiny_model_command
 from mbp.tasks import TASKS
-from pages import _common as common
+from views import _common as common
 
 STATUS_ICONS = {
     "running": ":blue[:material/progress_activity:]",
@@ -196,7 +196,7 @@ def _job_view(job: Job) -> None:
         st.code(jobs().log_tail(job.job_id, lines=14) or "(no output yet)", language="text")
         if job.finished and job.status in ("done", "failed", "cancelled", "timed out") and done:
             st.page_link(
-                "pages/curves.py", label="See its curves", icon=":material/show_chart:",
+                "views/curves.py", label="See its curves", icon=":material/show_chart:",
                 query_params={"model": meta.get("model", ""), "task": meta.get("task", ""),
                               "lang": ",".join(meta.get("langs", []))},
             )  # fmt: skip

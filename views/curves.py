@@ -6,7 +6,7 @@ import streamlit as st
 
 from mbp.analysis.tables import prunability_table
 from mbp.figures import ORDER_LABELS, model_label
-from pages import _common as common
+from views import _common as common
 
 ORDER_CHOICES = ("importance", "iterative", "reverse", "random")
 

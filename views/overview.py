@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from mbp.analysis.claims import default_pair
-from pages import _common as common
+from views import _common as common
 
 WHAT = (
     "**mbp** measures how prunable the attention heads of BERT-style models are: it removes "
@@ -106,7 +106,7 @@ def _claims_strip() -> None:
             st.markdown(f"**Claim {result.number}** · {common.verdict_badge(result.verdict)}")
             st.caption(result.claim)
     st.page_link(
-        "pages/claims.py", label="The numbers behind each verdict", icon=":material/arrow_forward:"
+        "views/claims.py", label="The numbers behind each verdict", icon=":material/arrow_forward:"
     )
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from mbp.analysis.tables import rank_correlations
 from mbp.figures import model_label
-from pages import _common as common
+from views import _common as common
 
 
 def body() -> None:

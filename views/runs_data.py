@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from mbp.analysis.tables import rows_for_runs
-from pages import _common as common
+from views import _common as common
 
 TABLES = {
     "curve points": "curve_points",

@@ -314,26 +314,9 @@ def empty_state(what: str, command: str, extra: str | None = None) -> None:
     st.info(text, icon=":material/inbox:")
 
 
-def _ensure_router() -> None:
-    """Make app.py the entry point even when the server's first request is a deep link.
-
-    Streamlit starts in its legacy "pages/ directory" mode when a pages/ folder sits beside
-    the main script, and in that mode a URL such as /curves runs pages/curves.py alone (no
-    sidebar, no page config) until app.py's st.navigation runs once. If a page finds itself
-    run that way, switch the process to st.navigation mode and rerun: app.py then routes the
-    same URL to the same page.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def run_page(title: str, body: Callable[[], None], *, icon: str | None = None) -> None:
     """Title + body; any error becomes a friendly message (details folded away), never a
     traceback on the page. Streamlit's own rerun/stop signals pass through (BaseException)."""
-    _ensure_router()
     st.title(title, anchor=False)
     try:
         body()
