@@ -29,6 +29,7 @@ from mbp.engine.grid import (
 )
 from mbp.engine.names import ESTIMATORS, ORDERS, RANKED_ORDERS
 from mbp.errors import MbpError
+from mbp.spec import FinetuneSpec
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 MAX_LENGTH_LIMIT = 512  # BERT-family position embeddings
@@ -95,6 +96,9 @@ def check_floor(floor: int, heads: int, model: str) -> None:
 # ------------------------------------------------------------------------------ the parameters
 
 
+_RECIPE = {f.name: f.default for f in fields(FinetuneSpec)}
+
+
 @dataclass(frozen=True)
 class FinetuneParams:
     """How the evaluated model is made: fine-tune (the paper's recipe by default), use a stored
@@ -102,13 +106,14 @@ class FinetuneParams:
 
     enabled: bool = True  # False: use the model as it is (e.g. an already fine-tuned folder)
     checkpoint: str = ""  # a stored checkpoint id (`mbp runs --checkpoints`) instead of a recipe
-    train_examples: int = 0  # 0 = the whole training split
-    epochs: float = 3.0
-    lr: float = 2e-5
-    batch_size: int = 32
-    max_length: int = 128
-    seed: int = 0
-    freeze_embeddings: bool = False
+    # the recipe: FinetuneSpec's defaults (the paper's), written once, there
+    train_examples: int = _RECIPE["train_examples"]  # 0 = the whole training split
+    epochs: float = _RECIPE["epochs"]
+    lr: float = _RECIPE["lr"]
+    batch_size: int = _RECIPE["batch_size"]
+    max_length: int = _RECIPE["max_length"]
+    seed: int = _RECIPE["seed"]
+    freeze_embeddings: bool = _RECIPE["freeze_embeddings"]
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

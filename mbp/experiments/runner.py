@@ -32,7 +32,14 @@ from mbp.experiments.cells import (
 from mbp.experiments.context import LoadedModel, RunContext
 from mbp.experiments.data import config_shape, eval_data, importance_data, tokenizer
 from mbp.experiments.executor import Executor, LocalExecutor
-from mbp.experiments.params import ORDERS, RANKED_ORDERS, Experiment, check_floor, check_grid
+from mbp.experiments.params import (
+    ORDERS,
+    RANKED_ORDERS,
+    Experiment,
+    check_floor,
+    check_grid,
+    parse_seeds,
+)
 from mbp.provenance import code_commit, portable_command, versions_json
 from mbp.spec import DataSpec, RunSpec
 
@@ -261,9 +268,10 @@ def run_sweep(
     if order not in ORDERS:
         raise MbpError(f"unknown order {order!r}: use one of {', '.join(ORDERS)}")
     grid = check_grid(grid) if grid is not None else parse_grid(DEFAULT_GRID_TEXT)
-    if not seeds or any(int(s) < 0 for s in seeds):
-        raise MbpError(f"seeds {list(seeds)} must be non-negative integers: e.g. --seeds 0,1,2")
-    seeds = tuple(int(s) for s in seeds) if order == "random" else (0,)
+    seeds = parse_seeds(seeds, "--seeds")
+    if not seeds:
+        raise MbpError("--seeds is empty: give at least one, e.g. --seeds 0,1,2")
+    seeds = seeds if order == "random" else (0,)
     _prepare(ctx, exp)
     tok = tokenizer(ctx, exp)
     data = eval_data(ctx, exp, tok)
