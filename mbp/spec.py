@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 
 def canonical_json(obj: Any) -> str:
@@ -24,12 +24,18 @@ def spec_hash(obj: Any) -> str:
 
 
 class _Spec:
+    #: Fields added after runs were stored: left out of the key (and the JSON) while at their
+    #: default, so every key stored before them stays valid.
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ()
+
     def fields_dict(self) -> dict[str, Any]:
         """The fields as `dataclasses.asdict` gives them (a nested spec without its "spec"
         tag): the form every stored key was hashed from."""
         out = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name in self.ADDED_LATER and value == f.default:
+                continue
             out[f.name] = value.fields_dict() if isinstance(value, _Spec) else value
         return out
 
@@ -140,6 +146,11 @@ class RunSpec(_Spec):
     device: str = "cpu"
     precision: str = "fp32"
     batch_size: int = 64
+    # posthoc: prune the fine-tuned model (Michel et al. 2019); retrain: prune the pre-trained
+    # model, then fine-tune with the heads removed (Budhraja et al.)
+    protocol: str = "posthoc"
+
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("protocol",)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:

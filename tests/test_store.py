@@ -373,10 +373,42 @@ def test_empty_store_queries_have_columns(tmp_path: Path) -> None:
 
 def test_schema_tables_match_columns_and_keys() -> None:
     con = duckdb.connect(":memory:")
-    con.execute(MIGRATIONS[1])
+    for version in sorted(MIGRATIONS):
+        con.execute(MIGRATIONS[version])
     for table, columns in COLUMNS.items():
         described = con.execute(f"DESCRIBE {table}").fetchall()
         assert {name: kind for name, kind, *_ in described} == columns, table
         keys = {name for name, _, _, key, *_ in described if key == "PRI"}
         assert keys == set(KEYS[table]), table
     con.close()
+
+
+def test_a_version_1_store_and_export_upgrade_with_defaults(tmp_path: Path) -> None:
+    """Stores and exports written before schema 2 keep every row; their runs are posthoc and
+    their checkpoints have no weights hash yet."""
+    from mbp.store import export_store, import_into
+
+    old = tmp_path / "v1.duckdb"
+    con = duckdb.connect(str(old))
+    con.execute(MIGRATIONS[1])
+    con.executemany(
+        "INSERT INTO meta VALUES (?, ?)",
+        [["schema_version", "1"], ["created_by", "mbp 0.1.0"], ["store_id", "abc"],
+         ["write_count", "0"]],
+    )  # fmt: skip
+    con.execute(
+        "INSERT INTO runs (run_id, kind, status, created_at, updated_at) "
+        "VALUES ('r', 'sweep', 'done', now(), now())"
+    )
+    con.close()
+    store = ResultsStore(old)  # migrates in place
+    assert store.runs()["protocol"].tolist() == ["posthoc"]
+    # an export written by schema 1 (no protocol column) imports with the default
+    out = export_store(store, tmp_path / "export")
+    import pyarrow.parquet as pq
+
+    runs = pq.read_table(out / "runs.parquet").drop_columns(["protocol"])
+    pq.write_table(runs, out / "runs.parquet")
+    fresh = ResultsStore(tmp_path / "fresh.duckdb")
+    assert import_into(fresh, out)["runs"] == 1
+    assert fresh.runs()["protocol"].tolist() == ["posthoc"]

@@ -61,7 +61,7 @@ def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "results.duckdb"
     make_store(path)
     con = duckdb.connect(str(path))
-    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     con.close()
     before = snapshot(tmp_path)
     for read_only in (False, True):
@@ -69,7 +69,7 @@ def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
             ResultsStore(path, read_only=read_only)
         message = str(info.value)
         assert message == (
-            f"store {path} was written by a newer mbp (schema 2 > 1): "
+            f"store {path} was written by a newer mbp (schema 99 > 2): "
             "upgrade mbp or use another --store"
         )
         assert "\n" not in message
@@ -248,14 +248,17 @@ def test_older_schema_is_migrated_by_a_writable_open(
 ) -> None:
     path = tmp_path / "results.duckdb"
     make_store(path)
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(schema.MIGRATIONS, 2, "ALTER TABLE runs ADD COLUMN note VARCHAR;")
+    current = schema.SCHEMA_VERSION
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(schema.MIGRATIONS, current + 1, "ALTER TABLE runs ADD COLUMN note VARCHAR;")
     before = snapshot(tmp_path)
-    with pytest.raises(MbpError, match=r"has schema 1 < 2: open it once without read-only"):
+    with pytest.raises(
+        MbpError, match=rf"has schema {current} < {current + 1}: open it once without read-only"
+    ):
         ResultsStore(path, read_only=True)
     assert snapshot(tmp_path) == before
     store = ResultsStore(path)
     meta = dict(store.sql("SELECT key, value FROM meta").values.tolist())
-    assert meta["schema_version"] == "2"
+    assert meta["schema_version"] == str(current + 1)
     assert "note" in store.sql("SELECT * FROM runs").columns
     assert store.finished_cells("run-a") == {"random/0"}

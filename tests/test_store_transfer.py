@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mbp.errors import MbpError
-from mbp.store import TABLES, ResultsStore, export_store, import_into
+from mbp.store import SCHEMA_VERSION, TABLES, ResultsStore, export_store, import_into
 from mbp.store import transfer as transfer_module
 from mbp.store.schema import KEYS
 
@@ -137,7 +137,7 @@ def test_export_writes_parquet_and_manifest(tmp_path: Path, source: ResultsStore
     )
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["schema_version"] == 1
+    assert manifest["schema_version"] == SCHEMA_VERSION
     assert manifest["counts"] == store.counts()
     assert manifest["data_sha256"] == {"xnli/dev.tsv": "f00d"}
     assert "exported_at" in manifest
@@ -316,7 +316,7 @@ def break_export(out: Path, how: str) -> None:
         ("missing table", "cells.parquet is missing"),
         ("truncated parquet", "curve_points.parquet is not readable Parquet"),
         ("count mismatch", "curve_points.parquet has 30 rows, the manifest says 31"),
-        ("newer schema", r"written by a newer mbp \(schema 7 > 1\): upgrade mbp"),
+        ("newer schema", r"written by a newer mbp \(schema 7 > 2\): upgrade mbp"),
         ("bad manifest", "unreadable manifest.json"),
         ("missing column", r"cells.parquet lacks columns \['elapsed_s'\]"),
         ("orphan rows", "cells rows of run 'imp' have no runs row"),

@@ -15,3 +15,8 @@ Estimator = Literal["gradient", "fisher", "random"]
 #: What a user may choose; the engine also has "random" (a baseline ranking).
 ESTIMATORS: tuple[str, ...] = ("gradient", "fisher")
 ENGINE_ESTIMATORS: tuple[str, ...] = ("gradient", "fisher", "random")
+Protocol = Literal["posthoc", "retrain"]
+#: posthoc: prune the fine-tuned model and evaluate (Michel et al. 2019); retrain: the paper's,
+#: prune the pre-trained model, fine-tune with the heads removed, evaluate.
+PROTOCOLS: tuple[str, ...] = ("posthoc", "retrain")
+PAPER_PROTOCOL = "retrain"

@@ -31,13 +31,26 @@ class Cell:
     chain: str = ""
 
 
+@dataclass(frozen=True)
+class Write:
+    """Rows for one stored cell of one run."""
+
+    run_id: str
+    cell_id: str
+    tables: dict[str, list[dict]]
+    elapsed_s: float
+
+
 @dataclass
 class CellResult:
-    """A finished cell's rows, per store table, and its own compute time."""
+    """A finished cell's rows, per store table, and its own compute time. A unit of work that
+    fills cells of several runs (a retrained model evaluated on every language) lists them in
+    `writes` instead."""
 
     tables: dict[str, list[dict]]
     elapsed_s: float
     payload: Any = None  # e.g. the HeadImportance of an importance cell
+    writes: list[Write] = field(default_factory=list)
 
 
 class Work(Protocol):
@@ -168,6 +181,40 @@ def sweep_cell_name(order: str, seed: int, fraction: float) -> str:
     return f"{order}/{seed}/{fraction:g}"
 
 
+def sweep_cells(
+    order: str,
+    seeds: tuple[int, ...],
+    grid: tuple[float, ...],
+    floor: int,
+    shape: tuple[int, int],
+    scores: Any,
+) -> list[Cell]:
+    """A sweep's cells: one per (seed, grid point), with the heads each removes (the iterative
+    order's come from re-scoring, so its cells form one chain per seed)."""
+    from mbp.engine.orders import heads_at_fraction, prune_order
+
+    layers, heads = shape
+    cells = []
+    for seed in seeds:
+        if order == "iterative":
+            chain = f"iterative/{seed}"
+            cells += [Cell(sweep_cell_name(order, seed, f), None, chain) for f in grid]
+            continue
+        ranking = prune_order(scores, order, seed=seed, shape=shape)
+        for fraction in grid:
+            removed = heads_at_fraction(ranking, fraction, layers=layers, heads=heads, floor=floor)
+            cells.append(Cell(sweep_cell_name(order, seed, fraction), removed))
+    return cells
+
+
+def layer_cells(targets: dict[str, list[int]], heads: int) -> list[Cell]:
+    """Layer-wise cells: every head of each target's layers removed."""
+    return [
+        Cell(name, {layer: list(range(heads)) for layer in layers})
+        for name, layers in targets.items()
+    ]
+
+
 @dataclass
 class SweepWork:
     """Metric vs pruned fraction for one order: one cell per (seed, grid point)."""
@@ -186,23 +233,9 @@ class SweepWork:
     _chains: dict[str, tuple[int, HeadSet]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        from mbp.engine.orders import heads_at_fraction, prune_order
-
-        layers, heads = self.shape
-        self.cells = []
-        for seed in self.seeds:
-            if self.order == "iterative":
-                chain = f"iterative/{seed}"
-                self.cells += [
-                    Cell(sweep_cell_name("iterative", seed, f), None, chain) for f in self.grid
-                ]
-                continue
-            ranking = prune_order(self.scores, self.order, seed=seed, shape=self.shape)
-            for fraction in self.grid:
-                removed = heads_at_fraction(
-                    ranking, fraction, layers=layers, heads=heads, floor=self.floor
-                )
-                self.cells.append(Cell(sweep_cell_name(self.order, seed, fraction), removed))
+        self.cells = sweep_cells(
+            self.order, self.seeds, self.grid, self.floor, self.shape, self.scores
+        )
 
     def _iterative_heads(self, cell: Cell, loaded: LoadedModel) -> HeadSet:
         """Walk the chain up to `cell` (re-scoring after each step, as the order defines),
@@ -263,10 +296,7 @@ class LayersWork:
     cells: list[Cell] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.cells = [
-            Cell(name, {layer: list(range(self.heads)) for layer in layers})
-            for name, layers in self.targets.items()
-        ]
+        self.cells = layer_cells(self.targets, self.heads)
 
     def compute(self, cell: Cell, loaded: LoadedModel) -> CellResult:
         base = self.evaluator.metrics(loaded, {})

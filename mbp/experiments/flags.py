@@ -44,6 +44,18 @@ def add_run_flags(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (CUDA only); default auto")
     p.add_argument("--batch-size", help=f"evaluation batch size (default {d('batch_size')})")
     p.add_argument("--force", action="store_true", help="recompute finished cells")
+    if command in ("sweep", "layers"):
+        p.add_argument(
+            "--protocol",
+            help="posthoc (default: prune the fine-tuned model, Michel et al. 2019) | retrain "
+            "(the paper's: remove the heads from the pre-trained model, then fine-tune)",
+        )
+        p.add_argument(
+            "--keep-checkpoints",
+            action="store_true",
+            help="retrain: keep each cell's fine-tuned checkpoint (default: deleted once its "
+            "numbers are stored; the unpruned reference is always kept)",
+        )
     if command == "sweep":
         p.add_argument(
             "--order",
@@ -93,6 +105,7 @@ _RUN_FIELDS = {
     "device": "device",
     "precision": "precision",
     "batch_size": "batch_size",
+    "protocol": "protocol",
 }
 _FINETUNE_FIELDS = {
     "checkpoint": "checkpoint",

@@ -27,7 +27,7 @@ from mbp.engine.grid import (
     parse_grid,
     split_list,
 )
-from mbp.engine.names import ESTIMATORS, ORDERS, RANKED_ORDERS
+from mbp.engine.names import ESTIMATORS, ORDERS, PROTOCOLS, RANKED_ORDERS
 from mbp.errors import MbpError
 from mbp.spec import FinetuneSpec
 
@@ -182,6 +182,7 @@ class RunParams:
     precision: str = "auto"
     batch_size: int = 64
     finetune: FinetuneParams = field(default_factory=FinetuneParams)
+    protocol: str = "posthoc"  # or "retrain", the paper's (mbp.engine.names.PROTOCOLS)
 
     def __post_init__(self) -> None:
         from mbp.models.registry import get_model_info
@@ -243,8 +244,30 @@ class RunParams:
                 f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}"
             )
         set_(self, "batch_size", _int(self.batch_size, "--batch-size", minimum=1, example="64"))
+        self._check_protocol()
         if self.examples > 10_000_000:
             raise MbpError(f"--examples {self.examples} is implausibly large: e.g. --examples 500")
+
+    def _check_protocol(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise MbpError(
+                f"unknown protocol {self.protocol!r}: use posthoc (prune the fine-tuned model) "
+                "or retrain (the paper's: prune, then fine-tune)"
+            )
+        if self.protocol != "retrain":
+            return
+        if "iterative" in self.orders:
+            raise MbpError(
+                "--order iterative re-scores a fine-tuned model step by step: it has no retrain "
+                "form; use importance, reverse or random with --protocol retrain"
+            )
+        if not self.finetune.enabled:
+            raise MbpError("--protocol retrain fine-tunes every cell: drop --no-finetune")
+        if self.finetune.checkpoint:
+            raise MbpError(
+                "--protocol retrain fine-tunes every cell with the reference's recipe: give the "
+                "recipe flags (--train-examples, --epochs, --lr ...) instead of --checkpoint"
+            )
 
     # ------------------------------------------------------------------ derived views
 
@@ -293,6 +316,8 @@ class RunParams:
             value = getattr(self, name)
             if value == getattr(default, name) or (command != "sweep" and name in _SWEEP_ONLY):
                 continue
+            if command == "importance" and name in _NOT_FOR_IMPORTANCE:
+                continue
             if name == "seeds" and "random" not in self.orders:
                 continue
             if isinstance(value, bool):
@@ -308,6 +333,7 @@ class RunParams:
 
 
 _SWEEP_ONLY = ("orders", "seeds", "grid", "floor")
+_NOT_FOR_IMPORTANCE = ("protocol",)
 _FLAGS = {
     "split": "--split",
     "examples": "--examples",
@@ -322,6 +348,7 @@ _FLAGS = {
     "device": "--device",
     "precision": "--precision",
     "batch_size": "--batch-size",
+    "protocol": "--protocol",
 }
 _FINETUNE_FLAGS = {
     "checkpoint": "--checkpoint",

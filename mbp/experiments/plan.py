@@ -195,6 +195,8 @@ def comparable(params: RunParams, kind: str, method: str) -> dict[str, Any]:
     if kind == "layers":
         for name in ("importance_examples", "estimator", "normalize"):
             out.pop(name)
+    if kind == "importance":
+        out.pop("protocol")  # heads are always scored on the fine-tuned model
     return out
 
 

@@ -23,7 +23,7 @@ from mbp.paths import store_path
 from mbp.store.connection import StoreFile, WriteTransaction
 from mbp.store.queries import StoreQueries
 from mbp.store.rows import Rows, insert_frame, rows_frame
-from mbp.store.schema import CELL_ROW_TABLES, KEYS, RUN_TABLES, quote
+from mbp.store.schema import CELL_ROW_TABLES, COLUMNS, KEYS, RUN_TABLES, quote
 
 RunKind = Literal["sweep", "importance", "layers"]
 # partial: a `--shard` worker finished its share of the cells (import merges shards)
@@ -103,6 +103,7 @@ class ResultsStore(StoreQueries):
         versions_json: str | Mapping[str, Any] | None,
         code_commit: str | None,
         command: str | None,
+        protocol: str = "posthoc",
     ) -> None:
         """Insert the run, or mark an existing one `running` again (keeping `created_at`)."""
         if kind not in get_args(RunKind):
@@ -142,6 +143,7 @@ class ResultsStore(StoreQueries):
                 "updated_at": now,
                 "elapsed_s": None,
                 "error": None,
+                "protocol": protocol,
             }
             columns = ", ".join(quote(c) for c in values)
             con.execute(
@@ -298,11 +300,14 @@ class ResultsStore(StoreQueries):
         metric: str | None,
         dev_value: float | None,
         n_train: int | None,
+        weights_sha256: str | None = None,
     ) -> None:
         """Record (or replace) a fine-tuned checkpoint."""
+        columns = ", ".join(quote(c) for c in COLUMNS["checkpoints"])
         with self.write_transaction(f"record checkpoint {ckpt_id}") as txn:
             txn.con.execute(
-                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO checkpoints ({columns}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     ckpt_id,
                     model,
@@ -313,6 +318,7 @@ class ResultsStore(StoreQueries):
                     dev_value,
                     n_train,
                     _now(),
+                    weights_sha256,
                 ],
             )
 

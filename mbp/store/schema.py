@@ -18,7 +18,7 @@ import duckdb
 from mbp import __version__
 from mbp.errors import MbpError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CREATED_BY = f"mbp {__version__}"  # the tag that tells our files from foreign DuckDB files
 
 _SCHEMA_V1 = """
@@ -102,7 +102,21 @@ CREATE TABLE checkpoints (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+# v2: the protocol a run measured (posthoc: prune the fine-tuned model; retrain: prune, then
+# fine-tune) and the sha256 of a fine-tuned checkpoint's weights (what it is, not how it was made)
+_SCHEMA_V2 = """
+ALTER TABLE runs ADD COLUMN protocol VARCHAR DEFAULT 'posthoc';
+ALTER TABLE checkpoints ADD COLUMN weights_sha256 VARCHAR;
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+
+#: Columns a later version added, with the value rows written before it get (an export of an
+#: older version is imported with them filled in).
+ADDED_COLUMNS: dict[str, dict[str, object]] = {
+    "runs": {"protocol": "posthoc"},
+    "checkpoints": {"weights_sha256": None},
+}
 
 # Current schema: table -> ordered (column, DuckDB type). `meta` is internal and not listed.
 COLUMNS: dict[str, dict[str, str]] = {
@@ -129,6 +143,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "updated_at": "TIMESTAMP",
         "elapsed_s": "DOUBLE",
         "error": "VARCHAR",
+        "protocol": "VARCHAR",
     },
     "cells": {
         "run_id": "VARCHAR",
@@ -175,6 +190,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "dev_value": "DOUBLE",
         "n_train": "INTEGER",
         "created_at": "TIMESTAMP",
+        "weights_sha256": "VARCHAR",
     },
 }
 

@@ -32,7 +32,15 @@ from mbp.errors import MbpError
 from mbp.provenance import portable_command
 from mbp.store.results_store import ResultsStore
 from mbp.store.rows import insert_frame
-from mbp.store.schema import COLUMNS, KEYS, RUN_TABLES, SCHEMA_VERSION, TABLES, quote
+from mbp.store.schema import (
+    ADDED_COLUMNS,
+    COLUMNS,
+    KEYS,
+    RUN_TABLES,
+    SCHEMA_VERSION,
+    TABLES,
+    quote,
+)
 
 MANIFEST = "manifest.json"
 FORMAT = "mbp-store-export"
@@ -224,6 +232,10 @@ def _load_export(directory: Path) -> _Export:
             arrow = pq.read_table(file)
         except (OSError, pa.ArrowException) as exc:
             raise _malformed(directory, f"{file.name} is not readable Parquet: {exc}") from exc
+        for column, value in ADDED_COLUMNS.get(table, {}).items():
+            if column not in arrow.column_names:  # an export from before the column existed
+                kind = pa.string() if value is None or isinstance(value, str) else None
+                arrow = arrow.append_column(column, pa.array([value] * arrow.num_rows, kind))
         missing = [c for c in COLUMNS[table] if c not in arrow.column_names]
         if missing:
             raise _malformed(directory, f"{file.name} lacks columns {missing}")
