@@ -260,10 +260,23 @@ def cmd_importance(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from mbp.experiments.runner import run_sweep
+    from mbp.experiments.runner import run_retrain, run_sweep
 
     params = run_params(args)
     ctx = _context(args, _store(args), params)
+    if params.protocol == "retrain":
+        runs = run_retrain(
+            ctx,
+            params.experiments(),
+            kind="sweep",
+            orders=params.orders,
+            seeds=params.seeds,
+            grid=params.grid,
+            floor=params.floor,
+            keep_checkpoints=args.keep_checkpoints,
+        )
+        _print([{"run_id": r, "lang": lang, "order": o} for r, lang, o in runs], args.json)
+        return 0
     out = []
     for exp in params.experiments():
         for order in params.orders:
@@ -276,10 +289,16 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_layers(args) -> int:
-    from mbp.experiments.runner import run_layers
+    from mbp.experiments.runner import run_layers, run_retrain
 
     params = run_params(args)
     ctx = _context(args, _store(args), params)
+    if params.protocol == "retrain":
+        runs = run_retrain(
+            ctx, params.experiments(), kind="layers", keep_checkpoints=args.keep_checkpoints
+        )
+        _print([{"run_id": r, "lang": lang} for r, lang, _ in runs], args.json)
+        return 0
     out = [{"run_id": run_layers(ctx, exp), "lang": exp.lang} for exp in params.experiments()]
     _print(out, args.json)
     return 0

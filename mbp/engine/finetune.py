@@ -11,6 +11,7 @@ and stay removed while the rest is retrained (prune-then-fine-tune, Budhraja et 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,13 +27,22 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from mbp.engine.batching import length_sorted_batches
-from mbp.engine.device import Precision, autocast, resolve_device, use_all_cores
+from mbp.engine.device import Precision, autocast, resolve_device
 from mbp.engine.evaluate import evaluate
 from mbp.engine.prune import load_pruned, prune_heads, save_pruned
 from mbp.paths import cache_dir
 from mbp.spec import FinetuneSpec
 
 DONE_MARKER = "mbp_finetune.json"
+# torch's default CPU generator starts every process at this seed: a fine-tune seeded with it
+# (plus the spec's seed) initialises its new classifier as a fresh process always did, whatever
+# ran in the process before it (several retrained cells in one process, a resumed run).
+_TORCH_START_SEED = 67280421310721
+#: Intra-op threads while fine-tuning on CPU. Results depend on the thread count (measured:
+#: the same spec on 1 and on 2 threads gives different weights), so it is fixed: the same spec
+#: trains to the same weights in every process of these machines. `MBP_FINETUNE_THREADS`
+#: trades that for speed; a checkpoint is identified by its weights' sha256 in any case.
+FINETUNE_THREADS = int(os.environ.get("MBP_FINETUNE_THREADS", "1"))
 
 
 @dataclass
@@ -44,6 +54,7 @@ class Checkpoint:
     dev_split: str
     n_train: int
     seconds: float
+    weights_sha256: str | None = None  # what the checkpoint is (None: written before mbp kept it)
 
 
 def checkpoint_dir(spec: FinetuneSpec) -> Path:
@@ -66,6 +77,7 @@ def find_checkpoint(spec: FinetuneSpec) -> Checkpoint | None:
         info["dev_split"],
         info["n_train"],
         info["seconds"],
+        info.get("weights_sha256"),
     )
 
 
@@ -109,14 +121,23 @@ def finetune(
     found = find_checkpoint(spec)
     if found is not None:
         return found
+    torch_device = resolve_device(device)
+    threads = torch.get_num_threads()
+    if torch_device.type == "cpu":
+        torch.set_num_threads(FINETUNE_THREADS)
+    try:
+        return _finetune(spec, torch_device, data_dir, precision, dev_examples, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _finetune(spec, torch_device, data_dir, precision, dev_examples, progress) -> Checkpoint:
     from mbp.models import load_model
     from mbp.tasks import complement, encode, get_task, load_examples, subsample
 
-    torch_device = resolve_device(device)
-    if torch_device.type == "cpu":
-        use_all_cores()
     task = get_task(spec.task)
     regression = task.labels is None
+    torch.manual_seed(_TORCH_START_SEED + spec.seed)  # the new classifier's initial weights
     model, tokenizer = load_model(spec.model, num_labels=1 if regression else len(task.labels))
     if spec.pruned_heads:
         model = prune_heads(model, list(spec.pruned_heads))
@@ -220,6 +241,7 @@ def _write_atomically(spec: FinetuneSpec, model, tokenizer, info: dict) -> None:
     try:
         save_pruned(model, tmp)
         tokenizer.save_pretrained(str(tmp))
+        info = {**info, "weights_sha256": weights_sha256(tmp)}
         (tmp / DONE_MARKER).write_text(json.dumps(info, indent=2, default=str))
         if target.exists():  # a stale, unfinished directory (no marker): replace it
             shutil.rmtree(target)
@@ -227,3 +249,14 @@ def _write_atomically(spec: FinetuneSpec, model, tokenizer, info: dict) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def weights_sha256(directory: Path) -> str:
+    """sha256 of a checkpoint's weight files: what the model is, however it was made."""
+    from mbp.models.checksum import weight_files
+    from mbp.provenance import file_sha256
+
+    digest = hashlib.sha256()
+    for path in weight_files(Path(directory)):
+        digest.update(file_sha256(path).encode())
+    return digest.hexdigest()

@@ -151,8 +151,16 @@ def pruned_heads_of(model: PreTrainedModel) -> HeadSet:
 
 def save_pruned(model: PreTrainedModel, directory: str | Path) -> Path:
     """Save a (possibly pruned) model as config.json + model.safetensors."""
+    from transformers.utils import logging as hf_logging
+
     directory = Path(directory)
-    model.save_pretrained(directory, safe_serialization=True)
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a one-file "Writing model shards" bar is noise
+    try:
+        model.save_pretrained(directory, safe_serialization=True)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
     return directory
 
 

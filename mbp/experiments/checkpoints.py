@@ -94,6 +94,7 @@ def checkpoint(ctx: RunContext, exp: Experiment):
             dev_split="",
             n_train=int(row["n_train"] or 0),
             seconds=0.0,
+            weights_sha256=row.get("weights_sha256"),
         )
     spec = finetune_spec(exp)
     if spec is None:
@@ -117,24 +118,48 @@ def checkpoint(ctx: RunContext, exp: Experiment):
         metric=ckpt.metric,
         dev_value=ckpt.dev_value,
         n_train=ckpt.n_train,
+        weights_sha256=ckpt.weights_sha256 or _stored_sha(ctx, ckpt.key),
     )
     warn_if_weak(ctx, spec.task, ckpt)
     return ckpt
 
 
 def check_same_checkpoint(ctx: RunContext, exp: Experiment, ckpt) -> None:
-    """Stored runs name their checkpoint by its spec key; a checkpoint retrained on another
-    machine (an imported store) must score what the stored one did, or new cells would mix two
-    models under one run."""
+    """Stored runs name their checkpoint by its recipe's key; a checkpoint retrained elsewhere
+    (an imported store, another machine) must be the same model, or new cells would mix two
+    models under one run: the same weights (sha256) where both are known, else the same dev
+    score."""
     stored = ctx.store.checkpoints()
     stored = stored[stored["ckpt_id"] == ckpt.key] if len(stored) else stored
-    if len(stored) and abs(float(stored["dev_value"].iloc[0]) - ckpt.dev_value) > 1e-9:
+    if not len(stored):
+        return
+    row = stored.iloc[0]
+    stored_sha = row.get("weights_sha256")
+    if isinstance(stored_sha, str) and ckpt.weights_sha256:
+        if stored_sha != ckpt.weights_sha256:
+            raise MbpError(
+                f"fine-tuned checkpoint {ckpt.key} ({exp.model}) has weights "
+                f"{ckpt.weights_sha256[:12]} here but {stored_sha[:12]} in the store, so this "
+                "machine's fine-tune did not reproduce it: continue where it was trained, or use "
+                "a new store (--store NEW, and --fresh for precompute)"
+            )
+        return
+    if abs(float(row["dev_value"]) - ckpt.dev_value) > 1e-9:
         raise MbpError(
             f"fine-tuned checkpoint {ckpt.key} ({exp.model}) scores {ckpt.dev_value:.6f} here but "
-            f"{float(stored['dev_value'].iloc[0]):.6f} in the store, so this machine's fine-tune "
+            f"{float(row['dev_value']):.6f} in the store, so this machine's fine-tune "
             "did not reproduce it: continue where it was trained, or use a new store "
             "(--store NEW, and --fresh for precompute)"
         )
+
+
+def _stored_sha(ctx: RunContext, key: str) -> str | None:
+    """The weights hash the store already knows for `key` (kept when an older checkpoint
+    directory has none)."""
+    frame = ctx.store.checkpoints()
+    rows = frame[frame["ckpt_id"] == key] if len(frame) else frame
+    value = rows["weights_sha256"].iloc[0] if len(rows) else None
+    return value if isinstance(value, str) else None
 
 
 def training_examples(spec: FinetuneSpec, data_dir: str | None) -> int:

@@ -68,8 +68,8 @@ class RetrainWork:
 
     def base_metrics(self, lang: str) -> dict[str, float]:
         """The unpruned reference's metrics on `lang` (fine-tuned once, never deleted)."""
-        if lang not in self._base:
-            self._base.update(self._evaluate(self.reference, [lang]))
+        if lang not in self._base:  # every language at once: one load of the reference
+            self._base.update(self._evaluate(self.reference, list(self.evals)))
         return self._base[lang]
 
     def _evaluate(self, spec: FinetuneSpec, langs: list[str]) -> dict[str, dict[str, float]]:

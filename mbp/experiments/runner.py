@@ -111,6 +111,7 @@ def register(ctx: RunContext, spec: RunSpec, cells_total: int) -> str:
         versions_json=versions_json(),
         code_commit=code_commit(),
         command=portable_command(),
+        protocol=spec.protocol,
     )
     return run_id
 
@@ -346,3 +347,132 @@ def run_layers(ctx: RunContext, exp: Experiment) -> str:
         return spec.key
     execute(ctx, spec, work, exp, label=f"{exp.model} {exp.task}/{exp.lang} layers")
     return spec.key
+
+
+# ------------------------------------------------------------------------------ retrain
+
+
+def run_retrain(
+    ctx: RunContext,
+    exps: list[Experiment],
+    *,
+    kind: str,
+    orders: tuple[str, ...] = ("random",),
+    seeds: tuple[int, ...] = (0,),
+    grid: tuple[float, ...] | None = None,
+    floor: int = 0,
+    keep_checkpoints: bool = False,
+) -> list[tuple[str, str, str]]:
+    """The paper's protocol for every language and order at once: each distinct head set is
+    fine-tuned once (heads removed from the pre-trained model) and evaluated on every language
+    whose cells need it. Returns (run id, language, order) per run."""
+    from collections import defaultdict
+
+    from mbp.engine.orders import layer_targets
+    from mbp.engine.prune import describe_heads
+    from mbp.experiments.cells import layer_cells, sweep_cells
+    from mbp.experiments.params import DEFAULT_GRID
+    from mbp.experiments.retrain import RetrainWork, layer_target, sweep_target
+    from mbp.tasks import get_task
+
+    if kind not in ("sweep", "layers"):
+        raise MbpError(f"--protocol retrain applies to sweep and layers runs, not {kind!r}")
+    grid = check_grid(grid) if grid is not None else DEFAULT_GRID
+    bad = [o for o in orders if o not in ORDERS or o == "iterative"]
+    if bad:
+        raise MbpError(f"order {bad[0]!r} has no retrain form: use importance, reverse or random")
+    first = exps[0]
+    _prepare(ctx, first)
+    reference = checkpoints.finetune_spec(first)
+    if reference is None:
+        raise MbpError("--protocol retrain fine-tunes every cell: drop --no-finetune")
+    shape = config_shape(first)
+    check_floor(floor, shape[1], first.model)
+    tok = tokenizer(ctx, first)
+    evals = {exp.lang: eval_data(ctx, exp, tok) for exp in exps}
+    runs: list[tuple[RunSpec, list[str], str, str]] = []
+    targets: dict[str, list] = defaultdict(list)
+    heads: dict[str, dict] = {}
+    for exp in exps:
+        data = evals[exp.lang]
+        if kind == "layers":
+            spec = replace(
+                base_spec(ctx, exp, "layers", "remove-layer", data.spec), protocol="retrain"
+            )
+            cells = layer_cells(layer_targets(shape[0]), shape[1])
+            made = [(spec, cells, layer_target, "remove-layer")]
+        else:
+            made = []
+            for order in orders:
+                scores, importance_run = None, ""
+                if order in RANKED_ORDERS:  # ranked on the unpruned fine-tuned model
+                    importance_run, result = run_importance(ctx, exp)
+                    scores = result.scores
+                order_seeds = tuple(parse_seeds(seeds)) if order == "random" else (0,)
+                spec = replace(
+                    base_spec(ctx, exp, "sweep", order, data.spec),
+                    seeds=order_seeds,
+                    grid=grid,
+                    floor=floor,
+                    importance=importance_run,
+                    estimator=exp.estimator if scores is not None else "",
+                    normalize=exp.normalize if scores is not None else False,
+                    protocol="retrain",
+                )
+                cells = sweep_cells(order, order_seeds, grid, floor, shape, scores)
+                made.append((spec, cells, None, order))
+        for spec, cells, make, method in made:
+            runs.append((spec, [c.name for c in cells], exp.lang, method))
+            for cell in cells:
+                unit = describe_heads(cell.heads or {})
+                heads[unit] = cell.heads or {}
+                if make is None:
+                    target = sweep_target(spec.key, cell, exp.lang, len(data.encoded.labels))
+                else:
+                    target = make(spec.key, cell, exp.lang)
+                targets[unit].append(target)
+
+    # what is left: targets whose cell is not stored yet (this shard's units only)
+    finished = {}
+    for spec, names, _, _ in runs:
+        register(ctx, spec, len(names))
+        finished[spec.key] = set() if ctx.force else ctx.store.finished_cells(spec.key)
+    pending = {
+        unit: [t for t in group if t.cell_id not in finished[t.run_id]]
+        for unit, group in targets.items()
+    }
+    mine = set(ctx.mine(sorted(pending)))
+    pending = {u: g for u, g in pending.items() if g and u in mine}
+    work = RetrainWork(
+        reference=reference,
+        task=get_task(first.task),
+        evals=evals,
+        targets=pending,
+        heads={u: heads[u] for u in pending},
+        data_dir=ctx.data_dir,
+        device=ctx.torch_device,
+        precision=ctx.precision,
+        batch_size=ctx.batch_size,
+        progress=ctx.progress,
+        keep_checkpoints=keep_checkpoints,
+    )
+    started = time.perf_counter()
+    label = f"{first.model} {first.task} retrain ({len(work.cells)} fine-tunes)"
+    bar = tqdm(total=len(work.cells), desc=label, disable=not ctx.progress or not work.cells)
+
+    def write(cell, result: CellResult) -> None:
+        for w in result.writes:
+            ctx.store.write_cell(
+                w.run_id, w.cell_id, elapsed_s=w.elapsed_s, replace=ctx.force, **w.tables
+            )
+        bar.update(1)
+
+    LocalExecutor().execute(work, work.cells, load=lambda: None, on_result=write)
+    bar.close()
+    out = []
+    for spec, names, lang, method in runs:
+        done = ctx.store.finished_cells(spec.key)
+        status = "done" if set(names) <= done else "partial"
+        ctx.store.finish_run(spec.key, status=status, elapsed_s=time.perf_counter() - started)
+        out.append((spec.key, lang, method))
+    return out
