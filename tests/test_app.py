@@ -119,7 +119,8 @@ def test_overview(fixture_env):
     progress = at.dataframe[1].value  # the plan table inside it, from the fixture's runs
     assert (
         plan.label
-        == f"Reproduction plan: {int((progress.state == 'done').sum())} of 25 steps finished"
+        == f"Reproduction plan: {int((progress.state == 'done').sum())} of {len(paper_plan())} "
+        "steps finished"
     )
     assert progress.loc[progress.step == "glue-sst2-e5-small", "done"].item() == 3
 

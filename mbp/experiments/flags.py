@@ -56,6 +56,10 @@ def add_run_flags(p: argparse.ArgumentParser, command: str) -> None:
             help="retrain: keep each cell's fine-tuned checkpoint (default: deleted once its "
             "numbers are stored; the unpruned reference is always kept)",
         )
+    if command == "layers":
+        p.add_argument(
+            "--targets", help="all (default: each layer and the bottom/middle/top thirds) | thirds"
+        )
     if command == "sweep":
         p.add_argument(
             "--order",
@@ -106,6 +110,7 @@ _RUN_FIELDS = {
     "precision": "precision",
     "batch_size": "batch_size",
     "protocol": "protocol",
+    "targets": "targets",
 }
 _FINETUNE_FIELDS = {
     "checkpoint": "checkpoint",

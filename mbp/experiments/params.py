@@ -32,6 +32,7 @@ from mbp.errors import MbpError
 from mbp.spec import FinetuneSpec
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+LAYER_TARGETS: tuple[str, ...] = ("all", "thirds")
 MAX_LENGTH_LIMIT = 512  # BERT-family position embeddings
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 __all__ = [
@@ -159,6 +160,16 @@ class Experiment:
     importance_examples: int = 256
     estimator: str = "gradient"
     normalize: bool = False
+    targets: str = "all"  # layer-wise: "all" (each layer and the thirds) or "thirds"
+
+    def layer_targets(self, layers: int) -> dict[str, list[int]]:
+        """The layer-wise cells asked for: cell id -> the layers whose heads all go."""
+        from mbp.engine.orders import layer_targets
+
+        every = layer_targets(layers)
+        if self.targets == "thirds":
+            return {k: v for k, v in every.items() if k.startswith("group:")}
+        return every
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,7 @@ class RunParams:
     batch_size: int = 64
     finetune: FinetuneParams = field(default_factory=FinetuneParams)
     protocol: str = "posthoc"  # or "retrain", the paper's (mbp.engine.names.PROTOCOLS)
+    targets: str = "all"  # layer-wise runs: every layer and the thirds, or the thirds only
 
     def __post_init__(self) -> None:
         from mbp.models.registry import get_model_info
@@ -244,6 +256,11 @@ class RunParams:
                 f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}"
             )
         set_(self, "batch_size", _int(self.batch_size, "--batch-size", minimum=1, example="64"))
+        if self.targets not in LAYER_TARGETS:
+            raise MbpError(
+                f"unknown --targets {self.targets!r}: use all (each layer and the thirds) or "
+                "thirds (bottom, middle, top)"
+            )
         self._check_protocol()
         if self.examples > 10_000_000:
             raise MbpError(f"--examples {self.examples} is implausibly large: e.g. --examples 500")
@@ -299,6 +316,7 @@ class RunParams:
                 importance_examples=self.importance_examples,
                 estimator=self.estimator,
                 normalize=self.normalize,
+                targets=self.targets,
             )
             for lang in self.langs
         ]
@@ -318,6 +336,8 @@ class RunParams:
                 continue
             if command == "importance" and name in _NOT_FOR_IMPORTANCE:
                 continue
+            if command == "sweep" and name == "targets":
+                continue
             if name == "seeds" and "random" not in self.orders:
                 continue
             if isinstance(value, bool):
@@ -333,7 +353,7 @@ class RunParams:
 
 
 _SWEEP_ONLY = ("orders", "seeds", "grid", "floor")
-_NOT_FOR_IMPORTANCE = ("protocol",)
+_NOT_FOR_IMPORTANCE = ("protocol", "targets")
 _FLAGS = {
     "split": "--split",
     "examples": "--examples",
@@ -349,6 +369,7 @@ _FLAGS = {
     "precision": "--precision",
     "batch_size": "--batch-size",
     "protocol": "--protocol",
+    "targets": "--targets",
 }
 _FINETUNE_FLAGS = {
     "checkpoint": "--checkpoint",

@@ -335,14 +335,13 @@ def _rescorer(ctx: RunContext, exp: Experiment, tok, data):
 
 def run_layers(ctx: RunContext, exp: Experiment) -> str:
     """The metric drop when all heads of one layer (or a bottom/middle/top third) are removed."""
-    from mbp.engine.orders import layer_targets
 
     _prepare(ctx, exp)
     tok = tokenizer(ctx, exp)
     data = eval_data(ctx, exp, tok)
     spec = base_spec(ctx, exp, "layers", "remove-layer", data.spec)
     layers, heads = config_shape(exp)
-    work = LayersWork(layer_targets(layers), heads, _evaluator(ctx, exp, data))
+    work = LayersWork(exp.layer_targets(layers), heads, _evaluator(ctx, exp, data))
     if all_stored(ctx, spec.key, [c.name for c in work.cells]):
         return spec.key
     execute(ctx, spec, work, exp, label=f"{exp.model} {exp.task}/{exp.lang} layers")
@@ -368,7 +367,6 @@ def run_retrain(
     whose cells need it. Returns (run id, language, order) per run."""
     from collections import defaultdict
 
-    from mbp.engine.orders import layer_targets
     from mbp.engine.prune import describe_heads
     from mbp.experiments.cells import layer_cells, sweep_cells
     from mbp.experiments.params import DEFAULT_GRID
@@ -399,7 +397,7 @@ def run_retrain(
             spec = replace(
                 base_spec(ctx, exp, "layers", "remove-layer", data.spec), protocol="retrain"
             )
-            cells = layer_cells(layer_targets(shape[0]), shape[1])
+            cells = layer_cells(exp.layer_targets(shape[0]), shape[1])
             made = [(spec, cells, layer_target, "remove-layer")]
         else:
             made = []

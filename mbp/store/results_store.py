@@ -112,10 +112,13 @@ class ResultsStore(StoreQueries):
         with self.write_transaction(f"start run {run_id}") as txn:
             con = txn.con
             if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
+                # a run asked for more cells than before (all layers after the thirds) grows
                 con.execute(
                     "UPDATE runs SET status = 'running', error = NULL, updated_at = ?, "
-                    "cells_done = (SELECT count(*) FROM cells WHERE run_id = ?) WHERE run_id = ?",
-                    [now, run_id, run_id],
+                    "cells_done = (SELECT count(*) FROM cells WHERE run_id = ?), "
+                    "cells_total = greatest(coalesce(cells_total, 0), coalesce(?, 0)) "
+                    "WHERE run_id = ?",
+                    [now, run_id, cells_total, run_id],
                 )
                 return
             values = {
