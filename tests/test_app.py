@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from mbp.experiments.plan import paper_plan
 from mbp.figures import LANG_COLORS
 from tests.fixtures.store_fixture import fixture_store_copy
 
