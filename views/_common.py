@@ -134,11 +134,17 @@ def query(name: str, **kwargs: Any) -> Any:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _cached_claims(
-    store_key: str, version: str, bert: str | None, mbert: str | None, _curves: Any, _drops: Any
+    store_key: str,
+    version: str,
+    bert: str | None,
+    mbert: str | None,
+    protocol: str,
+    _curves: Any,
+    _drops: Any,
 ) -> list[Any]:
     from mbp.analysis.claims import ModelPair, evaluate_claims_from
 
-    return evaluate_claims_from(_curves, _drops, languages(), ModelPair(bert, mbert))
+    return evaluate_claims_from(_curves, _drops, languages(), ModelPair(bert, mbert), protocol)
 
 
 def stored_models() -> list[str]:
@@ -146,18 +152,36 @@ def stored_models() -> list[str]:
     return sorted(query("store_inventory")["model"].dropna().unique().tolist())
 
 
-def claims(bert: str | None = None, mbert: str | None = None) -> list[Any]:
-    """The three ClaimResults (default model pair unless given), cached until the store changes.
-
-    Reuses the cached all-curves query the Overview page also draws from."""
+def claims(
+    bert: str | None = None, mbert: str | None = None, protocol: str = "posthoc"
+) -> list[Any]:
+    """The three ClaimResults under `protocol` (default model pair unless given), cached until
+    the store changes. Reuses the cached curve query the Overview page also draws from."""
     from mbp.analysis.claims import default_pair
 
-    curves = query("curve_summary")
+    curves = query("curve_summary", protocol=protocol)
     if not (bert or mbert):
         pair = default_pair(stored_models())
         bert, mbert = pair.bert, pair.mbert
-    drops = query("layer_drops", model=mbert, task="xnli") if mbert else None
-    return _cached_claims(open_store()[1].path, token(), bert, mbert, curves, drops)
+    drops = query("layer_drops", model=mbert, task="xnli", protocol=protocol) if mbert else None
+    return _cached_claims(open_store()[1].path, token(), bert, mbert, protocol, curves, drops)
+
+
+def stored_protocols() -> list[str]:
+    """Protocols with stored sweep or layer-wise runs, the paper's (retrain) first."""
+    return query("protocols")
+
+
+PROTOCOL_LABELS = {
+    "retrain": "retrain (the paper's)",
+    "posthoc": "posthoc",
+    "both": "both",
+}
+PROTOCOL_HELP = (
+    "retrain, the paper's protocol: heads are removed from the PRE-TRAINED model, which is then "
+    "fine-tuned with them removed. posthoc (Michel et al. 2019): heads are removed from the "
+    "fine-tuned model, with no retraining. 'both' overlays them where a page can."
+)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -186,6 +210,12 @@ class Selection:
     models: list[str]
     task: str | None
     langs: list[str]
+    protocol: str = "posthoc"  # posthoc | retrain | both
+
+    @property
+    def protocols(self) -> list[str]:
+        """The protocols to show: one, or both (the paper's first)."""
+        return ["retrain", "posthoc"] if self.protocol == "both" else [self.protocol]
 
 
 SEL_MODELS, SEL_TASK, SEL_LANGS = "sel_models", "sel_task", "sel_langs"
@@ -233,13 +263,38 @@ def sidebar_selection() -> Selection:
         "Language(s)", langs, key=SEL_LANGS, format_func=_lang_name,
         help="XNLI languages; GLUE tasks are English only",
     )  # fmt: skip
+    protocol = _protocol_selector()
     st.query_params["task"] = task
     st.query_params["model"] = ",".join(picked)
     st.query_params["lang"] = ",".join(picked_langs)
     st.session_state[_MIRROR] = (task, list(picked), list(picked_langs))
-    selection = Selection(list(picked), task, list(picked_langs))
+    selection = Selection(list(picked), task, list(picked_langs), protocol)
     st.session_state[_SELECTION] = selection
     return selection
+
+
+SEL_PROTOCOL = "sel_protocol"
+
+
+def _protocol_selector() -> str:
+    """posthoc, retrain or both, from the stored runs; mirrored in the URL (`protocol=`)."""
+    have = stored_protocols() or ["posthoc"]
+    options = [*have, "both"] if len(have) > 1 else have
+    wanted = st.query_params.get("protocol")
+    if wanted in options and st.session_state.get(SEL_PROTOCOL) != wanted:
+        st.session_state[SEL_PROTOCOL] = wanted
+    if st.session_state.get(SEL_PROTOCOL) not in options:
+        st.session_state[SEL_PROTOCOL] = "posthoc" if "posthoc" in options else options[0]
+    if len(options) == 1:
+        st.sidebar.caption(f"Protocol: **{options[0]}** (the only one stored)", help=PROTOCOL_HELP)
+        protocol = options[0]
+    else:
+        protocol = st.sidebar.radio(
+            "Protocol", options, key=SEL_PROTOCOL, format_func=PROTOCOL_LABELS.get,
+            help=PROTOCOL_HELP,
+        )  # fmt: skip
+    st.query_params["protocol"] = protocol
+    return protocol
 
 
 def sidebar_state() -> Selection:

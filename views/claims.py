@@ -34,20 +34,43 @@ def body() -> None:
                         format_func=model_label)  # fmt: skip
     mbert = c2.selectbox("mBERT stand-in", models, index=_index(models, pair.mbert),
                          key="cl_mbert", format_func=model_label)  # fmt: skip
-    results = common.claims(bert, mbert)
+    protocols = common.stored_protocols() or ["posthoc"]
+    by_protocol = {p: common.claims(bert, mbert, p) for p in protocols}
     figures = {
         1: lambda r: common.figure("claim1_figure", r.table, tolerance=logic.PARITY_TOLERANCE),
         2: lambda r: common.figure("claim2_figure", r.table),
         3: lambda r: common.figure("claim3_figure", r.table),
     }
-    for result in results:
+    if len(protocols) > 1:
+        st.markdown("**Each claim under each protocol** (the paper's own, retrain, first):")
+        st.dataframe(_verdicts(by_protocol), hide_index=True)
+    for number in (1, 2, 3):
         st.divider()
-        _claim(result, figures[result.number])
+        results = [next(r for r in by_protocol[p] if r.number == number) for p in protocols]
+        st.subheader(f"Claim {number}", anchor=False)
+        st.markdown(f"*“{results[0].claim}”*")
+        if len(results) == 1:
+            _claim(results[0], figures[number])
+            continue
+        for tab, result in zip(st.tabs([common.PROTOCOL_LABELS[p] for p in protocols]), results,
+                               strict=True):  # fmt: skip
+            with tab:
+                _claim(result, figures[number])
+
+
+def _verdicts(by_protocol: dict[str, list[logic.ClaimResult]]) -> pd.DataFrame:
+    rows = []
+    for number in (1, 2, 3):
+        row = {"claim": number}
+        for protocol, results in by_protocol.items():
+            result = next(r for r in results if r.number == number)
+            row[common.PROTOCOL_LABELS[protocol]] = result.verdict
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _claim(result: logic.ClaimResult, figure) -> None:
-    st.subheader(f"Claim {result.number}", anchor=False)
-    st.markdown(f"*“{result.claim}”*")
+    st.caption(f"Protocol: {common.PROTOCOL_LABELS.get(result.protocol, result.protocol)}")
     callout = {"supported": st.success, "not supported": st.error}.get(result.verdict, st.warning)
     icon = {"supported": ":material/check_circle:", "not supported": ":material/cancel:"}.get(
         result.verdict, ":material/help:"
@@ -59,7 +82,8 @@ def _claim(result: logic.ClaimResult, figure) -> None:
         return
     left, right = st.columns([3, 2], gap="large")
     with left:
-        common.chart(figure(result), f"claim-{result.number}")
+        common.chart(figure(result), f"claim-{result.number}-{result.protocol}",
+                     key=f"claim-{result.number}-{result.protocol}")  # fmt: skip
     with right:
         st.markdown(f"**Statistic:** {result.statistic}  \n**Rule:** {result.threshold}")
         numbers = pd.DataFrame(

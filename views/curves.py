@@ -60,17 +60,23 @@ def body() -> None:
     summary = common.query(
         "curve_summary", models=sel.models, task=sel.task, langs=sel.langs, metric=metric,
         orders=orders, n_examples=n_examples,
+        protocol=None if sel.protocol == "both" else sel.protocol,
     )  # fmt: skip
     if summary.empty:
         langs = " ".join(sel.langs) or "en"
+        protocol_flag = "" if sel.protocol in ("posthoc", "both") else " --protocol retrain"
         common.empty_state(
             f"No {', '.join(orders) or 'pruning'} curves for "
-            f"{', '.join(map(model_label, sel.models))} on {sel.task} ({langs}).",
+            f"{', '.join(map(model_label, sel.models))} on {sel.task} ({langs}) under "
+            f"{common.PROTOCOL_LABELS[sel.protocol]}.",
             f"mbp sweep --model {sel.models[0]} --task {sel.task} --lang {langs} "
-            f"--order {' '.join(orders or ['importance', 'random'])}",
+            f"--order {' '.join(orders or ['random'])}{protocol_flag}",
         )
         return
-    title = f"{sel.task} · {', '.join(map(model_label, sel.models))} · {', '.join(sel.langs)}"
+    title = (
+        f"{sel.task} · {', '.join(map(model_label, sel.models))} · {', '.join(sel.langs)} · "
+        f"{common.PROTOCOL_LABELS[sel.protocol]}"
+    )
     fig = common.figure(
         "pruning_curves",
         summary,

@@ -43,11 +43,20 @@ def body() -> None:
         help="points = metric x 100; relative = % of the unpruned score",
     ) or "points"  # fmt: skip
     common.set_params(sort=sort, drop=value)
+    protocol = sel.protocols[0]
+    if len(sel.protocols) > 1:  # "both" in the sidebar: one heatmap at a time, chosen here
+        protocol = st.segmented_control(
+            "Protocol", sel.protocols, default=sel.protocols[0], key="ly_protocol",
+            format_func=common.PROTOCOL_LABELS.get, required=True, help=common.PROTOCOL_HELP,
+        ) or sel.protocols[0]  # fmt: skip
 
-    drops = common.query("layer_drops", model=model, task=task)
+    drops = common.query("layer_drops", model=model, task=task, protocol=protocol)
     if drops.empty:
-        common.empty_state(f"No layer results for {model} on {task}.",
-                           f"mbp layers --model {model} --task {task} --lang all")  # fmt: skip
+        flag = " --protocol retrain --targets thirds" if protocol == "retrain" else ""
+        common.empty_state(
+            f"No layer results for {model} on {task} under {common.PROTOCOL_LABELS[protocol]}.",
+            f"mbp layers --model {model} --task {task} --lang all{flag}",
+        )
         return
     if value == "relative":
         drops = drops.assign(drop=drops["relative_drop"])
@@ -59,9 +68,9 @@ def body() -> None:
         drops, lang_order=order, lang_labels=labels, zmax=symmetric_limit(drops["drop"]),
         value_name=f"{drops['metric'].iloc[0]} {unit}",
         title=f"Removing one layer's heads (left) or a third of the layers (right) · "
-        f"{model_label(model)} on {task}",
+        f"{model_label(model)} on {task} · {protocol}",
     )  # fmt: skip
-    common.chart(fig, f"layers-{model}-{task}")
+    common.chart(fig, f"layers-{model}-{task}-{protocol}")
     st.caption(
         "Red = removing it hurt, blue = it helped; one colour scale for every language "
         f"(±{symmetric_limit(drops['drop']) * 100:.1f} points). Layers count from 1 at the bottom."

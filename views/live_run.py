@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from mbp.analysis.tables import live_progress
+from mbp.engine.names import PROTOCOLS
 from mbp.errors import MbpError
 from mbp.experiments.params import ORDERS
 from mbp.live import demo
@@ -99,9 +100,14 @@ def _form(cfg: demo.DemoSettings) -> None:
         train = int(c9.number_input("Fine-tuning examples", 0, 1_000_000, 2000, step=500,
                                     key="lr_train", help="0 = the whole training split"))  # fmt: skip
         epochs = float(c10.number_input("Epochs", 0.1, 10.0, 1.0, step=0.5, key="lr_epochs"))
+        protocol = st.segmented_control(
+            "Protocol", PROTOCOLS, default="posthoc", key="lr_protocol", required=True,
+            format_func=common.PROTOCOL_LABELS.get, help=common.PROTOCOL_HELP,
+        ) or "posthoc"  # fmt: skip
     request = demo.LiveRunRequest(
         model=model, task=task, langs=tuple(langs), orders=tuple(orders), seeds=seeds_text,
         grid=grid, examples=examples, device=device, train_examples=train, epochs=epochs,
+        protocol=protocol,
     )  # fmt: skip
     active = jobs().active()
     problems = demo.validate_request(request, cfg, active_jobs=len(active))
@@ -148,6 +154,7 @@ def _launch(request: demo.LiveRunRequest, cfg: demo.DemoSettings, estimate: floa
             "task": request.task,
             "langs": list(request.langs),
             "orders": list(request.orders),
+            "protocol": request.protocol,
             "cells_total": cells,
             "estimate_s": estimate,
             "store": store_path,
@@ -198,7 +205,8 @@ def _job_view(job: Job) -> None:
             st.page_link(
                 "views/curves.py", label="See its curves", icon=":material/show_chart:",
                 query_params={"model": meta.get("model", ""), "task": meta.get("task", ""),
-                              "lang": ",".join(meta.get("langs", []))},
+                              "lang": ",".join(meta.get("langs", [])),
+                              "protocol": meta.get("protocol", "posthoc")},
             )  # fmt: skip
         if job.status in ("failed", "timed out", "lost"):
             _mark_stopped(job, f"live run {job.status}")

@@ -76,6 +76,7 @@ class ClaimResult:
     used: dict[str, Any] = field(default_factory=dict)
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     tests: tuple[GroupTest, ...] = ()
+    protocol: str = "posthoc"  # which runs it was decided on (mbp.engine.names.PROTOCOLS)
 
     @property
     def headline(self) -> str:
@@ -415,29 +416,46 @@ def evaluate_claims_from(
     drops: pd.DataFrame | None,
     languages: pd.DataFrame,
     pair: ModelPair,
+    protocol: str = "posthoc",
 ) -> list[ClaimResult]:
-    """All three claims from already-queried frames: `curve_summary()` of every model and task,
-    `layer_drops()` of the mBERT stand-in on XNLI (or None) and `language_table()`."""
+    """All three claims from already-queried frames of one protocol: `curve_summary()` of every
+    model and task, `layer_drops()` of the mBERT stand-in on XNLI (or None), `language_table()`."""
+    from dataclasses import replace
+
     from mbp.analysis.tables import group_reliance
 
     results = [glue_parity(curves, pair), xnli_costs_more(curves, pair)]
     reliance = group_reliance(drops if drops is not None and len(drops) else _NO_DROPS)
     results.append(layers_follow_language(reliance, languages, pair.mbert))
-    return results
+    return [replace(r, protocol=protocol) for r in results]
 
 
-def evaluate_claims(store: Any, pair: ModelPair | None = None) -> list[ClaimResult]:
-    """All three claims from a `ResultsStore` (queries via `mbp.analysis.tables`)."""
+def evaluate_claims(
+    store: Any, pair: ModelPair | None = None, protocol: str = "posthoc"
+) -> list[ClaimResult]:
+    """All three claims from a `ResultsStore` under one protocol (queries via
+    `mbp.analysis.tables`)."""
     from mbp.analysis import tables as data
 
-    curves = data.curve_summary(store)
+    curves = data.curve_summary(store, protocol=protocol)
     models = set(curves["model"].unique().tolist()) if len(curves) else set()
-    layers = data.layer_models(store)
+    layers = data.layer_models(store, protocol=protocol)
     if len(layers):  # layer-wise runs alone can decide claim 3
         models |= set(layers["model"].unique().tolist())
     pair = pair or default_pair(sorted(models))
-    drops = data.layer_drops(store, model=pair.mbert, task="xnli") if pair.mbert else None
-    return evaluate_claims_from(curves, drops, data.language_table(), pair)
+    drops = (
+        data.layer_drops(store, model=pair.mbert, task="xnli", protocol=protocol)
+        if pair.mbert
+        else None
+    )
+    return evaluate_claims_from(curves, drops, data.language_table(), pair, protocol)
+
+
+def evaluate_both(store: Any, pair: ModelPair | None = None) -> dict[str, list[ClaimResult]]:
+    """The claims under each protocol with stored runs, the paper's (retrain) first."""
+    from mbp.analysis.tables import protocols
+
+    return {p: evaluate_claims(store, pair, p) for p in protocols(store) or ["posthoc"]}
 
 
 _NO_DROPS = pd.DataFrame(columns=["lang", "target", "drop", "base_value", "n_examples"])

@@ -157,7 +157,7 @@ def example_counts(store: ResultsStore, kind: str, task: str, models: Sequence[s
 
 def _chosen_runs_sql(kind: str, partition: str, extra: str) -> str:
     return (
-        "SELECT run_id, model, task, lang, method, n_examples FROM runs "
+        "SELECT run_id, model, task, lang, method, n_examples, protocol FROM runs "
         f"WHERE kind = '{kind}'{extra} "
         f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {_PREFERENCE}) = 1"
     )
@@ -172,15 +172,20 @@ def curve_summary(
     metric: str | None = None,
     orders: Sequence[str] | None = None,
     n_examples: int | None = None,
+    protocol: str | None = "posthoc",
 ) -> pd.DataFrame:
-    """Pruning curves reduced over seeds, one row per (model, task, lang, order, fraction).
+    """Pruning curves reduced over seeds, one row per (model, task, lang, protocol, order,
+    fraction).
 
-    Columns: model, task, lang, order_name, fraction, heads_pruned, n_seeds, mean, std, min,
-    max, base (the unpruned score of the same model/task/lang: the mean value at fraction 0),
-    n_examples, metric. `metric=None` takes each task's primary metric.
+    Columns: model, task, lang, protocol, order_name, fraction, heads_pruned, n_seeds, mean,
+    std, min, max, base (the unpruned score of the same model/task/lang under the same
+    protocol: the mean value at fraction 0), n_examples, metric. `metric=None` takes each task's
+    primary metric; `protocol=None` keeps both protocols.
     """
     extra, params = "", []
-    for column, values in (("model", models), ("lang", langs), ("method", orders)):
+    protocols = None if protocol is None else [protocol]
+    for column, values in (("model", models), ("lang", langs), ("method", orders),
+                           ("protocol", protocols)):  # fmt: skip
         clause, vals = _in(column, values)
         extra += clause
         params += vals
@@ -194,30 +199,30 @@ def curve_summary(
     if metric is not None:
         params.append(metric)
     query = f"""
-        WITH r AS ({_chosen_runs_sql("sweep", "model, task, lang, method", extra)}),
+        WITH r AS ({_chosen_runs_sql("sweep", "model, task, lang, method, protocol", extra)}),
         pts AS (
-            SELECT r.model, r.task, r.lang, c.order_name, c.seed, c.fraction, c.heads_pruned,
-                   c.value, c.n_examples, c.metric
+            SELECT r.model, r.task, r.lang, r.protocol, c.order_name, c.seed, c.fraction,
+                   c.heads_pruned, c.value, c.n_examples, c.metric
             FROM curve_points c JOIN r USING (run_id)
             WHERE c.metric = {metric_sql}
         ),
         agg AS (
-            SELECT model, task, lang, order_name, fraction,
+            SELECT model, task, lang, protocol, order_name, fraction,
                    CAST(round(avg(heads_pruned)) AS INTEGER) AS heads_pruned,
                    count(*) AS n_seeds, avg(value) AS mean, stddev_samp(value) AS std,
                    min(value) AS min, max(value) AS max, max(n_examples) AS n_examples,
                    any_value(metric) AS metric
-            FROM pts GROUP BY model, task, lang, order_name, fraction
+            FROM pts GROUP BY model, task, lang, protocol, order_name, fraction
         ),
         base AS (
-            SELECT model, task, lang, avg(value) AS base FROM pts WHERE fraction = 0
-            GROUP BY model, task, lang
+            SELECT model, task, lang, protocol, avg(value) AS base FROM pts WHERE fraction = 0
+            GROUP BY model, task, lang, protocol
         )
-        SELECT agg.model, agg.task, agg.lang, agg.order_name, agg.fraction, agg.heads_pruned,
-               agg.n_seeds, agg.mean, agg.std, agg.min, agg.max, base.base, agg.n_examples,
-               agg.metric
-        FROM agg LEFT JOIN base USING (model, task, lang)
-        ORDER BY agg.model, agg.task, agg.lang, agg.order_name, agg.fraction
+        SELECT agg.model, agg.task, agg.lang, agg.protocol, agg.order_name, agg.fraction,
+               agg.heads_pruned, agg.n_seeds, agg.mean, agg.std, agg.min, agg.max, base.base,
+               agg.n_examples, agg.metric
+        FROM agg LEFT JOIN base USING (model, task, lang, protocol)
+        ORDER BY agg.model, agg.task, agg.lang, agg.protocol, agg.order_name, agg.fraction
     """
     frame = store.sql(query, params)
     return frame.astype({"n_seeds": "int64"}) if len(frame) else frame
@@ -233,12 +238,13 @@ def layer_drops(
     task: str,
     metric: str | None = None,
     langs: Sequence[str] | None = None,
+    protocol: str = "posthoc",
 ) -> pd.DataFrame:
-    """Drop per (lang, target) for `model` on `task`: columns lang, target, drop, base_value,
-    value, relative_drop (drop / base_value), n_examples, metric."""
-    extra = " AND model = ? AND task = ?"
+    """Drop per (lang, target) for `model` on `task` under `protocol`: columns lang, target,
+    drop, base_value, value, relative_drop (drop / base_value), n_examples, metric."""
+    extra = " AND model = ? AND task = ? AND protocol = ?"
     clause, vals = _in("lang", langs)
-    params: list[Any] = [model, task, *vals]
+    params: list[Any] = [model, task, protocol, *vals]
     metric_sql = "?" if metric is not None else _primary_metric_sql()
     if metric is not None:
         params.append(metric)
@@ -255,12 +261,23 @@ def layer_drops(
     )
 
 
-def layer_models(store: ResultsStore) -> pd.DataFrame:
-    """(model, task, n_langs) that have layer-wise runs."""
+def layer_models(store: ResultsStore, protocol: str | None = None) -> pd.DataFrame:
+    """(model, task, n_langs) that have layer-wise runs (under `protocol`, or any)."""
+    where, params = ("AND protocol = ? ", [protocol]) if protocol else ("", [])
     return store.sql(
         "SELECT model, task, count(DISTINCT lang) AS n_langs FROM runs WHERE kind = 'layers' "
-        "GROUP BY model, task ORDER BY n_langs DESC, model, task"
+        f"{where}GROUP BY model, task ORDER BY n_langs DESC, model, task",
+        params,
     )
+
+
+def protocols(store: ResultsStore) -> list[str]:
+    """The protocols of the stored sweep and layer-wise runs, the paper's first."""
+    from mbp.engine.names import PROTOCOLS
+
+    rows = store.sql("SELECT DISTINCT protocol FROM runs WHERE kind <> 'importance'")
+    have = set(rows["protocol"].dropna()) if len(rows) else set()
+    return [p for p in sorted(PROTOCOLS, key=lambda p: p != "retrain") if p in have]
 
 
 def importance_models(store: ResultsStore) -> pd.DataFrame:
@@ -420,10 +437,14 @@ def seconds_per_example(store: ResultsStore, model: str, device: str | None = No
 
 
 def prunability_table(summary: pd.DataFrame, keep: float = 0.9) -> pd.DataFrame:
-    """Per (model, lang, order): the unpruned score, the score at 50 % pruned, and the largest
-    pruned fraction up to which every grid point keeps at least `keep` of the unpruned score."""
+    """Per (model, lang, protocol, order): the unpruned score, the score at 50 % pruned, and the
+    largest pruned fraction up to which every grid point keeps at least `keep` of the unpruned
+    score."""
     rows = []
-    for (model, lang, order), part in summary.groupby(["model", "lang", "order_name"], sort=True):
+    if "protocol" not in summary.columns:
+        summary = summary.assign(protocol="posthoc")
+    keys = ["model", "lang", "protocol", "order_name"]
+    for (model, lang, protocol, order), part in summary.groupby(keys, sort=True):
         part = part.sort_values("fraction")
         base = part["base"].iloc[0]
         ok = part["mean"] >= keep * base if pd.notna(base) else pd.Series(False, index=part.index)
@@ -436,6 +457,7 @@ def prunability_table(summary: pd.DataFrame, keep: float = 0.9) -> pd.DataFrame:
             {
                 "model": model,
                 "lang": lang,
+                "protocol": protocol,
                 "order": order,
                 "unpruned": base,
                 "at 50% pruned": float(at_half.iloc[0]) if len(at_half) else np.nan,

@@ -88,19 +88,26 @@ def pruning_curves(
     fmt = ".1f" if relative else ".4f"
     unit = "%" if relative else ""
     traces: list[dict] = []
+    if "protocol" not in data.columns:
+        data = data.assign(protocol="posthoc")
+    both = data["protocol"].nunique() > 1  # overlay: retrain drawn bolder, with open markers
     groups = list(data.groupby(["model", "lang"], sort=True))
     for (model, lang), frame in groups:
-        for order in sorted(frame["order_name"].unique(), key=_order_key):
-            part = frame[frame["order_name"] == order].sort_values("fraction")
+        series = frame[["protocol", "order_name"]].drop_duplicates().itertuples(index=False)
+        for protocol, order in sorted(series, key=lambda t: (t[0] != "retrain", _order_key(t[1]))):
+            part = frame[(frame["order_name"] == order) & (frame["protocol"] == protocol)]
             color = {"order": order_color(order), "lang": lang_color(lang)}.get(
                 mode, model_color(model)
             )
+            name = _trace_name(model, lang, order, single=len(groups) == 1, mode=mode,
+                               several_models=len(models) > 1)  # fmt: skip
+            symbol = _SYMBOLS[models.index(model) % len(_SYMBOLS)]
             traces += _series_traces(
-                part, model=model, lang=lang, order=order, color=color, band=band,
-                name=_trace_name(model, lang, order, single=len(groups) == 1, mode=mode,
-                                 several_models=len(models) > 1),
-                symbol=_SYMBOLS[models.index(model) % len(_SYMBOLS)],
-                y_label=y_label, fmt=fmt, unit=unit,
+                part.sort_values("fraction"), model=model, lang=lang, order=order, color=color,
+                band=band, name=f"{name} · {protocol}" if both else name,
+                symbol=f"{symbol}-open" if both and protocol == "retrain" else symbol,
+                y_label=y_label, fmt=fmt, unit=unit, protocol=protocol,
+                width=3.4 if both and protocol == "retrain" else 2.2,
             )  # fmt: skip
     traces += _reference_lines(data, relative=relative, mode=mode, y_label=y_label, fmt=fmt)
     return assemble(
@@ -124,9 +131,10 @@ def _trace_name(model, lang, order, *, single: bool, mode: str, several_models: 
 
 def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, color: str,
                    band: Band, name: str, symbol: str, y_label: str, fmt: str,
-                   unit: str) -> list[dict]:  # fmt: skip
-    """The mean line of one (model, language, order) and, for random orders, its band."""
-    group = f"{model}|{lang}|{order}"
+                   unit: str, protocol: str = "posthoc", width: float = 2.2) -> list[dict]:  # fmt: skip
+    """The mean line of one (model, language, protocol, order) and, for random orders, its
+    band."""
+    group = f"{model}|{lang}|{protocol}|{order}"
     x = part["fraction"].to_numpy(dtype=float) * 100.0
     mean = part["mean"].to_numpy(dtype=float)
     seeds = int(part["n_seeds"].max())
@@ -151,7 +159,13 @@ def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, col
                 "name": f"{name} {band_name} band ({seeds} seeds)",
                 "legendgroup": group,
                 "showlegend": False,
-                "meta": {"role": "band", "order": order, "model": model, "lang": lang},
+                "meta": {
+                    "role": "band",
+                    "order": order,
+                    "model": model,
+                    "lang": lang,
+                    "protocol": protocol,
+                },
             }
         )
     custom = np.column_stack(
@@ -176,15 +190,21 @@ def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, col
             "mode": "lines+markers",
             "name": name,
             "legendgroup": group,
-            "line": {"color": color, "dash": order_dash(order), "width": 2.2},
+            "line": {"color": color, "dash": order_dash(order), "width": width},
             "marker": {"size": 6, "color": color, "symbol": symbol},
             "customdata": custom,
             "hovertemplate": (
-                f"<b>{model_label(model)} · {lang} · {order}</b><br>"
+                f"<b>{model_label(model)} · {lang} · {order} · {protocol}</b><br>"
                 "%{x:.0f}% of heads pruned (%{customdata[0]} heads)<br>"
                 f"{y_label}: %{{customdata[1]:{fmt}}}{unit}{spread}<extra></extra>"
             ),
-            "meta": {"role": "curve", "order": order, "model": model, "lang": lang},
+            "meta": {
+                "role": "curve",
+                "order": order,
+                "model": model,
+                "lang": lang,
+                "protocol": protocol,
+            },
         }
     )
     return out
@@ -204,11 +224,13 @@ def _reference_lines(
                 "meta": {"role": "reference"},
             }
         ]  # fmt: skip
-    bases = data.groupby(["model", "lang"], sort=True)["base"].first().dropna()
+    bases = data.groupby(["model", "lang", "protocol"], sort=True)["base"].first().dropna()
+    both = data["protocol"].nunique() > 1
     out = []
-    for (model, lang), base in bases.items():
+    for (model, lang, protocol), base in bases.items():
         color = {"lang": lang_color(lang), "model": model_color(model)}.get(mode, REFERENCE_COLOR)
         label = "unpruned" if len(bases) == 1 else f"unpruned {model_label(model)} · {lang}"
+        label += f" · {protocol}" if both else ""
         out.append(
             {
                 "type": "scatter", "x": [0, 100], "y": [float(base), float(base)],

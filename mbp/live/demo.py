@@ -139,6 +139,7 @@ class LiveRunRequest:
     device: str = "auto"
     train_examples: int = 2000
     epochs: float = 1.0
+    protocol: str = "posthoc"  # retrain: every cell is a fine-tune (the paper's protocol)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -170,6 +171,7 @@ def to_params(request: LiveRunRequest) -> RunParams:
         examples=request.examples,
         device=request.device,
         finetune=FinetuneParams(train_examples=request.train_examples, epochs=request.epochs),
+        protocol=request.protocol,
     )
 
 
@@ -284,6 +286,9 @@ def estimate_seconds(
             importance *= max(1, len(parse_grid(request.grid)))
     train = request.train_examples or 50_000
     finetune = train * request.epochs * 3 * spe
+    if request.protocol == "retrain":  # one fine-tune per distinct head set, shared by languages
+        langs = max(1, len(request.langs))
+        finetune *= 1 + max(0, cells // langs - len(request.orders))
     return _STARTUP_S + finetune + importance + evaluation
 
 
