@@ -384,6 +384,9 @@ def run_retrain(
     reference = checkpoints.finetune_spec(first)
     if reference is None:
         raise MbpError("--protocol retrain fine-tunes every cell: drop --no-finetune")
+    # the unpruned reference is the runs' checkpoint: trained (or found), recorded with its
+    # weights hash, checked against the store, and flagged if weak, before any cell
+    checkpoints.checkpoint(ctx, first)
     shape = config_shape(first)
     check_floor(floor, shape[1], first.model)
     tok = tokenizer(ctx, first)
