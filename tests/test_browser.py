@@ -208,7 +208,8 @@ def test_live_run_completes_and_its_curve_appears(server, page):
     assert "job=" in page.url
     assert status == "done", page.inner_text("body")[-3000:]
     assert "9 / 9 cells" in page.inner_text("body")  # importance 3 + random 2 seeds x 3
-    page.get_by_text("See its curves").click()
+    settle(page)  # the page re-runs once the job ends: click what it shows after that
+    page.get_by_text("See its curves").first.click()
     settle(page, 1)
     assert_clean(page)
     chart = page.inner_text(".stPlotlyChart")
@@ -235,3 +236,43 @@ def test_runs_page_downloads_csv_and_parquet(server, page, tmp_path):
 
     assert len(pd.read_parquet(parquet_path)) == len(csv_path.read_text().splitlines()) - 1
     assert_clean(page)
+
+
+def test_a_retrain_live_run_lands_on_the_curves_page(server, page):
+    """The paper's protocol from the form: every cell a fine-tune of the pre-trained model with
+    its heads removed; the run's curve shows under the retrain protocol."""
+    page.goto(f"{server}/live")
+    settle(page)
+    _select(page, "Model", "tiny-bert")
+    settle(page)
+    _fill(page, "stTextInput", "Grid", "0,0.5")
+    _fill(page, "stTextInput", "Random seeds", "0")
+    _fill(page, "stNumberInput", "Examples per language", "32")
+    _fill(page, "stNumberInput", "Fine-tuning examples", "48")
+    page.screenshot(path=str(SHOTS / "live-retrain-form.png"), full_page=True)
+    page.get_by_text("retrain (the paper", exact=False).first.click()
+    settle(page)
+    assert_clean(page)
+    page.get_by_role("button", name="Launch").click()
+    deadline = time.time() + 600
+    status = ""
+    while time.time() < deadline:
+        time.sleep(2)
+        text = page.inner_text("body")
+        match = re.search(
+            r"Live run `?[\w-]+`? · \S+ (running|done|failed|cancelled|timed out|lost)", text
+        )
+        status = match.group(1) if match else status
+        if status and status != "running":
+            break
+    page.screenshot(path=str(SHOTS / "live-retrain-finished.png"), full_page=True)
+    assert status == "done", page.inner_text("body")[-3000:]
+    assert "4 / 4 cells" in page.inner_text("body")  # importance 2 + random 1 seed x 2
+    settle(page)  # the page re-runs once the job ends: click what it shows after that
+    page.get_by_text("See its curves").first.click()
+    settle(page, 1)
+    assert_clean(page)
+    assert "protocol=retrain" in page.url
+    chart = page.inner_text(".stPlotlyChart")
+    assert "tiny-bert" in chart and "retrain" in chart
+    page.screenshot(path=str(SHOTS / "live-retrain-curves.png"), full_page=True)
