@@ -322,6 +322,7 @@ def cmd_runs(args) -> int:
             "task",
             "lang",
             "method",
+            "protocol",
             "n_examples",
             "status",
             "cells_done",

@@ -152,6 +152,7 @@ def test_export_writes_parquet_and_manifest(tmp_path: Path, source: ResultsStore
         "lang": "en",
         "split": "dev",
         "method": "random",
+        "protocol": "posthoc",
         "n_examples": 100,
         "seeds": [0, 1],
         "device": "cuda:0",

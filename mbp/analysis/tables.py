@@ -379,7 +379,7 @@ def runs_frame(store: ResultsStore, **filters: Any) -> pd.DataFrame:
     """The runs table without the bulky JSON columns, newest first."""
     frame = store.runs(**{k: v for k, v in filters.items() if v})
     keep = [
-        "run_id", "kind", "model", "task", "lang", "method", "n_examples", "status",
+        "run_id", "kind", "model", "task", "lang", "method", "protocol", "n_examples", "status",
         "cells_done", "cells_total", "device", "elapsed_s", "created_at", "updated_at",
         "command", "code_commit", "error",
     ]  # fmt: skip

@@ -64,6 +64,7 @@ _PROVENANCE = (
     "lang",
     "split",
     "method",
+    "protocol",
     "n_examples",
     "seeds",
     "device",
