@@ -180,6 +180,22 @@ def _fill(tab, testid: str, label: str, value: str) -> None:
     time.sleep(0.6)
 
 
+def wait_for_job(tab, timeout: float = 600) -> str:
+    """The live run's final status as its panel shows it (polled; "" if it never showed)."""
+    deadline = time.time() + timeout
+    status = ""
+    while time.time() < deadline:
+        time.sleep(2)
+        match = re.search(
+            r"Live run `?[\w-]+`? · \S+ (running|done|failed|cancelled|timed out|lost)",
+            tab.inner_text("body"),
+        )
+        status = match.group(1) if match else status
+        if status and status != "running":
+            break
+    return status
+
+
 def test_live_run_completes_and_its_curve_appears(server, page):
     page.goto(f"{server}/live")
     settle(page)
@@ -193,17 +209,7 @@ def test_live_run_completes_and_its_curve_appears(server, page):
     assert_clean(page)
     page.screenshot(path=str(SHOTS / "live-form.png"), full_page=True)
     page.get_by_role("button", name="Launch").click()
-    deadline = time.time() + 600
-    status = ""
-    while time.time() < deadline:
-        time.sleep(2)
-        text = page.inner_text("body")
-        match = re.search(
-            r"Live run `?[\w-]+`? · \S+ (running|done|failed|cancelled|timed out|lost)", text
-        )
-        status = match.group(1) if match else status
-        if status and status != "running":
-            break
+    status = wait_for_job(page)
     page.screenshot(path=str(SHOTS / "live-finished.png"), full_page=True)
     assert "job=" in page.url
     assert status == "done", page.inner_text("body")[-3000:]
@@ -254,17 +260,7 @@ def test_a_retrain_live_run_lands_on_the_curves_page(server, page):
     settle(page)
     assert_clean(page)
     page.get_by_role("button", name="Launch").click()
-    deadline = time.time() + 600
-    status = ""
-    while time.time() < deadline:
-        time.sleep(2)
-        text = page.inner_text("body")
-        match = re.search(
-            r"Live run `?[\w-]+`? · \S+ (running|done|failed|cancelled|timed out|lost)", text
-        )
-        status = match.group(1) if match else status
-        if status and status != "running":
-            break
+    status = wait_for_job(page)
     page.screenshot(path=str(SHOTS / "live-retrain-finished.png"), full_page=True)
     assert status == "done", page.inner_text("body")[-3000:]
     assert "4 / 4 cells" in page.inner_text("body")  # importance 2 + random 1 seed x 2

@@ -278,19 +278,7 @@ def run_sweep(
     data = eval_data(ctx, exp, tok)
     shape = config_shape(exp)
     check_floor(floor, shape[1], exp.model)
-    importance_run, scores = "", None
-    if order in RANKED_ORDERS:
-        importance_run, result = run_importance(ctx, exp)
-        scores = result.scores
-    spec = replace(
-        base_spec(ctx, exp, "sweep", order, data.spec),
-        seeds=seeds,
-        grid=grid,
-        floor=floor,
-        importance=importance_run,
-        estimator=exp.estimator if scores is not None else "",
-        normalize=exp.normalize if scores is not None else False,
-    )
+    spec, scores = sweep_spec(ctx, exp, data, order, seeds, grid, floor)
     work = SweepWork(
         order=order,
         seeds=seeds,
@@ -306,6 +294,35 @@ def run_sweep(
         return spec.key
     execute(ctx, spec, work, exp, label=f"{exp.model} {exp.task}/{exp.lang} {order}")
     return spec.key
+
+
+def sweep_spec(
+    ctx: RunContext,
+    exp: Experiment,
+    data,
+    order: str,
+    seeds: tuple[int, ...],
+    grid: tuple[float, ...],
+    floor: int,
+    protocol: str = "posthoc",
+):
+    """(RunSpec, importance scores or None) of one order's sweep. Ranked orders score the heads
+    first, on the unpruned fine-tuned model (under either protocol, as the 2020 paper did)."""
+    importance_run, scores = "", None
+    if order in RANKED_ORDERS:
+        importance_run, result = run_importance(ctx, exp)
+        scores = result.scores
+    spec = replace(
+        base_spec(ctx, exp, "sweep", order, data.spec),
+        seeds=seeds,
+        grid=grid,
+        floor=floor,
+        importance=importance_run,
+        estimator=exp.estimator if scores is not None else "",
+        normalize=exp.normalize if scores is not None else False,
+        protocol=protocol,
+    )
+    return spec, scores
 
 
 def _rescorer(ctx: RunContext, exp: Experiment, tok, data):
@@ -405,20 +422,9 @@ def run_retrain(
         else:
             made = []
             for order in orders:
-                scores, importance_run = None, ""
-                if order in RANKED_ORDERS:  # ranked on the unpruned fine-tuned model
-                    importance_run, result = run_importance(ctx, exp)
-                    scores = result.scores
                 order_seeds = tuple(parse_seeds(seeds)) if order == "random" else (0,)
-                spec = replace(
-                    base_spec(ctx, exp, "sweep", order, data.spec),
-                    seeds=order_seeds,
-                    grid=grid,
-                    floor=floor,
-                    importance=importance_run,
-                    estimator=exp.estimator if scores is not None else "",
-                    normalize=exp.normalize if scores is not None else False,
-                    protocol="retrain",
+                spec, scores = sweep_spec(
+                    ctx, exp, data, order, order_seeds, grid, floor, protocol="retrain"
                 )
                 cells = sweep_cells(order, order_seeds, grid, floor, shape, scores)
                 made.append((spec, cells, None, order))
