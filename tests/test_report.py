@@ -206,3 +206,18 @@ def test_the_shipped_report_is_what_the_code_makes_of_the_shipped_results(
         return [line for line in path.read_text().splitlines() if not line.startswith("Generated")]
 
     assert body(out) == body(root / "docs" / "REPRODUCTION.md")
+
+
+def test_the_differences_from_the_paper_are_read_from_the_store(tmp_path):
+    """Nothing in the setup table is typed by hand: it follows the stored runs and checkpoints."""
+    from mbp.analysis.report import differences
+
+    store = build_fixture_store(tmp_path / "store.duckdb")
+    setup, recipes = differences(store, store.runs())
+    here = dict(zip(setup[""], setup["here"], strict=True))
+    assert "e5-small" in here["models"] and "minilm-l6" in here["models"]
+    assert here["depth"] == "e5-small 12 x 12; minilm-l6 6 x 12"
+    assert here["evaluation"] == "sst2: 500 examples; xnli: 500 examples"
+    assert here["hardware"] == f"{len(store.runs())} runs on cpu"
+    assert "2-core" not in " ".join(setup["here"])
+    assert sorted(recipes["checkpoint"]) == ["ckpt-e5-small-sst2", "ckpt-minilm-l6-sst2"]

@@ -350,3 +350,19 @@ def test_import_source_errors(tmp_path: Path) -> None:
         import_into(target, tmp_path / "notes.duckdb")
     shutil.rmtree(tmp_path / "empty")
     assert not (tmp_path / "b.duckdb").exists()
+
+
+def test_an_export_names_no_machine_local_path(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "deep" / "private" / "results.duckdb")
+    store.ensure_run(
+        "r", "sweep", "{}", model="m", model_checksum=None, task="sst2", lang="en", split="dev",
+        method="random", seeds=[0], n_examples=1, cells_total=1, device="cpu",
+        versions_json="{}", code_commit="x",
+        command=f"mbp sweep --model m --store {tmp_path}/deep/private/results.duckdb "
+        f"--data-dir={tmp_path}/data --grid 0,1",
+    )  # fmt: skip
+    out = export_store(store, tmp_path / "export")
+    text = (out / "manifest.json").read_text()
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert str(tmp_path) not in text and not runs["command"].str.contains(str(tmp_path)).any()
+    assert runs["command"].tolist() == ["mbp sweep --model m --grid 0,1"]

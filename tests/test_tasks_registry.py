@@ -125,3 +125,11 @@ def test_resolve_split():
         resolve_split("rte", "test")
     with pytest.raises(MbpError, match=r"task 'rte' has no split 'trian': did you mean 'train'"):
         resolve_split("rte", "trian")
+
+
+def test_the_tasks_table_lists_the_language_codes_each_task_accepts():
+    from mbp.tasks import tasks_table
+
+    rows = {row["task"]: row for row in tasks_table(None)}
+    assert rows["sst2"]["languages"] == "en"
+    assert rows["xnli"]["languages"].split() == list(get_task("xnli").languages)
