@@ -221,3 +221,30 @@ def test_the_differences_from_the_paper_are_read_from_the_store(tmp_path):
     assert here["hardware"] == f"{len(store.runs())} runs on cpu"
     assert "2-core" not in " ".join(setup["here"])
     assert sorted(recipes["checkpoint"]) == ["ckpt-e5-small-sst2", "ckpt-minilm-l6-sst2"]
+
+
+def test_report_and_claims_page_agree_under_both_protocols(tmp_path):
+    """The report decides each claim under each stored protocol with the claims page's code:
+    every verdict, statistic and number of either protocol appears in its own section."""
+    from mbp.analysis.claims import evaluate_both
+    from tests.fixtures.store_fixture import add_retrain_runs
+
+    store = build_fixture_store(tmp_path / "store.duckdb")
+    add_retrain_runs(store)
+    out = build_report(store, tmp_path / "docs" / "REPRODUCTION.md")
+    text = out.read_text()
+    sections = text.split("### Claim ")[1:]
+    results = evaluate_both(store)
+    assert list(results) == ["retrain", "posthoc"]
+    for protocol, claims in results.items():
+        for result in claims:
+            (section,) = [s for s in sections if s.startswith(f"{result.number} · {protocol}:")]
+            assert f"**Verdict: {result.headline}.**" in section
+            assert f"{result.statistic} = {_fmt(result.value)}" in section
+            for key, value in result.numbers.items():
+                if not isinstance(value, dict | list):
+                    assert f"- {key}: {_fmt(value)}" in section
+    # the paper's protocol leads, in the verdict table and in the sections
+    assert sections[0].startswith("1 · retrain:")
+    assert "| claim | retrain | posthoc |" in text
+    assert (tmp_path / "docs" / "figures" / "claim3-retrain.png").exists()
