@@ -234,6 +234,11 @@ def sanity_checks(store, data_dir: str | None = None) -> dict[str, pd.DataFrame 
     finetuned = pd.DataFrame()
     if len(ckpts):
         finetuned = ckpts[["model", "task", "metric", "dev_value", "n_train"]].copy()
+        # which model each number rests on: the checkpoint id and its weights' sha256 prefix
+        finetuned["checkpoint"] = ckpts["ckpt_id"]
+        finetuned["weights sha256"] = ckpts["weights_sha256"].map(
+            lambda v: v[:12] if isinstance(v, str) else "n/a (before hashes)"
+        )
         baselines = {t: majority_baseline(t, data_dir) for t in finetuned["task"].unique()}
         finetuned["majority-class baseline"] = finetuned["task"].map(baselines).astype(float)
         finetuned["points above baseline"] = 100 * (
@@ -254,13 +259,10 @@ def sanity_checks(store, data_dir: str | None = None) -> dict[str, pd.DataFrame 
                 f"model/task/language is {spread.max():.2g} over {len(spread)} curves"
                 + (" (every order gives the same score)" if spread.max() < 1e-9 else "")
             )
-    rand = (
-        summary[(summary["order_name"] == "random") & summary["fraction"].between(0.05, 0.95)]
-        if len(summary)
-        else summary
-    )
+    both = data.curve_summary(store, protocol=None, orders=["random"])
+    rand = both[both["fraction"].between(0.05, 0.95)] if len(both) else both
     spread = (
-        rand.groupby(["model", "task", "lang"], as_index=False).agg(
+        rand.groupby(["protocol", "model", "task", "lang"], as_index=False).agg(
             seeds=("n_seeds", "max"),
             mean_std=("std", "mean"),
             max_std=("std", "max"),
@@ -426,8 +428,9 @@ def build_report(
         *[f"- {line}" for line in sanity["english"]],
         *[f"- {note}" for note in sanity["endpoints"]],
         "",
-        "How much the random order varies between seeds (standard deviation of the metric over "
-        "seeds, at the fractions strictly between 0 % and 100 %), and how many examples each "
+        "How much the random order varies between seeds under each protocol (standard deviation "
+        "of the metric over seeds, at the fractions strictly between 0 % and 100 %; under retrain "
+        "each seed is another fine-tuned model), and how many examples each "
         "point rests on:",
         "",
         _table(sanity["spread"], ".4f"),
