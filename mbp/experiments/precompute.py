@@ -28,6 +28,7 @@ from mbp.experiments.plan import (
     smoke_plan,
     store_runs_with_cell_seconds,
 )
+from mbp.spec import DataSpec
 
 
 def data_manifest(data_dir: str | None) -> list[dict]:
@@ -59,12 +60,14 @@ def run_data_files(store, data_dir: str | None) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for run in store.runs().itertuples():
         info = get_task(run.task)
-        split = str(run.split)
-        task, lang = info, run.lang
-        if ":" in split:  # importance on another task's split, e.g. "mnli:train"
-            task, split = get_task(split.split(":")[0]), split.split(":")[1]
+        try:  # where the examples came from, as the run's spec records it
+            data = DataSpec.from_dict(json.loads(run.spec_json)["data"])
+        except (TypeError, KeyError, ValueError):
+            continue  # not a spec this version wrote (e.g. a test's hand-made run)
+        task, lang, split = info, data.lang, data.split
+        if data.source_task:  # importance on another task's data, e.g. MNLI train for XNLI
+            task = get_task(data.source_task)
             lang = task.languages[0]
-        split = split.removesuffix("-heldout")
         if split == "heldout":
             split = task.train_split
         train = get_task(info.train_task)
