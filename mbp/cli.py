@@ -274,6 +274,7 @@ def cmd_sweep(args) -> int:
             grid=params.grid,
             floor=params.floor,
             keep_checkpoints=args.keep_checkpoints,
+            stop_if_weak=args.stop_if_weak,
         )
         _print([{"run_id": r, "lang": lang, "order": o} for r, lang, o in runs], args.json)
         return 0
@@ -295,7 +296,11 @@ def cmd_layers(args) -> int:
     ctx = _context(args, _store(args), params)
     if params.protocol == "retrain":
         runs = run_retrain(
-            ctx, params.experiments(), kind="layers", keep_checkpoints=args.keep_checkpoints
+            ctx,
+            params.experiments(),
+            kind="layers",
+            keep_checkpoints=args.keep_checkpoints,
+            stop_if_weak=args.stop_if_weak,
         )
         _print([{"run_id": r, "lang": lang} for r, lang, _ in runs], args.json)
         return 0

@@ -208,3 +208,17 @@ def test_the_same_spec_trains_to_the_same_weights_whatever_the_threads(tmp_path)
         )  # fmt: skip
         hashes.add(out.stdout.strip().splitlines()[-1])
     assert len(hashes) == 1 and len(next(iter(hashes))) == 64
+
+
+def test_a_plan_step_stops_before_any_cell_when_its_reference_learnt_nothing(tiny, capsys):
+    """The tiny recipe leaves the model at the majority class: with --stop-if-weak (the plan's
+    retrain steps pass it) nothing is fine-tuned beyond the reference and no run is stored."""
+    model, data, tmp = tiny
+    store = tmp / "store.duckdb"
+    extra = ("--protocol", "retrain", "--order", "random", "--grid", "0,0.5", "--stop-if-weak")
+    assert main(sweep_args(model, data, store, *extra)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: the unpruned reference") and "learnt nothing" in err[-1]
+    stored = ResultsStore(store, read_only=True)
+    assert stored.counts()["runs"] == 0 and len(stored.checkpoints()) == 1  # the reference
+    assert list(kept_weights(tmp / "cache")) == [()]

@@ -218,17 +218,26 @@ def announce_finetune(ctx: RunContext, spec: FinetuneSpec) -> None:
     )
 
 
-def warn_if_weak(ctx: RunContext, task: str, ckpt) -> bool:
-    """Warn when the fine-tuned dev score is within WEAK_MARGIN of the majority-class score on
-    the same examples: every number measured on it would rest on a model that learnt little."""
+def is_weak(ctx: RunContext, task: str, ckpt) -> bool:
+    """True when the fine-tuned dev score is within WEAK_MARGIN of the majority-class score on
+    the same examples."""
     from mbp.tasks import get_task
     from mbp.tasks.scoring import majority_baseline
 
     if ckpt.metric != get_task(task).primary_metric:
         return False
     base = majority_baseline(task, ctx.data_dir)
-    if base is None or ckpt.dev_value - base >= WEAK_MARGIN:
+    return base is not None and ckpt.dev_value - base < WEAK_MARGIN
+
+
+def warn_if_weak(ctx: RunContext, task: str, ckpt) -> bool:
+    """Warn when the fine-tuned dev score is within WEAK_MARGIN of the majority-class score on
+    the same examples: every number measured on it would rest on a model that learnt little."""
+    from mbp.tasks.scoring import majority_baseline
+
+    if not is_weak(ctx, task, ckpt):
         return False
+    base = majority_baseline(task, ctx.data_dir)
     print(
         f"warning: the fine-tuned {task} model scores {ckpt.metric} {ckpt.dev_value:.3f}, within "
         f"{WEAK_MARGIN * 100:.0f} points of always answering the majority class ({base:.3f}): "

@@ -51,6 +51,12 @@ def add_run_flags(p: argparse.ArgumentParser, command: str) -> None:
             "(the paper's: remove the heads from the pre-trained model, then fine-tune)",
         )
         p.add_argument(
+            "--stop-if-weak",
+            action="store_true",
+            help="retrain: stop before any cell when the unpruned reference scores within 5 "
+            "points of the majority class (each cell costs a fine-tune)",
+        )
+        p.add_argument(
             "--keep-checkpoints",
             action="store_true",
             help="retrain: keep each cell's fine-tuned checkpoint (default: deleted once its "

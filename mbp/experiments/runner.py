@@ -378,10 +378,13 @@ def run_retrain(
     grid: tuple[float, ...] | None = None,
     floor: int = 0,
     keep_checkpoints: bool = False,
+    stop_if_weak: bool = False,
 ) -> list[tuple[str, str, str]]:
     """The paper's protocol for every language and order at once: each distinct head set is
     fine-tuned once (heads removed from the pre-trained model) and evaluated on every language
-    whose cells need it. Returns (run id, language, order) per run."""
+    whose cells need it. Returns (run id, language, order) per run. `stop_if_weak`: refuse to
+    start when the unpruned reference learnt nothing (the plan's steps ask for it: every cell
+    costs a fine-tune)."""
     from collections import defaultdict
 
     from mbp.engine.prune import describe_heads
@@ -403,7 +406,15 @@ def run_retrain(
         raise MbpError("--protocol retrain fine-tunes every cell: drop --no-finetune")
     # the unpruned reference is the runs' checkpoint: trained (or found), recorded with its
     # weights hash, checked against the store, and flagged if weak, before any cell
-    checkpoints.checkpoint(ctx, first)
+    reference_ckpt = checkpoints.checkpoint(ctx, first)
+    if stop_if_weak and checkpoints.is_weak(ctx, reference.task, reference_ckpt):
+        raise MbpError(
+            f"the unpruned reference ({first.model} fine-tuned on {reference.task}) scores "
+            f"{reference_ckpt.metric} {reference_ckpt.dev_value:.3f}, within "
+            f"{checkpoints.WEAK_MARGIN * 100:.0f} points of always answering the majority "
+            "class: every retrained cell would rest on a model that learnt nothing; train "
+            "longer (--train-examples, --epochs, --lr, --train-batch-size) and run again"
+        )
     shape = config_shape(first)
     check_floor(floor, shape[1], first.model)
     tok = tokenizer(ctx, first)
