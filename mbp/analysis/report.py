@@ -153,7 +153,10 @@ def _table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
             )
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    def cell(value) -> str:  # a "|" inside a cell would end it
+        return str(value).replace("|", "\\|")
+
+    rows = ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"
 
 
