@@ -153,6 +153,7 @@ def _table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
             )
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "---|" * len(frame.columns)
+
     def cell(value) -> str:  # a "|" inside a cell would end it
         return str(value).replace("|", "\\|")
 
