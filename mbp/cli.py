@@ -259,25 +259,36 @@ def cmd_importance(args) -> int:
     return 0
 
 
+def _retrain(args, ctx, params, kind: str) -> int:
+    """`sweep` / `layers --protocol retrain`: every language and order in one call, so each
+    retrained model serves all of them."""
+    from mbp.experiments.runner import run_retrain
+
+    runs = run_retrain(
+        ctx,
+        params.experiments(),
+        kind=kind,
+        orders=params.orders,
+        seeds=params.seeds,
+        grid=params.grid,
+        floor=params.floor,
+        keep_checkpoints=args.keep_checkpoints,
+        stop_if_weak=args.stop_if_weak,
+    )
+    out = [{"run_id": r, "lang": lang, "order": o} for r, lang, o in runs]
+    if kind == "layers":
+        out = [{"run_id": r["run_id"], "lang": r["lang"]} for r in out]
+    _print(out, args.json)
+    return 0
+
+
 def cmd_sweep(args) -> int:
-    from mbp.experiments.runner import run_retrain, run_sweep
+    from mbp.experiments.runner import run_sweep
 
     params = run_params(args)
     ctx = _context(args, _store(args), params)
     if params.protocol == "retrain":
-        runs = run_retrain(
-            ctx,
-            params.experiments(),
-            kind="sweep",
-            orders=params.orders,
-            seeds=params.seeds,
-            grid=params.grid,
-            floor=params.floor,
-            keep_checkpoints=args.keep_checkpoints,
-            stop_if_weak=args.stop_if_weak,
-        )
-        _print([{"run_id": r, "lang": lang, "order": o} for r, lang, o in runs], args.json)
-        return 0
+        return _retrain(args, ctx, params, "sweep")
     out = []
     for exp in params.experiments():
         for order in params.orders:
@@ -290,20 +301,12 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_layers(args) -> int:
-    from mbp.experiments.runner import run_layers, run_retrain
+    from mbp.experiments.runner import run_layers
 
     params = run_params(args)
     ctx = _context(args, _store(args), params)
     if params.protocol == "retrain":
-        runs = run_retrain(
-            ctx,
-            params.experiments(),
-            kind="layers",
-            keep_checkpoints=args.keep_checkpoints,
-            stop_if_weak=args.stop_if_weak,
-        )
-        _print([{"run_id": r, "lang": lang} for r, lang, _ in runs], args.json)
-        return 0
+        return _retrain(args, ctx, params, "layers")
     out = [{"run_id": run_layers(ctx, exp), "lang": exp.lang} for exp in params.experiments()]
     _print(out, args.json)
     return 0
