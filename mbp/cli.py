@@ -20,8 +20,10 @@ from collections.abc import Sequence
 
 from mbp.errors import MbpError
 from mbp.experiments.flags import (
+    add_executor_flags,
     add_finetune_flags,
     add_run_flags,
+    executor_from_args,
     finetune_params,
     run_params,
 )
@@ -74,16 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("importance", help="score every head (per language)")
     _common(p)
     add_run_flags(p, p.prog.split()[-1])
+    add_executor_flags(p)
 
     p = sub.add_parser("sweep", help="metric vs fraction of heads pruned, for one order")
     _common(p)
     add_run_flags(p, p.prog.split()[-1])
     p.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: run every n-th cell")
+    add_executor_flags(p)
 
     p = sub.add_parser("layers", help="remove each layer's heads (and thirds), per language")
     _common(p)
     add_run_flags(p, p.prog.split()[-1])
     p.add_argument("--shard", type=_shard, default=(0, 1))
+    add_executor_flags(p)
 
     p = sub.add_parser("runs", help="list stored runs and the progress of unfinished ones")
     _common(p)
@@ -126,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not merge the export at --out into the store first (default: merge it once)",
     )
+    add_executor_flags(p)
     return parser
 
 
@@ -163,6 +169,7 @@ def _context(args, store, params):
         force=getattr(args, "force", False),
         progress=not args.quiet,
         shard=getattr(args, "shard", (0, 1)),
+        executor=args.run_executor,
     )
 
 
@@ -436,11 +443,23 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _run(args) -> int:
+    """A command; run commands get their executor here and release it at the end (Ray prints
+    its one-line summary)."""
+    if args.command not in ("importance", "sweep", "layers"):
+        return COMMANDS[args.command](args)
+    args.run_executor = executor_from_args(args)
+    try:
+        return COMMANDS[args.command](args)
+    finally:
+        args.run_executor.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_libraries()
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        return _run(args)
     except MbpError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mbp.experiments.context import EvalCache, LoadedModel
@@ -54,7 +54,9 @@ class CellResult:
 
 
 class Work(Protocol):
-    """A run's cells and how to compute one (what an executor needs)."""
+    """A run's cells and how to compute one (what an executor needs). A Work may also offer
+    `for_worker()` (a copy to ship to another process) and `bundle()` / `unpack(fetch, root)`
+    (files a worker on another machine needs; see mbp.experiments.ray_executor)."""
 
     cells: list[Cell]
 
@@ -73,6 +75,10 @@ class Evaluator:
     precision: str
     batch_size: int
     cache: EvalCache = field(default_factory=EvalCache)
+
+    def detached(self) -> Evaluator:
+        """The same evaluator with an empty cache of its own (to ship to a worker)."""
+        return replace(self, cache=EvalCache())
 
     def metrics(self, loaded: LoadedModel, heads: HeadSet) -> dict[str, float]:
         import numpy as np
@@ -237,6 +243,10 @@ class SweepWork:
             self.order, self.seeds, self.grid, self.floor, self.shape, self.scores
         )
 
+    def for_worker(self) -> SweepWork:
+        """A copy to ship to another process: its own empty caches."""
+        return replace(self, evaluator=self.evaluator.detached())
+
     def _iterative_heads(self, cell: Cell, loaded: LoadedModel) -> HeadSet:
         """Walk the chain up to `cell` (re-scoring after each step, as the order defines),
         from where this process last left it."""
@@ -297,6 +307,10 @@ class LayersWork:
 
     def __post_init__(self) -> None:
         self.cells = layer_cells(self.targets, self.heads)
+
+    def for_worker(self) -> LayersWork:
+        """A copy to ship to another process: its own empty caches."""
+        return replace(self, evaluator=self.evaluator.detached())
 
     def compute(self, cell: Cell, loaded: LoadedModel) -> CellResult:
         base = self.evaluator.metrics(loaded, {})

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import torch
 
     from mbp.engine.prefix import PrefixCache
+    from mbp.experiments.executor import Executor
     from mbp.store import ResultsStore
 
 
@@ -59,6 +60,7 @@ class RunContext:
     shard: tuple[int, int] = (0, 1)  # (index, count)
     models: ModelCache = field(default_factory=ModelCache)
     evals: EvalCache = field(default_factory=EvalCache)
+    executor: Executor | None = None  # where cells are computed (None: this process)
 
     @property
     def torch_device(self) -> torch.device:

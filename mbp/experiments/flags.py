@@ -82,6 +82,54 @@ def add_run_flags(p: argparse.ArgumentParser, command: str) -> None:
     add_finetune_flags(p)
 
 
+def add_executor_flags(p: argparse.ArgumentParser) -> None:
+    """Where cells are computed: not part of a run (results are the same everywhere)."""
+    g = p.add_argument_group("executor (docs/CLUSTER.md)")
+    g.add_argument("--executor", default="local", help="local (default: this process) | ray")
+    g.add_argument(
+        "--ray-address",
+        default="local",
+        help="local (default: start Ray on this machine's cores) | auto (join the running "
+        "cluster) | ray://host:port",
+    )
+    g.add_argument("--workers", default="0", help="Ray workers (default 0: as many as fit)")
+    g.add_argument("--cpus-per-worker", default="1", help="CPUs per Ray worker (default 1)")
+    g.add_argument(
+        "--gpus-per-worker", default="0", help="GPUs per Ray worker; fractions share a GPU"
+    )
+
+
+def executor_from_args(args):
+    """The executor the flags ask for (Ray is imported only for `--executor ray`)."""
+    from mbp.experiments.executor import make_executor
+
+    def number(flag: str, kind):
+        text = getattr(args, flag)
+        try:
+            return kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise MbpError(
+                f"--{flag.replace('_', '-')} {text!r} is not {what}: see `mbp --help`"
+            ) from None
+
+    return make_executor(
+        args.executor,
+        address=args.ray_address,
+        workers=number("workers", int),
+        cpus_per_worker=number("cpus_per_worker", float),
+        gpus_per_worker=number("gpus_per_worker", float),
+    )
+
+
+def executor_argv(args) -> list[str]:
+    """The executor flags again, for a subprocess (`mbp precompute` runs its steps so)."""
+    out = []
+    for flag in ("executor", "ray_address", "workers", "cpus_per_worker", "gpus_per_worker"):
+        out += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    return out
+
+
 def add_finetune_flags(p: argparse.ArgumentParser) -> None:
     d = default_of
     g = p.add_argument_group("fine-tuning (done first when no checkpoint exists)")

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from mbp.errors import MbpError
+from mbp.experiments.flags import executor_argv
 from mbp.experiments.plan import (
     Step,
     paper_plan,
@@ -124,6 +125,8 @@ def precompute(args) -> None:
         if value:
             passthrough += [f"--{flag.replace('_', '-')}", value]
     passthrough += ["--device", args.device]
+    if args.executor != "local":  # each step's command keeps its own flags otherwise
+        passthrough += executor_argv(args)
     if args.quiet:
         passthrough.append("--quiet")
     for i, step in enumerate(steps, 1):

@@ -17,6 +17,7 @@ import json
 import shutil
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from mbp.engine.prune import describe_heads
@@ -55,6 +56,7 @@ class RetrainWork:
     batch_size: int
     progress: bool = False
     keep_checkpoints: bool = False
+    bundle_refs: dict[str, Any] = field(default_factory=dict)  # set by a remote executor
     cells: list[Cell] = field(init=False)
     _base: dict[str, dict[str, float]] = field(init=False, default_factory=dict)
 
@@ -62,6 +64,53 @@ class RetrainWork:
         # the unpruned unit first: layer-wise rows need the reference's score as their base
         names = sorted(self.targets, key=lambda n: (bool(self.heads[n]), n))
         self.cells = [Cell(name, self.heads[name]) for name in names]
+
+    # -------------------------------------------------------------- for workers on other machines
+
+    def for_worker(self) -> RetrainWork:
+        """A copy to ship: no reference metrics computed here travel with it."""
+        return replace(self, bundle_refs={})
+
+    def bundle(self) -> dict[str, dict[str, bytes]]:
+        """What a worker without this machine's disks needs, by name: the task's data files
+        (relative to the data root) and the unpruned reference checkpoint's files."""
+        from mbp.engine.finetune import find_checkpoint
+        from mbp.paths import data_dir
+        from mbp.tasks.local import task_files
+
+        out: dict[str, dict[str, bytes]] = {}
+        root = data_dir(self.data_dir)
+        if root is not None:
+            files = task_files(self.reference.task, Path(root))
+            out["data"] = {str(f.relative_to(root)): f.read_bytes() for f in files}
+        ckpt = find_checkpoint(self.reference)
+        if ckpt is not None:
+            out["reference"] = {
+                str(f.relative_to(ckpt.path)): f.read_bytes()
+                for f in sorted(Path(ckpt.path).rglob("*"))
+                if f.is_file()
+            }
+        return out
+
+    def unpack(self, fetch, root: Path) -> None:
+        """On a worker: write the shipped data under `root` and use it; install the reference
+        checkpoint into this worker's cache unless it is there (a shared MBP_CACHE)."""
+        from mbp.engine.finetune import checkpoint_dir, find_checkpoint
+
+        if "data" in self.bundle_refs:
+            _write_files(fetch(self.bundle_refs["data"]), root / "data")
+            self.data_dir = str(root / "data")
+        if "reference" in self.bundle_refs and find_checkpoint(self.reference) is None:
+            staging = root / "reference"
+            _write_files(fetch(self.bundle_refs["reference"]), staging)
+            target = checkpoint_dir(self.reference)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                staging.rename(target)  # atomic: a checkpoint is used only once complete
+            except OSError:  # another worker of this node installed it first
+                shutil.rmtree(staging, ignore_errors=True)
+
+    # -------------------------------------------------------------- computing a unit
 
     def spec_for(self, heads: HeadSet) -> FinetuneSpec:
         return replace(self.reference, pruned_heads=head_pairs(heads))
@@ -122,6 +171,13 @@ class RetrainWork:
             writes.append(Write(target.run_id, target.cell_id, {target.table: rows},
                                 seconds / len(targets)))  # fmt: skip
         return CellResult({}, seconds, payload=spec.key, writes=writes)
+
+
+def _write_files(files: dict[str, bytes], root: Path) -> None:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
 
 
 def sweep_target(run_id: str, cell: Cell, lang: str, n_examples: int) -> Target:

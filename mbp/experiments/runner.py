@@ -81,7 +81,7 @@ def execute(
         computed[cell.name] = result
         bar.update(1)
 
-    (executor or LocalExecutor()).execute(work, todo, load=load, on_result=write)
+    (executor or ctx.executor or LocalExecutor()).execute(work, todo, load=load, on_result=write)
     bar.close()
     done = ctx.store.finished_cells(run_id)
     status = "done" if set(names) <= done else "partial"
@@ -485,7 +485,7 @@ def run_retrain(
             )
         bar.update(1)
 
-    LocalExecutor().execute(work, work.cells, load=lambda: None, on_result=write)
+    (ctx.executor or LocalExecutor()).execute(work, work.cells, load=lambda: None, on_result=write)
     bar.close()
     out = []
     for spec, names, lang, method in runs:

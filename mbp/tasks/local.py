@@ -24,7 +24,7 @@ import numpy as np
 
 from mbp.errors import MbpError
 from mbp.tasks.examples import Examples
-from mbp.tasks.registry import TaskInfo
+from mbp.tasks.registry import TaskInfo, get_task
 from mbp.tasks.tsv import Table, parse_table, read_lines
 
 #: GLUE folder names, as in the original GLUE download.
@@ -93,6 +93,14 @@ def candidate_paths(info: TaskInfo, split: str, lang: str, root: Path) -> list[P
 def find_file(info: TaskInfo, split: str, lang: str, root: Path) -> Path | None:
     """The first existing candidate file for the split, or None."""
     return next((p for p in candidate_paths(info, split, lang, root) if p.is_file()), None)
+
+
+def task_files(task: str, root: Path, lang: str = "en") -> list[Path]:
+    """The files of a task's training and evaluation splits that exist under `root` (what a
+    fine-tune and its scoring read)."""
+    info = get_task(task)
+    found = (find_file(info, split, lang, root) for split in (info.train_split, *info.eval_splits))
+    return list(dict.fromkeys(f for f in found if f is not None))
 
 
 def _missing_file_error(info: TaskInfo, split: str, lang: str, root: Path) -> MbpError:
