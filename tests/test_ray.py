@@ -23,7 +23,6 @@ ray = pytest.importorskip("ray")
 
 from mbp.cli import main  # noqa: E402
 from mbp.errors import MbpError  # noqa: E402
-from mbp.experiments import ray_executor  # noqa: E402
 from mbp.experiments.ray_executor import RayExecutor, RayOptions  # noqa: E402
 from mbp.store import ResultsStore  # noqa: E402
 from tests.tiny_project import REPO, make_tiny_model_dir, make_tiny_sst2  # noqa: E402
@@ -104,9 +103,7 @@ def test_a_worker_killed_mid_cell_is_replaced_and_the_cell_stored_once(tiny, cap
         def execute(self, work, cells, **kw):
             super().execute(KillsItsWorkerOnce(work, "random/1/0.5", str(marker)), cells, **kw)
 
-    monkeypatch.setattr(
-        mbp.cli, "executor_from_args", lambda args: KillOnce(RayOptions(workers=2))
-    )
+    monkeypatch.setattr(mbp.cli, "executor_from_args", lambda args: KillOnce(RayOptions(workers=2)))
     orders = ("--order", "random", "--seeds", "0,1,2")
     assert main([*sweep_args(model, data, tmp / "ray.duckdb", *orders), *RAY]) == 0
     err = capsys.readouterr().err
@@ -164,9 +161,7 @@ def kept_weights(cache: Path) -> dict[tuple, str]:
     return out
 
 
-def test_retrain_cells_fine_tune_on_ray_workers_and_equal_the_local_ones(
-    tiny, capsys, monkeypatch
-):
+def test_retrain_cells_fine_tune_on_ray_workers_and_equal_the_local_ones(tiny, capsys, monkeypatch):
     model, data, tmp = tiny
     extra = ("--protocol", "retrain", "--order", "random", "--seeds", "0",
              "--grid", "0,0.5,1", "--keep-checkpoints", "--examples", "40")  # fmt: skip
@@ -181,9 +176,7 @@ def test_retrain_cells_fine_tune_on_ray_workers_and_equal_the_local_ones(
     assert kept_weights(tmp / "local-cache") == on_workers  # the same models, bit for bit
 
 
-def test_a_worker_without_the_drivers_disks_gets_data_and_reference_through_ray(
-    tiny, monkeypatch
-):
+def test_a_worker_without_the_drivers_disks_gets_data_and_reference_through_ray(tiny, monkeypatch):
     """RetrainWork.bundle / unpack: what a worker on another machine receives."""
     from mbp.engine.finetune import find_checkpoint, finetune
     from mbp.experiments.retrain import RetrainWork
@@ -203,9 +196,10 @@ def test_a_worker_without_the_drivers_disks_gets_data_and_reference_through_ray(
     shipped = work.for_worker()
     shipped.bundle_refs = {name: name for name in files}  # the "object store": a dict
     shipped.unpack(files.get, tmp / "worker")
-    assert Path(shipped.data_dir, "glue/SST-2/train.tsv").read_bytes() == Path(
-        data, "glue/SST-2/train.tsv"
-    ).read_bytes()
+    assert (
+        Path(shipped.data_dir, "glue/SST-2/train.tsv").read_bytes()
+        == Path(data, "glue/SST-2/train.tsv").read_bytes()
+    )
     installed = find_checkpoint(spec)
     assert installed is not None and str(installed.path).startswith(str(tmp / "worker-cache"))
 
@@ -225,7 +219,7 @@ def test_a_cell_that_fails_for_a_real_reason_fails_the_run_in_one_line_without_r
     ray.cloudpickle.register_pickle_by_value(test_ray)
     cells = [Cell("a"), Cell("b")]
     executor = RayExecutor(RayOptions(workers=2))
-    with pytest.raises(MbpError, match="^bad data in [ab]: line 3 has no label; fix the file$"):
+    with pytest.raises(MbpError, match=r"^bad data in [ab]: line 3 has no label; fix the file$"):
         executor.execute(
             FailsForARealReason(cells), cells, load=lambda: None, on_result=lambda c, r: None
         )

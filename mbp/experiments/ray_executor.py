@@ -169,7 +169,9 @@ class RayExecutor:
         loaded = load()
         portable = work.for_worker() if hasattr(work, "for_worker") else work
         if hasattr(portable, "bundle"):  # data files and checkpoints, into the object store once
-            portable.bundle_refs = {name: ray.put(files) for name, files in portable.bundle().items()}
+            portable.bundle_refs = {
+                name: ray.put(files) for name, files in portable.bundle().items()
+            }
         work_id = uuid.uuid4().hex
         work_box = [ray.put(portable)]
         model_id = loaded.identity if loaded is not None else ""
