@@ -42,6 +42,17 @@ def test_settings_from_environment_and_secrets():
     assert DemoSettings(demo=True).store_read_only and not LOCAL.store_read_only
 
 
+def test_live_runs_go_to_a_ray_cluster_only_when_asked_and_never_in_the_demo():
+    ray = {"MBP_LIVE_EXECUTOR": "ray"}
+    assert demo_settings(ray).executor_argv == ("--executor", "ray", "--ray-address", "auto")
+    there = demo_settings({**ray, "MBP_RAY_ADDRESS": "ray://head:10001"})
+    assert there.executor_argv[-1] == "ray://head:10001"
+    assert demo_settings({**ray, "MBP_MODE": "demo"}).executor_argv == ()
+    assert demo_settings({}).executor_argv == ()
+    argv = sweep_argv(LiveRunRequest("minilm-l6", "sst2"), "s.duckdb", executor=there.executor_argv)
+    assert argv[-4:] == ["--executor", "ray", "--ray-address", "ray://head:10001"]
+
+
 def test_demo_offers_only_offline_registry_models():
     names = allowed_models(CAPPED_DEMO)
     assert set(names) == {"minilm-l6", "e5-small"}

@@ -142,7 +142,7 @@ def _launch(request: demo.LiveRunRequest, cfg: demo.DemoSettings, estimate: floa
     commands: list[list[str]] = []
     if location:
         commands.append(tiny_model_command(location, sys.executable))
-    commands.append(demo.sweep_argv(request, store_path))
+    commands.append(demo.sweep_argv(request, store_path, executor=cfg.executor_argv))
     caps = cfg.caps
     return jobs().launch(
         commands,

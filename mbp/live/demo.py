@@ -77,6 +77,9 @@ class DemoSettings:
     demo: bool = False
     live_runs: LiveRuns = "on"
     allow_tiny: bool = False
+    # where live runs compute (outside demo mode): `MBP_LIVE_EXECUTOR=ray` and
+    # `MBP_RAY_ADDRESS` (default auto: the cluster the dashboard runs in); docs/CLUSTER.md
+    executor_argv: tuple[str, ...] = ()
 
     @property
     def caps(self) -> LiveRunCaps | None:
@@ -95,7 +98,8 @@ def demo_settings(
 
     `MBP_MODE=demo` or `secrets["MBP_MODE"] == "demo"` turns demo mode on; in demo mode live
     runs are off unless `MBP_DEMO_LIVE_RUNS=capped` (environment or secrets). `MBP_ALLOW_TINY=1`
-    offers the tiny random test model.
+    offers the tiny random test model. Outside demo mode, `MBP_LIVE_EXECUTOR=ray` sends live
+    runs' cells to the Ray cluster at `MBP_RAY_ADDRESS` (default auto).
     """
     secrets = secrets or {}
 
@@ -109,7 +113,16 @@ def demo_settings(
     live: LiveRuns = "on"
     if demo:
         live = "capped" if value("MBP_DEMO_LIVE_RUNS") == "capped" else "off"
-    return DemoSettings(demo=demo, live_runs=live, allow_tiny=value("MBP_ALLOW_TINY") in _TRUE)
+    executor: tuple[str, ...] = ()
+    if not demo and value("MBP_LIVE_EXECUTOR") == "ray":
+        address = str(environ.get("MBP_RAY_ADDRESS") or secrets.get("MBP_RAY_ADDRESS") or "auto")
+        executor = ("--executor", "ray", "--ray-address", address.strip())
+    return DemoSettings(
+        demo=demo,
+        live_runs=live,
+        allow_tiny=value("MBP_ALLOW_TINY") in _TRUE,
+        executor_argv=executor,
+    )
 
 
 def allowed_models(settings: DemoSettings) -> list[str]:
@@ -234,9 +247,14 @@ def validate_request(
 
 
 def sweep_argv(
-    request: LiveRunRequest, store_path: str | Path, *, python: str = sys.executable
+    request: LiveRunRequest,
+    store_path: str | Path,
+    *,
+    python: str = sys.executable,
+    executor: tuple[str, ...] = (),
 ) -> list[str]:
-    """The CLI command of a validated request: `RunParams.to_argv`, with the store."""
+    """The CLI command of a validated request: `RunParams.to_argv`, with the store (and the
+    executor the dashboard is configured with)."""
     return [
         python,
         "-m",
@@ -245,6 +263,7 @@ def sweep_argv(
         "--store",
         str(store_path),
         "--json",
+        *executor,
     ]
 
 
