@@ -133,8 +133,9 @@ class RayExecutor:
     """Cells on Ray worker actors; results handed to the driver's `on_result` one by one."""
 
     options: RayOptions = field(default_factory=RayOptions)
-    summary: Counter = field(default_factory=Counter)  # cells, retries, workers_lost
+    summary: Counter = field(default_factory=Counter)  # cells, retries, workers_lost, failed
     _workers: list = field(default_factory=list)
+    _models: dict[str, Any] = field(default_factory=dict)  # model identity -> object ref
 
     def worker_count(self, units: int) -> int:
         if self.options.workers:
@@ -175,7 +176,9 @@ class RayExecutor:
         work_id = uuid.uuid4().hex
         work_box = [ray.put(portable)]
         model_id = loaded.identity if loaded is not None else ""
-        model_box = [ray.put(loaded)] if loaded is not None else []
+        if loaded is not None and model_id not in self._models:  # into the object store once
+            self._models[model_id] = ray.put(loaded)
+        model_box = [self._models[model_id]] if loaded is not None else []
 
         queue = deque(_units(cells))
         wanted = self.worker_count(len(queue))
@@ -245,6 +248,7 @@ class RayExecutor:
         for worker in self._workers:
             ray.kill(worker, no_restart=True)
         self._workers.clear()
+        self._models.clear()
 
     def report(self) -> str:
         s = self.summary
