@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("src")
 
+    p = sub.add_parser(
+        "costs",
+        help="fill the parameter and FLOP counts of stored curve points that lack them "
+        "(from their head sets; no model is run)",
+    )
+    _common(p)
+
     p = sub.add_parser("report", help="write docs/REPRODUCTION.md and its figures from the store")
     _common(p)
     p.add_argument("--out", default="docs/REPRODUCTION.md")
@@ -402,6 +409,14 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_costs(args) -> int:
+    from mbp.experiments.costs import fill_costs
+
+    filled = fill_costs(_store(args), args.data_dir, progress=not args.quiet)
+    _print([{"points_filled": filled}], args.json)
+    return 0
+
+
 def cmd_report(args) -> int:
     from mbp.analysis.report import build_report
 
@@ -429,6 +444,7 @@ COMMANDS = {
     "delete": cmd_delete,
     "export": cmd_export,
     "import": cmd_import,
+    "costs": cmd_costs,
     "report": cmd_report,
     "precompute": cmd_precompute,
 }

@@ -69,7 +69,7 @@ def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
             ResultsStore(path, read_only=read_only)
         message = str(info.value)
         assert message == (
-            f"store {path} was written by a newer mbp (schema 99 > 2): "
+            f"store {path} was written by a newer mbp (schema 99 > {schema.SCHEMA_VERSION}): "
             "upgrade mbp or use another --store"
         )
         assert "\n" not in message

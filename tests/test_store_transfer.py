@@ -317,7 +317,7 @@ def break_export(out: Path, how: str) -> None:
         ("missing table", "cells.parquet is missing"),
         ("truncated parquet", "curve_points.parquet is not readable Parquet"),
         ("count mismatch", "curve_points.parquet has 30 rows, the manifest says 31"),
-        ("newer schema", r"written by a newer mbp \(schema 7 > 2\): upgrade mbp"),
+        ("newer schema", rf"written by a newer mbp \(schema 7 > {SCHEMA_VERSION}\): upgrade mbp"),
         ("bad manifest", "unreadable manifest.json"),
         ("missing column", r"cells.parquet lacks columns \['elapsed_s'\]"),
         ("orphan rows", "cells rows of run 'imp' have no runs row"),

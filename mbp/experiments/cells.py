@@ -233,6 +233,7 @@ class SweepWork:
     scores: Any  # (layers, heads) importance scores, or None (random order)
     evaluator: Evaluator
     n_examples: int
+    cost: Any = None  # mbp.engine.cost.PointCost: each point's parameters and FLOPs
     # iterative order: re-scores the remaining heads given the removed ones -> a new ranking
     rescore: Callable[[LoadedModel, HeadSet], list[tuple[int, int]]] | None = None
     cells: list[Cell] = field(init=False)
@@ -277,6 +278,7 @@ class SweepWork:
         metrics = self.evaluator.metrics(loaded, removed)
         order, seed, fraction = cell.name.split("/")
         count = sum(len(h) for h in removed.values())
+        costs = self.cost.of(removed) if self.cost is not None else {}
         rows = [
             {
                 "order_name": order,
@@ -287,6 +289,7 @@ class SweepWork:
                 "metric": name,
                 "value": float(value),
                 "n_examples": self.n_examples,
+                **costs,
             }
             for name, value in metrics.items()
         ]

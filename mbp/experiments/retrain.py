@@ -180,7 +180,8 @@ def _write_files(files: dict[str, bytes], root: Path) -> None:
         path.write_bytes(content)
 
 
-def sweep_target(run_id: str, cell: Cell, lang: str, n_examples: int) -> Target:
+def sweep_target(run_id: str, cell: Cell, lang: str, n_examples: int, cost=None) -> Target:
+    """`cost`: the run's PointCost (a retrained model has the pruned model's structure)."""
     order, seed, fraction = cell.name.split("/")
     heads = cell.heads or {}
     return Target(
@@ -195,6 +196,7 @@ def sweep_target(run_id: str, cell: Cell, lang: str, n_examples: int) -> Target:
             "heads_pruned": sum(len(h) for h in heads.values()),
             "pruned_heads": describe_heads(heads),
             "n_examples": n_examples,
+            **(cost.of(heads) if cost is not None else {}),
         },
     )
 

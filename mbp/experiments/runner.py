@@ -30,6 +30,7 @@ from mbp.experiments.cells import (
     Work,
 )
 from mbp.experiments.context import LoadedModel, RunContext
+from mbp.experiments.costs import point_cost
 from mbp.experiments.data import config_shape, eval_data, importance_data, tokenizer
 from mbp.experiments.executor import Executor, LocalExecutor
 from mbp.experiments.params import (
@@ -288,6 +289,7 @@ def run_sweep(
         scores=scores,
         evaluator=_evaluator(ctx, exp, data),
         n_examples=len(data.encoded.labels),
+        cost=point_cost(exp.model, exp.task, data.encoded),
         rescore=_rescorer(ctx, exp, tok, data) if order == "iterative" else None,
     )
     if all_stored(ctx, spec.key, [c.name for c in work.cells]):
@@ -445,7 +447,9 @@ def run_retrain(
                 unit = describe_heads(cell.heads or {})
                 heads[unit] = cell.heads or {}
                 if make is None:
-                    target = sweep_target(spec.key, cell, exp.lang, len(data.encoded.labels))
+                    n = len(data.encoded.labels)
+                    cost = point_cost(exp.model, exp.task, data.encoded)
+                    target = sweep_target(spec.key, cell, exp.lang, n, cost)
                 else:
                     target = make(spec.key, cell, exp.lang)
                 targets[unit].append(target)

@@ -290,6 +290,21 @@ class ResultsStore(StoreQueries):
             )
         return True
 
+    def set_point_costs(self, run_id: str, costs: dict[str, dict[str, float]]) -> int:
+        """Fill the cost columns of a run's curve points, per stored head set (its JSON text
+        as stored) in one transaction; returns the rows updated."""
+        columns = ("params", "flops", "params_full", "flops_full")
+        updated = 0
+        with self.write_transaction(f"fill the costs of run {run_id}") as txn:
+            self._require_run(txn.con, run_id)
+            for heads, cost in costs.items():
+                updated += txn.con.execute(
+                    "UPDATE curve_points SET params = ?, flops = ?, params_full = ?, "
+                    "flops_full = ? WHERE run_id = ? AND pruned_heads = ?",
+                    [*(cost[c] for c in columns), run_id, heads],
+                ).fetchone()[0]
+        return updated
+
     # -- checkpoints ----------------------------------------------------------------------------
 
     def record_checkpoint(

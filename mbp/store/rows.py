@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mbp.errors import MbpError
-from mbp.store.schema import COLUMNS, JSON_COLUMNS, quote
+from mbp.store.schema import ADDED_COLUMNS, COLUMNS, JSON_COLUMNS, quote
 
 Rows = Sequence[Mapping[str, Any]] | pd.DataFrame
 
@@ -62,6 +62,9 @@ def rows_frame(table: str, rows: Rows | None, run_id: str) -> pd.DataFrame | Non
             )
         frame = frame.drop(columns="run_id")
     expected = [c for c in COLUMNS[table] if c != "run_id"]
+    for column, default in ADDED_COLUMNS.get(table, {}).items():
+        if column not in frame.columns:  # a column a later version added: its default
+            frame[column] = default
     missing = [c for c in expected if c not in frame.columns]
     unknown = [str(c) for c in frame.columns if c not in expected]
     if missing or unknown:

@@ -18,7 +18,7 @@ import duckdb
 from mbp import __version__
 from mbp.errors import MbpError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CREATED_BY = f"mbp {__version__}"  # the tag that tells our files from foreign DuckDB files
 
 _SCHEMA_V1 = """
@@ -109,13 +109,23 @@ ALTER TABLE runs ADD COLUMN protocol VARCHAR DEFAULT 'posthoc';
 ALTER TABLE checkpoints ADD COLUMN weights_sha256 VARCHAR;
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+# v3: what each curve point's pruned model costs, counted from its structure (mbp.engine.cost):
+# parameters and encoder FLOPs per evaluated example, and the same for the unpruned model
+_SCHEMA_V3 = """
+ALTER TABLE curve_points ADD COLUMN params BIGINT;
+ALTER TABLE curve_points ADD COLUMN flops DOUBLE;
+ALTER TABLE curve_points ADD COLUMN params_full BIGINT;
+ALTER TABLE curve_points ADD COLUMN flops_full DOUBLE;
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 #: Columns a later version added, with the value rows written before it get (an export of an
-#: older version is imported with them filled in).
+#: older version is imported with them filled in; a writer may omit them too).
 ADDED_COLUMNS: dict[str, dict[str, object]] = {
     "runs": {"protocol": "posthoc"},
     "checkpoints": {"weights_sha256": None},
+    "curve_points": {"params": None, "flops": None, "params_full": None, "flops_full": None},
 }
 
 # Current schema: table -> ordered (column, DuckDB type). `meta` is internal and not listed.
@@ -161,6 +171,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "metric": "VARCHAR",
         "value": "DOUBLE",
         "n_examples": "INTEGER",
+        "params": "BIGINT",
+        "flops": "DOUBLE",
+        "params_full": "BIGINT",
+        "flops_full": "DOUBLE",
     },
     "head_importance": {
         "run_id": "VARCHAR",
