@@ -153,6 +153,24 @@ def test_curves_widget_change_relative_scale_and_url(fixture_env):
     assert config["toImageButtonOptions"]["format"] == "svg"
 
 
+def test_curves_against_flops_saved_with_the_pareto_front(fixture_env):
+    at = open_page("curves")
+    at.button_group(key="cv_x").set_value("flops").run()
+    at.toggle(key="cv_pareto").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (fig,) = figures(at)
+    assert fig.layout.xaxis.title.text == "% of encoder FLOPs per example saved"
+    (front,) = roles(fig, "pareto")
+    curve = roles(fig, "curve")[0]
+    assert 0 < max(curve.x) < 100  # the FFN stays: all heads pruned saves well under 100 %
+    assert set(front.x) <= {x for t in roles(fig, "curve") for x in t.x}
+    assert at.query_params["x"] == "flops" and at.query_params["pareto"] == "1"
+    # the same view from its link
+    again = open_page("curves", {"x": "params", "pareto": "1"})
+    (fig,) = figures(again)
+    assert fig.layout.xaxis.title.text == "% of parameters saved" and roles(fig, "pareto")
+
+
 def test_curves_from_a_shared_link_overlay_languages(fixture_env):
     at = open_page(
         "curves", {"task": "xnli", "model": "e5-small", "lang": "de,sw", "y": "relative"}

@@ -9,6 +9,7 @@ from mbp.figures import ORDER_LABELS, model_label
 from views import _common as common
 
 ORDER_CHOICES = ("importance", "iterative", "reverse", "random")
+X_CHOICES = {"heads": "% heads pruned", "flops": "FLOPs saved", "params": "parameters saved"}
 
 
 def body() -> None:
@@ -49,6 +50,18 @@ def body() -> None:
     if len(counts) > 1:
         n_examples = c5.selectbox("Examples", counts, key="cv_examples",
                                   help="several runs differ in evaluated examples")  # fmt: skip
+    d1, d2 = st.columns([3.0, 1.2], vertical_alignment="bottom")
+    x_axis = d1.segmented_control(
+        "x-axis", list(X_CHOICES), format_func=X_CHOICES.get, required=True, key="cv_x",
+        default=common.param("x", "heads", list(X_CHOICES)),
+        help="what the pruned model saves: encoder FLOPs per example on the evaluated "
+        "examples' real lengths, or parameters, counted from its structure",
+    ) or "heads"  # fmt: skip
+    pareto = d2.toggle(
+        "Pareto front", value=common.param("pareto", "0", ["0", "1"]) == "1", key="cv_pareto",
+        help="per model and language, the points no other order or protocol shown beats on "
+        "both the saving and the score",
+    )  # fmt: skip
     scale = scale or "absolute"
     band_key = "std" if band == "±1 std" else "minmax"
     common.set_params(
@@ -56,6 +69,8 @@ def body() -> None:
         orders=",".join(orders),
         y=scale,
         band=band_key if band_key != "minmax" else None,
+        x=x_axis if x_axis != "heads" else None,
+        pareto="1" if pareto else None,
     )
     summary = common.query(
         "curve_summary", models=sel.models, task=sel.task, langs=sel.langs, metric=metric,
@@ -85,8 +100,16 @@ def body() -> None:
         band=band_key,
         title=title,
         height=520,
+        x=x_axis,
+        pareto=pareto,
     )
     common.chart(fig, f"curves-{sel.task}")
+    uncounted = int(summary["flops_saved"].isna().sum()) if "flops_saved" in summary else 0
+    if x_axis != "heads" and uncounted:
+        st.info(
+            f"{uncounted} of {len(summary)} points carry no parameter/FLOP counts (stored "
+            "before mbp counted them) and are left out: run `mbp costs` to fill them in."
+        )
     st.subheader("At a glance", anchor=False)
     table = prunability_table(summary)
     table["model"] = table["model"].map(model_label)

@@ -179,7 +179,9 @@ def curve_summary(
 
     Columns: model, task, lang, protocol, order_name, fraction, heads_pruned, n_seeds, mean,
     std, min, max, base (the unpruned score of the same model/task/lang under the same
-    protocol: the mean value at fraction 0), n_examples, metric. `metric=None` takes each task's
+    protocol: the mean value at fraction 0), n_examples, metric, flops_saved and params_saved
+    (% of the unpruned model's encoder FLOPs per example and parameters; NaN where the points
+    carry no counts: `mbp costs`). `metric=None` takes each task's
     primary metric; `protocol=None` keeps both protocols.
     """
     extra, params = "", []
@@ -202,7 +204,9 @@ def curve_summary(
         WITH r AS ({_chosen_runs_sql("sweep", "model, task, lang, method, protocol", extra)}),
         pts AS (
             SELECT r.model, r.task, r.lang, r.protocol, c.order_name, c.seed, c.fraction,
-                   c.heads_pruned, c.value, c.n_examples, c.metric
+                   c.heads_pruned, c.value, c.n_examples, c.metric,
+                   100 * (1 - c.flops / c.flops_full) AS flops_saved,
+                   100 * (1 - c.params / c.params_full) AS params_saved
             FROM curve_points c JOIN r USING (run_id)
             WHERE c.metric = {metric_sql}
         ),
@@ -211,7 +215,8 @@ def curve_summary(
                    CAST(round(avg(heads_pruned)) AS INTEGER) AS heads_pruned,
                    count(*) AS n_seeds, avg(value) AS mean, stddev_samp(value) AS std,
                    min(value) AS min, max(value) AS max, max(n_examples) AS n_examples,
-                   any_value(metric) AS metric
+                   any_value(metric) AS metric, avg(flops_saved) AS flops_saved,
+                   avg(params_saved) AS params_saved
             FROM pts GROUP BY model, task, lang, protocol, order_name, fraction
         ),
         base AS (
@@ -220,7 +225,7 @@ def curve_summary(
         )
         SELECT agg.model, agg.task, agg.lang, agg.protocol, agg.order_name, agg.fraction,
                agg.heads_pruned, agg.n_seeds, agg.mean, agg.std, agg.min, agg.max, base.base,
-               agg.n_examples, agg.metric
+               agg.n_examples, agg.metric, agg.flops_saved, agg.params_saved
         FROM agg LEFT JOIN base USING (model, task, lang, protocol)
         ORDER BY agg.model, agg.task, agg.lang, agg.protocol, agg.order_name, agg.fraction
     """

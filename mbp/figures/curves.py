@@ -27,6 +27,13 @@ from mbp.figures.palette import (
 )
 
 Band = Literal["minmax", "std"]
+XAxis = Literal["heads", "flops", "params"]
+#: x-axis choice -> (summary column, axis title); "heads" is the grid fraction (in %)
+X_AXES: dict[str, tuple[str, str]] = {
+    "heads": ("fraction", "% of attention heads pruned"),
+    "flops": ("flops_saved", "% of encoder FLOPs per example saved"),
+    "params": ("params_saved", "% of parameters saved"),
+}
 SUMMARY_COLUMNS = (
     "model", "lang", "order_name", "fraction", "heads_pruned", "n_seeds",
     "mean", "std", "min", "max", "base",
@@ -60,6 +67,30 @@ def relative_values(summary: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def x_values(frame: pd.DataFrame, x: XAxis) -> np.ndarray:
+    """The x coordinate of each summary row, in % (heads: the grid fraction x 100)."""
+    column = X_AXES[x][0]
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    values = frame[column].to_numpy(dtype=float)
+    return values * 100.0 if x == "heads" else values
+
+
+def pareto_front(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point beats on both axes (more saved AND a higher
+    score), sorted by x; NaN points are never on the front."""
+    ok = np.flatnonzero(~(np.isnan(xs) | np.isnan(ys)))
+    # by saving, largest first (ties: best score first); keep each point that beats every
+    # score seen so far at a larger or equal saving
+    ranked = sorted(ok, key=lambda i: (-xs[i], -ys[i]))
+    front, best = [], -np.inf
+    for i in ranked:
+        if ys[i] > best:
+            front.append(i)
+            best = ys[i]
+    return np.array(sorted(front, key=lambda i: xs[i]), dtype=int)
+
+
 def _order_key(order: str) -> tuple[int, str]:
     return (ORDER_SEQUENCE.index(order) if order in ORDER_SEQUENCE else 99, order)
 
@@ -72,9 +103,14 @@ def pruning_curves(
     band: Band = "minmax",
     title: str | None = None,
     height: int = 460,
+    x: XAxis = "heads",
+    pareto: bool = False,
 ) -> go.Figure:
-    """Metric (or % of unpruned) vs % heads pruned; random orders drawn as mean + band.
+    """Metric (or % of unpruned) vs what was pruned; random orders drawn as mean + band.
 
+    `x`: % of heads pruned, or what the pruned model saves (% of encoder FLOPs per example,
+    % of parameters; points without counts are left out). `pareto`: highlight, per model and
+    language, the points no other order or protocol beats on both saving and score.
     Colour follows `color_mode`; dashes tell orders apart; marker symbols tell models apart
     when languages take the colour. A dotted line marks each unpruned score (relative: 100 %).
     """
@@ -82,6 +118,11 @@ def pruning_curves(
     if summary.empty:
         return empty_figure("No pruning curves for this selection")
     data = relative_values(summary) if relative else summary
+    data = data.assign(x=x_values(data, x))
+    if x != "heads":
+        data = data[data["x"].notna()]
+        if data.empty:
+            return empty_figure("These curve points carry no cost counts: run `mbp costs`")
     mode = color_mode(summary)
     models = sorted(summary["model"].unique())
     y_label = f"% of unpruned {metric}" if relative else metric
@@ -109,17 +150,53 @@ def pruning_curves(
                 y_label=y_label, fmt=fmt, unit=unit, protocol=protocol,
                 width=3.4 if both and protocol == "retrain" else 2.2,
             )  # fmt: skip
-    traces += _reference_lines(data, relative=relative, mode=mode, y_label=y_label, fmt=fmt)
+    if pareto:
+        traces += _pareto_traces(data, y_label=y_label, fmt=fmt, unit=unit, x=x)
+    x_max = float(np.nanmax(data["x"])) if len(data) else 100.0
+    traces += _reference_lines(data, relative=relative, mode=mode, y_label=y_label, fmt=fmt,
+                               x_max=100.0 if x == "heads" else x_max)  # fmt: skip
+    x_range = [-2, 102] if x == "heads" else [-x_max * 0.02, x_max * 1.02]
     return assemble(
         traces,
         title=title,
         height=height,
         layout={
-            "xaxis": {"title": {"text": "% of attention heads pruned"}, "range": [-2, 102],
-                      "ticksuffix": "%"},
+            "xaxis": {"title": {"text": X_AXES[x][1]}, "range": x_range, "ticksuffix": "%"},
             "yaxis": {"title": {"text": y_label}, "ticksuffix": "%" if relative else ""},
         },
     )  # fmt: skip
+
+
+def _pareto_traces(data: pd.DataFrame, *, y_label: str, fmt: str, unit: str, x: str) -> list[dict]:
+    """Per model and language: the front over every order and protocol shown."""
+    out = []
+    several = data[["model", "lang"]].drop_duplicates().shape[0] > 1
+    for (model, lang), frame in data.groupby(["model", "lang"], sort=True):
+        frame = frame.reset_index(drop=True)
+        idx = pareto_front(frame["x"].to_numpy(dtype=float), frame["mean"].to_numpy(dtype=float))
+        if len(idx) == 0:
+            continue
+        front = frame.iloc[idx]
+        label = "Pareto front" + (f" · {model_label(model)} · {lang}" if several else "")
+        out.append(
+            {
+                "type": "scatter", "x": front["x"].to_numpy(dtype=float),
+                "y": front["mean"].to_numpy(dtype=float), "mode": "lines+markers",
+                "name": label,
+                "line": {"color": "rgba(20,20,20,0.35)", "width": 9, "shape": "hv"},
+                "marker": {"size": 13, "color": "rgba(0,0,0,0)",
+                           "line": {"color": "#111111", "width": 2}},
+                "customdata": np.column_stack([front["order_name"], front["protocol"],
+                                               front["heads_pruned"].fillna(-1).astype(int)]),
+                "hovertemplate": (
+                    f"<b>Pareto front · {model_label(model)} · {lang}</b><br>"
+                    "%{customdata[0]} · %{customdata[1]} · %{customdata[2]} heads pruned<br>"
+                    f"{X_AXES[x][1]}: %{{x:.1f}}%<br>{y_label}: %{{y:{fmt}}}{unit}<extra></extra>"
+                ),
+                "meta": {"role": "pareto", "model": model, "lang": lang},
+            }
+        )  # fmt: skip
+    return out
 
 
 def _trace_name(model, lang, order, *, single: bool, mode: str, several_models: bool) -> str:
@@ -135,7 +212,7 @@ def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, col
     """The mean line of one (model, language, protocol, order) and, for random orders, its
     band."""
     group = f"{model}|{lang}|{protocol}|{order}"
-    x = part["fraction"].to_numpy(dtype=float) * 100.0
+    x = part["x"].to_numpy(dtype=float) if "x" in part else part["fraction"].to_numpy() * 100.0
     mean = part["mean"].to_numpy(dtype=float)
     seeds = int(part["n_seeds"].max())
     out: list[dict] = []
@@ -168,6 +245,7 @@ def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, col
                 },
             }
         )
+    nan = np.full(len(part), np.nan)
     custom = np.column_stack(
         [
             part["heads_pruned"].fillna(-1).to_numpy(dtype=float).astype(int),
@@ -175,7 +253,15 @@ def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, col
             part["n_seeds"].to_numpy(dtype=float),
             part["min"].to_numpy(dtype=float),
             part["max"].to_numpy(dtype=float),
+            part["fraction"].to_numpy(dtype=float) * 100.0,
+            part["flops_saved"].to_numpy(dtype=float) if "flops_saved" in part else nan,
+            part["params_saved"].to_numpy(dtype=float) if "params_saved" in part else nan,
         ]
+    )
+    saved = (
+        "<br>saves %{customdata[6]:.1f}% of encoder FLOPs, %{customdata[7]:.1f}% of parameters"
+        if "flops_saved" in part and part["flops_saved"].notna().all()
+        else ""
     )
     spread = (
         f"<br>{seeds} seeds, range %{{customdata[3]:{fmt}}}-%{{customdata[4]:{fmt}}}{unit}"
@@ -195,8 +281,8 @@ def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, col
             "customdata": custom,
             "hovertemplate": (
                 f"<b>{model_label(model)} · {lang} · {order} · {protocol}</b><br>"
-                "%{x:.0f}% of heads pruned (%{customdata[0]} heads)<br>"
-                f"{y_label}: %{{customdata[1]:{fmt}}}{unit}{spread}<extra></extra>"
+                "%{customdata[5]:.0f}% of heads pruned (%{customdata[0]} heads)"
+                f"{saved}<br>{y_label}: %{{customdata[1]:{fmt}}}{unit}{spread}<extra></extra>"
             ),
             "meta": {
                 "role": "curve",
@@ -211,13 +297,14 @@ def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, col
 
 
 def _reference_lines(
-    data: pd.DataFrame, *, relative: bool, mode: str, y_label: str, fmt: str
-) -> list[dict]:
+    data: pd.DataFrame, *, relative: bool, mode: str, y_label: str, fmt: str,
+    x_max: float = 100.0,
+) -> list[dict]:  # fmt: skip
     """Dotted horizontal line(s) at the unpruned score."""
     if relative:
         return [
             {
-                "type": "scatter", "x": [0, 100], "y": [100, 100], "mode": "lines",
+                "type": "scatter", "x": [0, x_max], "y": [100, 100], "mode": "lines",
                 "name": "unpruned (100%)",
                 "line": {"color": REFERENCE_COLOR, "dash": "dot", "width": 1.5},
                 "hovertemplate": "unpruned score = 100%<extra></extra>",
@@ -233,7 +320,7 @@ def _reference_lines(
         label += f" · {protocol}" if both else ""
         out.append(
             {
-                "type": "scatter", "x": [0, 100], "y": [float(base), float(base)],
+                "type": "scatter", "x": [0, x_max], "y": [float(base), float(base)],
                 "mode": "lines", "name": label,
                 "line": {"color": color, "dash": "dot", "width": 1.2}, "opacity": 0.8,
                 "showlegend": len(bases) == 1,
