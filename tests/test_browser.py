@@ -167,6 +167,20 @@ def test_a_shared_link_reproduces_the_view(server, page):
     page.screenshot(path=str(SHOTS / "curves-shared-link.png"), full_page=True)
 
 
+def test_curves_against_flops_saved_with_their_pareto_front(server, page):
+    page.goto(f"{server}/curves?task=xnli&model=e5-small&lang=en")
+    settle(page, 1)
+    page.get_by_text("FLOPs saved", exact=True).first.click()
+    settle(page, 1)
+    page.get_by_text("Pareto front", exact=True).first.click()
+    settle(page, 1)
+    assert_clean(page)
+    chart = page.inner_text(".stPlotlyChart")
+    assert "% of encoder FLOPs per example saved" in chart and "Pareto front" in chart
+    assert "x=flops" in page.url and "pareto=1" in page.url
+    page.screenshot(path=str(SHOTS / "curves-flops-pareto.png"), full_page=True)
+
+
 def _select(tab, label: str, option: str) -> None:
     box = tab.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
     box.click()

@@ -183,7 +183,7 @@ def _pareto_traces(data: pd.DataFrame, *, y_label: str, fmt: str, unit: str, x: 
                 "type": "scatter", "x": front["x"].to_numpy(dtype=float),
                 "y": front["mean"].to_numpy(dtype=float), "mode": "lines+markers",
                 "name": label,
-                "line": {"color": "rgba(20,20,20,0.35)", "width": 9, "shape": "hv"},
+                "line": {"color": "rgba(20,20,20,0.25)", "width": 6, "shape": "vh"},
                 "marker": {"size": 13, "color": "rgba(0,0,0,0)",
                            "line": {"color": "#111111", "width": 2}},
                 "customdata": np.column_stack([front["order_name"], front["protocol"],
