@@ -151,18 +151,12 @@ RETRAIN_FINETUNE = {
     # 1,000 x 1 epoch left minilm-l6 at the majority class (0.498 vs 0.494); 2,000 x 2 epochs at
     # batch 16, lr 1e-4: 0.780 (10 min on one thread)
     "qnli": _LEARNS,
-    "mrpc": (
-        "--train-examples",
-        "1000",
-        "--epochs",
-        "2",
-        "--lr",
-        "1e-4",
-        "--train-batch-size",
-        "16",
-        *_FT,
-    ),
 }
+# MRPC is left out of the paper's protocol on this CPU: its majority-class F1 is 0.812, and the
+# recipes measured on one thread stayed within 5 points of it (1,000 x 2 epochs at batch 16, lr
+# 1e-4: minilm-l6 F1 0.812; all 3,301 pairs x 2 epochs: 0.857 in 45 min), so every retrained
+# cell would rest on a model too close to chance to read, at several times the cost of a cell.
+RETRAIN_GLUE = ("sst2", "mnli", "qnli")
 #: Random masks (the paper's) at three fractions and two seeds; 0 is the unpruned reference.
 RETRAIN_SWEEP = ("--protocol", "retrain", "--order", "random", "--seeds", "0", "1",
                  "--grid", "0,0.25,0.5,0.75", "--stop-if-weak")  # fmt: skip
@@ -199,7 +193,7 @@ def retrain_plan(examples: int = 500) -> list[Step]:
             sweeps("e5-small", "xnli", XNLI_ORDER),
         ),
     ]
-    for task in ("sst2", "mnli", "qnli", "mrpc"):
+    for task in RETRAIN_GLUE:
         for model in ("minilm-l6", "e5-small"):
             args = ("sweep", "--model", model, "--task", task, "--split", GLUE_SPLIT[task],
                     "--examples", n, *RETRAIN_SWEEP, *RETRAIN_FINETUNE[task])  # fmt: skip
