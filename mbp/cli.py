@@ -118,6 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
+    p = sub.add_parser(
+        "latency",
+        help="time a sweep run's structurally pruned models against the unpruned one "
+        "(speed-up per head set, interleaved repeats)",
+    )
+    _common(p)
+    p.add_argument("run_id", metavar="RUN_ID", help="a sweep run (`mbp runs`)")
+    p.add_argument("--fractions", help="only these grid fractions, e.g. 0.25,0.5 (default all)")
+    p.add_argument("--batch", default="32", help="examples in the timed batch (default 32)")
+    p.add_argument("--repeats", default="7", help="interleaved repeats (default 7)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+
     p = sub.add_parser("report", help="write docs/REPRODUCTION.md and its figures from the store")
     _common(p)
     p.add_argument("--out", default="docs/REPRODUCTION.md")
@@ -417,6 +429,38 @@ def cmd_costs(args) -> int:
     return 0
 
 
+def cmd_latency(args) -> int:
+    from mbp.engine.grid import split_list
+    from mbp.experiments.latency import measure_run
+
+    def integer(flag: str, text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise MbpError(f"--{flag} {text!r} is not an integer: e.g. --{flag} 7") from None
+
+    fractions = None
+    if args.fractions:
+        try:
+            fractions = tuple(float(x) for x in split_list(args.fractions))
+        except ValueError:
+            raise MbpError(
+                f"--fractions {args.fractions!r} is not a list of numbers: e.g. 0.25,0.5"
+            ) from None
+    rows = measure_run(
+        _store(args), args.run_id, data_dir=args.data_dir, fractions=fractions,
+        batch_size=integer("batch", args.batch), repeats=integer("repeats", args.repeats),
+        device=args.device, progress=not args.quiet,
+    )  # fmt: skip
+    keep = ("pruned_heads", "device", "batch_size", "seq_len", "ms_full", "ms_pruned",
+            "speedup", "speedup_min", "speedup_max")  # fmt: skip
+    out = [{k: r[k] for k in keep} for r in rows]
+    for r in out:
+        r["heads_removed"] = len(json.loads(r.pop("pruned_heads")))
+    _print(out, args.json)
+    return 0
+
+
 def cmd_report(args) -> int:
     from mbp.analysis.report import build_report
 
@@ -445,6 +489,7 @@ COMMANDS = {
     "export": cmd_export,
     "import": cmd_import,
     "costs": cmd_costs,
+    "latency": cmd_latency,
     "report": cmd_report,
     "precompute": cmd_precompute,
 }

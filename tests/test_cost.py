@@ -118,3 +118,45 @@ def test_sweeps_store_their_costs_and_mbp_costs_fills_older_points(tmp_path, mon
     again = ResultsStore(store).curve_points().sort_values("fraction")
     for column in ("params", "flops", "params_full", "flops_full"):
         assert again[column].tolist() == pytest.approx(stored[column].tolist())
+
+
+def test_mbp_latency_times_each_head_set_against_the_unpruned_model(tmp_path, monkeypatch, capsys):
+    from mbp.analysis.tables import curve_summary
+
+    monkeypatch.setenv("MBP_CACHE", str(tmp_path / "cache"))
+    model = str(make_tiny_model_dir(tmp_path / "tiny", layers=2, heads=4))
+    data = str(make_tiny_sst2(tmp_path / "data"))
+    store = tmp_path / "s.duckdb"
+    common = ["--store", str(store), "--data-dir", data]
+    assert main(["sweep", "--model", model, "--task", "sst2", *common, "--examples", "24",
+                 "--train-examples", "32", "--epochs", "1", "--order", "random", "--seeds", "0",
+                 "--grid", "0,0.5,1", "--quiet"]) == 0  # fmt: skip
+    (run_id,) = ResultsStore(store).runs()["run_id"]
+    capsys.readouterr()
+    assert main(["latency", run_id, *common, "--repeats", "3", "--batch", "8", "--quiet"]) == 0
+    rows = ResultsStore(store).sql("SELECT * FROM latency ORDER BY pruned_heads")
+    assert len(rows) == 2  # 50 % and 100 %: the unpruned set is the reference, not timed
+    assert (rows["speedup_min"] <= rows["speedup"]).all()
+    assert (rows["speedup"] <= rows["speedup_max"]).all() and (rows["repeats"] == 3).all()
+    assert (rows["device"] == "cpu").all() and (rows["batch_size"] == 8).all()
+    summary = curve_summary(ResultsStore(store), task="sst2", orders=["random"])
+    assert (
+        summary["speedup"].notna().all()
+        and summary.loc[summary.fraction == 0, "speedup"].eq(1).all()
+    )
+    fig = pruning_curves(summary, metric="accuracy", x="speedup")
+    assert fig.layout.xaxis.title.text.startswith("measured speed-up")
+    # again: replaced, not duplicated; bad input: one line
+    assert (
+        main(["latency", run_id, *common, "--repeats", "3", "--batch", "8", "--fractions", "1"])
+        == 0
+    )
+    assert len(ResultsStore(store).sql("SELECT * FROM latency")) == 2
+    for extra, message in ((["--repeats", "1"], "--repeats 1 is too few"),
+                           (["--batch", "x"], "--batch 'x' is not an integer")):  # fmt: skip
+        capsys.readouterr()
+        assert main(["latency", run_id, *common, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err
+    assert main(["latency", "nope", *common]) == 2
+    assert "no run 'nope'" in capsys.readouterr().err

@@ -191,6 +191,7 @@ def test_write_cell_all_row_kinds_and_queries(store: ResultsStore) -> None:
         "curve_points": 15,
         "head_importance": 6,
         "layer_importance": 6,
+        "latency": 0,
         "checkpoints": 0,
     }
 
@@ -257,6 +258,7 @@ def test_reset_run_keeps_run_and_delete_run_removes_all(store: ResultsStore) -> 
         "curve_points": 10,
         "head_importance": 0,
         "layer_importance": 0,
+        "latency": 0,
         "checkpoints": 0,
     }
 

@@ -9,7 +9,12 @@ from mbp.figures import ORDER_LABELS, model_label
 from views import _common as common
 
 ORDER_CHOICES = ("importance", "iterative", "reverse", "random")
-X_CHOICES = {"heads": "% heads pruned", "flops": "FLOPs saved", "params": "parameters saved"}
+X_CHOICES = {
+    "heads": "% heads pruned",
+    "flops": "FLOPs saved",
+    "params": "parameters saved",
+    "speedup": "measured speed-up",
+}
 
 
 def body() -> None:
@@ -104,12 +109,16 @@ def body() -> None:
         pareto=pareto,
     )
     common.chart(fig, f"curves-{sel.task}")
-    uncounted = int(summary["flops_saved"].isna().sum()) if "flops_saved" in summary else 0
-    if x_axis != "heads" and uncounted:
-        st.info(
-            f"{uncounted} of {len(summary)} points carry no parameter/FLOP counts (stored "
-            "before mbp counted them) and are left out: run `mbp costs` to fill them in."
+    column = {"flops": "flops_saved", "params": "params_saved", "speedup": "speedup"}
+    if x_axis in column and summary[column[x_axis]].isna().any():
+        missing = int(summary[column[x_axis]].isna().sum())
+        fix = (
+            "`mbp latency RUN_ID` times a run's pruned models (ids: Runs & data)"
+            if x_axis == "speedup"
+            else "`mbp costs` fills them in"
         )
+        st.info(f"{missing} of {len(summary)} points have no {X_CHOICES[x_axis]} figure and are "
+                f"left out: {fix}.")  # fmt: skip
     st.subheader("At a glance", anchor=False)
     table = prunability_table(summary)
     table["model"] = table["model"].map(model_label)

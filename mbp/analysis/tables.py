@@ -181,7 +181,8 @@ def curve_summary(
     std, min, max, base (the unpruned score of the same model/task/lang under the same
     protocol: the mean value at fraction 0), n_examples, metric, flops_saved and params_saved
     (% of the unpruned model's encoder FLOPs per example and parameters; NaN where the points
-    carry no counts: `mbp costs`). `metric=None` takes each task's
+    carry no counts: `mbp costs`), speedup (measured `mbp latency` speed-up of the pruned
+    models, mean over seeds; 1 unpruned; NaN unless every seed's head set was timed). `metric=None` takes each task's
     primary metric; `protocol=None` keeps both protocols.
     """
     extra, params = "", []
@@ -206,8 +207,11 @@ def curve_summary(
             SELECT r.model, r.task, r.lang, r.protocol, c.order_name, c.seed, c.fraction,
                    c.heads_pruned, c.value, c.n_examples, c.metric,
                    100 * (1 - c.flops / c.flops_full) AS flops_saved,
-                   100 * (1 - c.params / c.params_full) AS params_saved
+                   100 * (1 - c.params / c.params_full) AS params_saved,
+                   CASE WHEN c.pruned_heads = '[]' THEN 1.0 ELSE l.speedup END AS speedup
             FROM curve_points c JOIN r USING (run_id)
+            LEFT JOIN (SELECT run_id, pruned_heads, median(speedup) AS speedup FROM latency
+                       GROUP BY run_id, pruned_heads) l USING (run_id, pruned_heads)
             WHERE c.metric = {metric_sql}
         ),
         agg AS (
@@ -216,7 +220,8 @@ def curve_summary(
                    count(*) AS n_seeds, avg(value) AS mean, stddev_samp(value) AS std,
                    min(value) AS min, max(value) AS max, max(n_examples) AS n_examples,
                    any_value(metric) AS metric, avg(flops_saved) AS flops_saved,
-                   avg(params_saved) AS params_saved
+                   avg(params_saved) AS params_saved,
+                   CASE WHEN count(speedup) = count(*) THEN avg(speedup) END AS speedup
             FROM pts GROUP BY model, task, lang, protocol, order_name, fraction
         ),
         base AS (
@@ -225,7 +230,7 @@ def curve_summary(
         )
         SELECT agg.model, agg.task, agg.lang, agg.protocol, agg.order_name, agg.fraction,
                agg.heads_pruned, agg.n_seeds, agg.mean, agg.std, agg.min, agg.max, base.base,
-               agg.n_examples, agg.metric, agg.flops_saved, agg.params_saved
+               agg.n_examples, agg.metric, agg.flops_saved, agg.params_saved, agg.speedup
         FROM agg LEFT JOIN base USING (model, task, lang, protocol)
         ORDER BY agg.model, agg.task, agg.lang, agg.protocol, agg.order_name, agg.fraction
     """

@@ -27,12 +27,13 @@ from mbp.figures.palette import (
 )
 
 Band = Literal["minmax", "std"]
-XAxis = Literal["heads", "flops", "params"]
+XAxis = Literal["heads", "flops", "params", "speedup"]
 #: x-axis choice -> (summary column, axis title); "heads" is the grid fraction (in %)
 X_AXES: dict[str, tuple[str, str]] = {
     "heads": ("fraction", "% of attention heads pruned"),
     "flops": ("flops_saved", "% of encoder FLOPs per example saved"),
     "params": ("params_saved", "% of parameters saved"),
+    "speedup": ("speedup", "measured speed-up (x the unpruned model)"),
 }
 SUMMARY_COLUMNS = (
     "model", "lang", "order_name", "fraction", "heads_pruned", "n_seeds",
@@ -68,7 +69,8 @@ def relative_values(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def x_values(frame: pd.DataFrame, x: XAxis) -> np.ndarray:
-    """The x coordinate of each summary row, in % (heads: the grid fraction x 100)."""
+    """The x coordinate of each summary row: % (heads: the grid fraction x 100), or a ratio
+    (speed-up)."""
     column = X_AXES[x][0]
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
@@ -122,7 +124,8 @@ def pruning_curves(
     if x != "heads":
         data = data[data["x"].notna()]
         if data.empty:
-            return empty_figure("These curve points carry no cost counts: run `mbp costs`")
+            fix = "mbp latency RUN_ID" if x == "speedup" else "mbp costs"
+            return empty_figure(f"These curve points carry no {x} figures: run `{fix}`")
     mode = color_mode(summary)
     models = sorted(summary["model"].unique())
     y_label = f"% of unpruned {metric}" if relative else metric
@@ -153,15 +156,18 @@ def pruning_curves(
     if pareto:
         traces += _pareto_traces(data, y_label=y_label, fmt=fmt, unit=unit, x=x)
     x_max = float(np.nanmax(data["x"])) if len(data) else 100.0
+    x_min = 1.0 if x == "speedup" else 0.0
     traces += _reference_lines(data, relative=relative, mode=mode, y_label=y_label, fmt=fmt,
-                               x_max=100.0 if x == "heads" else x_max)  # fmt: skip
-    x_range = [-2, 102] if x == "heads" else [-x_max * 0.02, x_max * 1.02]
+                               x_max=100.0 if x == "heads" else x_max, x_min=x_min)  # fmt: skip
+    span = x_max - x_min
+    x_range = [-2, 102] if x == "heads" else [x_min - span * 0.02, x_max + span * 0.02]
     return assemble(
         traces,
         title=title,
         height=height,
         layout={
-            "xaxis": {"title": {"text": X_AXES[x][1]}, "range": x_range, "ticksuffix": "%"},
+            "xaxis": {"title": {"text": X_AXES[x][1]}, "range": x_range,
+                      "ticksuffix": "x" if x == "speedup" else "%"},
             "yaxis": {"title": {"text": y_label}, "ticksuffix": "%" if relative else ""},
         },
     )  # fmt: skip
@@ -191,7 +197,8 @@ def _pareto_traces(data: pd.DataFrame, *, y_label: str, fmt: str, unit: str, x: 
                 "hovertemplate": (
                     f"<b>Pareto front · {model_label(model)} · {lang}</b><br>"
                     "%{customdata[0]} · %{customdata[1]} · %{customdata[2]} heads pruned<br>"
-                    f"{X_AXES[x][1]}: %{{x:.1f}}%<br>{y_label}: %{{y:{fmt}}}{unit}<extra></extra>"
+                    f"{X_AXES[x][1]}: %{{x:.2f}}{'x' if x == 'speedup' else '%'}<br>"
+                    f"{y_label}: %{{y:{fmt}}}{unit}<extra></extra>"
                 ),
                 "meta": {"role": "pareto", "model": model, "lang": lang},
             }
@@ -256,6 +263,7 @@ def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, col
             part["fraction"].to_numpy(dtype=float) * 100.0,
             part["flops_saved"].to_numpy(dtype=float) if "flops_saved" in part else nan,
             part["params_saved"].to_numpy(dtype=float) if "params_saved" in part else nan,
+            part["speedup"].to_numpy(dtype=float) if "speedup" in part else nan,
         ]
     )
     saved = (
@@ -263,6 +271,8 @@ def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, col
         if "flops_saved" in part and part["flops_saved"].notna().all()
         else ""
     )
+    if "speedup" in part and part["speedup"].notna().all():
+        saved += "<br>measured speed-up %{customdata[8]:.2f}x"
     spread = (
         f"<br>{seeds} seeds, range %{{customdata[3]:{fmt}}}-%{{customdata[4]:{fmt}}}{unit}"
         if order == "random" and seeds > 1
@@ -298,13 +308,13 @@ def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, col
 
 def _reference_lines(
     data: pd.DataFrame, *, relative: bool, mode: str, y_label: str, fmt: str,
-    x_max: float = 100.0,
+    x_max: float = 100.0, x_min: float = 0.0,
 ) -> list[dict]:  # fmt: skip
     """Dotted horizontal line(s) at the unpruned score."""
     if relative:
         return [
             {
-                "type": "scatter", "x": [0, x_max], "y": [100, 100], "mode": "lines",
+                "type": "scatter", "x": [x_min, x_max], "y": [100, 100], "mode": "lines",
                 "name": "unpruned (100%)",
                 "line": {"color": REFERENCE_COLOR, "dash": "dot", "width": 1.5},
                 "hovertemplate": "unpruned score = 100%<extra></extra>",
@@ -320,7 +330,7 @@ def _reference_lines(
         label += f" · {protocol}" if both else ""
         out.append(
             {
-                "type": "scatter", "x": [0, x_max], "y": [float(base), float(base)],
+                "type": "scatter", "x": [x_min, x_max], "y": [float(base), float(base)],
                 "mode": "lines", "name": label,
                 "line": {"color": color, "dash": "dot", "width": 1.2}, "opacity": 0.8,
                 "showlegend": len(bases) == 1,

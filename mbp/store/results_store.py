@@ -290,6 +290,18 @@ class ResultsStore(StoreQueries):
             )
         return True
 
+    def write_latency(self, run_id: str, rows: Rows) -> int:
+        """Store measured latencies of a run's head sets (a measurement with the same key,
+        i.e. head set, device, precision and batch size, replaces the older one)."""
+        frame = rows_frame("latency", rows, run_id)
+        if frame is None:
+            return 0
+        with self.write_transaction(f"store the latency of run {run_id}") as txn:
+            self._require_run(txn.con, run_id)
+            _delete_same_keys(txn.con, "latency", frame, run_id)
+            insert_frame(txn.con, "latency", frame, run_id=run_id)
+        return len(frame)
+
     def set_point_costs(self, run_id: str, costs: dict[str, dict[str, float]]) -> int:
         """Fill the cost columns of a run's curve points, per stored head set (its JSON text
         as stored) in one transaction; returns the rows updated."""
@@ -359,7 +371,7 @@ def _delete_same_keys(
     con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, run_id: str
 ) -> None:
     """Delete the rows of `run_id` in `table` whose keys match rows of `frame` (replace=True)."""
-    assert table in CELL_ROW_TABLES
+    assert table in (*CELL_ROW_TABLES, "latency")
     con.register("_mbp_keys", frame)
     try:
         match = " AND ".join(f"t.{quote(k)} = k.{quote(k)}" for k in KEYS[table][1:])

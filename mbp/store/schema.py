@@ -18,7 +18,7 @@ import duckdb
 from mbp import __version__
 from mbp.errors import MbpError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CREATED_BY = f"mbp {__version__}"  # the tag that tells our files from foreign DuckDB files
 
 _SCHEMA_V1 = """
@@ -118,7 +118,30 @@ ALTER TABLE curve_points ADD COLUMN params_full BIGINT;
 ALTER TABLE curve_points ADD COLUMN flops_full DOUBLE;
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+# v4: measured latency of a run's structurally pruned models (`mbp latency`), as speed-up ratios
+# of interleaved timings against the unpruned model, on one device and precision
+_SCHEMA_V4 = """
+CREATE TABLE latency (
+    run_id VARCHAR NOT NULL,
+    pruned_heads VARCHAR NOT NULL,
+    device VARCHAR NOT NULL,
+    precision VARCHAR NOT NULL,
+    batch_size INTEGER NOT NULL,
+    seq_len INTEGER,
+    repeats INTEGER,
+    ms_full DOUBLE,
+    ms_pruned DOUBLE,
+    speedup DOUBLE,
+    speedup_min DOUBLE,
+    speedup_max DOUBLE,
+    measured_at TIMESTAMP,
+    PRIMARY KEY (run_id, pruned_heads, device, precision, batch_size)
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
+#: Tables a later version added: an export written before that version has no file for them.
+ADDED_TABLES: dict[str, int] = {"latency": 4}
 
 #: Columns a later version added, with the value rows written before it get (an export of an
 #: older version is imported with them filled in; a writer may omit them too).
@@ -194,6 +217,21 @@ COLUMNS: dict[str, dict[str, str]] = {
         "value": "DOUBLE",
         "drop": "DOUBLE",
     },
+    "latency": {
+        "run_id": "VARCHAR",
+        "pruned_heads": "VARCHAR",
+        "device": "VARCHAR",
+        "precision": "VARCHAR",
+        "batch_size": "INTEGER",
+        "seq_len": "INTEGER",
+        "repeats": "INTEGER",
+        "ms_full": "DOUBLE",
+        "ms_pruned": "DOUBLE",
+        "speedup": "DOUBLE",
+        "speedup_min": "DOUBLE",
+        "speedup_max": "DOUBLE",
+        "measured_at": "TIMESTAMP",
+    },
     "checkpoints": {
         "ckpt_id": "VARCHAR",
         "model": "VARCHAR",
@@ -214,15 +252,19 @@ KEYS: dict[str, tuple[str, ...]] = {
     "curve_points": ("run_id", "order_name", "seed", "fraction", "metric"),
     "head_importance": ("run_id", "layer", "head"),
     "layer_importance": ("run_id", "target", "metric"),
+    "latency": ("run_id", "pruned_heads", "device", "precision", "batch_size"),
     "checkpoints": ("ckpt_id",),
 }
 
 TABLES: tuple[str, ...] = tuple(COLUMNS)  # in dependency order: runs before the rows of a run
-RUN_TABLES: tuple[str, ...] = ("cells", "curve_points", "head_importance", "layer_importance")
+RUN_TABLES: tuple[str, ...] = (
+    "cells", "curve_points", "head_importance", "layer_importance", "latency",
+)  # fmt: skip
 CELL_ROW_TABLES: tuple[str, ...] = ("curve_points", "head_importance", "layer_importance")
 JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     "curve_points": ("pruned_heads",),
     "layer_importance": ("layers",),
+    "latency": ("pruned_heads",),
 }
 
 

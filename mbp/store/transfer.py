@@ -34,6 +34,7 @@ from mbp.store.results_store import ResultsStore
 from mbp.store.rows import insert_frame
 from mbp.store.schema import (
     ADDED_COLUMNS,
+    ADDED_TABLES,
     COLUMNS,
     KEYS,
     RUN_TABLES,
@@ -227,6 +228,9 @@ def _load_export(directory: Path) -> _Export:
     tables = {}
     for table in TABLES:
         file = directory / f"{table}.parquet"
+        if not file.is_file() and version < ADDED_TABLES.get(table, 0):
+            tables[table] = None  # exported before the table existed: nothing to import
+            continue
         if not file.is_file():
             raise _malformed(directory, f"{file.name} is missing")
         try:
@@ -310,6 +314,8 @@ def _merge(store: ResultsStore, exports: list[_Export]) -> dict[str, int]:
             finished.update(r["run_id"] for r in runs if r["status"] in ("done", "partial"))
             for table in TABLES:
                 rows = export.tables[table]
+                if rows is None:  # a table the export's version did not have
+                    continue
                 before = _rows(con, table)
                 try:
                     insert_frame(con, table, rows, on_conflict_skip=True)
