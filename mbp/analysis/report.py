@@ -352,7 +352,7 @@ def english_vs_others(summary: pd.DataFrame) -> pd.DataFrame:
     if others.empty:
         return english
     numeric = ["heads_pruned", "n_seeds", "mean", "std", "min", "max", "base", "flops_saved",
-               "params_saved", "n_examples"]  # fmt: skip
+               "params_saved", "speedup", "n_examples"]  # fmt: skip
     keys = ["model", "task", "protocol", "order_name", "fraction", "metric"]
     mean = others.groupby(keys, as_index=False)[numeric].mean()
     mean["lang"] = f"mean of {others['lang'].nunique()} others"
