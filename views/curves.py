@@ -31,7 +31,10 @@ def body() -> None:
         "The dotted line is the unpruned score. Hover a point for the exact value."
     )
     metrics = common.query("curve_metrics", task=sel.task, models=sel.models)
-    counts = common.query("example_counts", kind="sweep", task=sel.task, models=sel.models)
+    counts = common.query(
+        "example_counts", kind="sweep", task=sel.task, models=sel.models, langs=sel.langs,
+        protocol=None if sel.protocol == "both" else sel.protocol,
+    )  # fmt: skip
     c1, c2, c3, c4, c5 = st.columns([1.0, 3.0, 1.4, 1.4, 0.9], vertical_alignment="bottom")
     metric_default = common.param("metric", metrics[0] if metrics else "accuracy", metrics)
     metric = c1.selectbox(
@@ -53,8 +56,10 @@ def body() -> None:
     )  # fmt: skip
     n_examples = None
     if len(counts) > 1:
-        n_examples = c5.selectbox("Examples", counts, key="cv_examples",
-                                  help="several runs differ in evaluated examples")  # fmt: skip
+        n_examples = c5.selectbox(
+            "Examples", counts, index=counts.index(_examples_param(counts)), key="cv_examples",
+            help="several runs differ in evaluated examples",
+        )  # fmt: skip
     d1, d2 = st.columns([3.0, 1.2], vertical_alignment="bottom")
     x_axis = d1.segmented_control(
         "x-axis", list(X_CHOICES), format_func=X_CHOICES.get, required=True, key="cv_x",
@@ -76,6 +81,7 @@ def body() -> None:
         band=band_key if band_key != "minmax" else None,
         x=x_axis if x_axis != "heads" else None,
         pareto="1" if pareto else None,
+        examples=str(n_examples) if n_examples is not None else None,
     )
     summary = common.query(
         "curve_summary", models=sel.models, task=sel.task, langs=sel.langs, metric=metric,
@@ -139,6 +145,17 @@ def body() -> None:
 
 def _index(options: list[str], value: str) -> int:
     return options.index(value) if value in options else 0
+
+
+def _examples_param(counts: list[int]) -> int:
+    """The URL's `examples` (a run's requested count): that count, else the largest stored
+    count below it (a split smaller than asked stores fewer), else the largest of all."""
+    raw = common.param("examples", "")
+    if raw.isdigit():
+        fitting = [n for n in counts if n <= int(raw)]
+        if fitting:
+            return max(fitting)
+    return counts[0]
 
 
 def _orders_param() -> list[str]:

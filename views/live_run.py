@@ -155,6 +155,7 @@ def _launch(request: demo.LiveRunRequest, cfg: demo.DemoSettings, estimate: floa
             "langs": list(request.langs),
             "orders": list(request.orders),
             "protocol": request.protocol,
+            "examples": request.examples,
             "cells_total": cells,
             "estimate_s": estimate,
             "store": store_path,
@@ -206,7 +207,8 @@ def _job_view(job: Job) -> None:
                 "views/curves.py", label="See its curves", icon=":material/show_chart:",
                 query_params={"model": meta.get("model", ""), "task": meta.get("task", ""),
                               "lang": ",".join(meta.get("langs", [])),
-                              "protocol": meta.get("protocol", "posthoc")},
+                              "protocol": meta.get("protocol", "posthoc"),
+                              "examples": str(meta.get("examples", ""))},
             )  # fmt: skip
         if job.status in ("failed", "timed out", "lost"):
             _mark_stopped(job, f"live run {job.status}")

@@ -141,9 +141,22 @@ def curve_metrics(store: ResultsStore, task: str, models: Sequence[str] | None =
     return sorted(metrics, key=lambda m: (m != primary, m))
 
 
-def example_counts(store: ResultsStore, kind: str, task: str, models: Sequence[str]) -> list[int]:
-    """Distinct evaluation example counts of `kind` runs for `task` and `models` (largest first)."""
+def example_counts(
+    store: ResultsStore,
+    kind: str,
+    task: str,
+    models: Sequence[str],
+    *,
+    langs: Sequence[str] | None = None,
+    protocol: str | None = None,
+) -> list[int]:
+    """Distinct evaluation example counts of `kind` runs for `task` and `models` (largest
+    first), among the given languages and protocol (None: any)."""
     where, params = _in("model", models)
+    for column, values in (("lang", langs), ("protocol", [protocol] if protocol else None)):
+        clause, vals = _in(column, values)
+        where += clause
+        params += vals
     frame = store.sql(
         "SELECT DISTINCT n_examples FROM runs WHERE kind = ? AND task = ? "
         f"AND n_examples IS NOT NULL{where} ORDER BY n_examples DESC",
