@@ -63,7 +63,8 @@ def sidebar() -> None:
         "Chart downloads", ["png", "svg"], key="image_format", horizontal=True,
         format_func=str.upper, help="Format of the camera button in each chart's toolbar",
     )  # fmt: skip
-    st.sidebar.caption(f"Store: `{info.path}`" + (f" · {info.note}" if info.note else ""))
+    if not cfg.demo:  # a hosted demo shows no server paths
+        st.sidebar.caption(f"Store: `{info.path}`" + (f" · {info.note}" if info.note else ""))
 
 
 navigation = st.navigation(PAGES, position="sidebar")

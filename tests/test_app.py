@@ -276,3 +276,34 @@ def test_a_broken_store_path_is_a_friendly_error(monkeypatch, tmp_path):
     assert not at.exception
     assert any("is a directory" in e.value for e in [*at.error, *at.sidebar.error])
     assert [t.value for t in at.title] == [TITLES["overview"]]  # the page still renders
+
+
+def test_demo_visitors_see_and_cancel_only_their_own_live_runs(fixture_env, monkeypatch):
+    """A hosted demo shared by several visitors: no job list, no commands or paths, and a run
+    is visible (and cancellable) only in the browser session that launched it."""
+    from mbp.live.jobs import JobRegistry
+
+    monkeypatch.setenv("MBP_MODE", "demo")
+    monkeypatch.setenv("MBP_DEMO_LIVE_RUNS", "capped")
+    registry = JobRegistry(fixture_env / "jobs")
+    theirs = registry.launch(["sleep", "60"], meta={"owner": "another-visitor", "label": "x"})
+    mine = registry.launch(["sleep", "60"], meta={"owner": "me", "label": "y"})
+    try:
+        at = AppTest.from_file(str(APP), default_timeout=120)
+        at.session_state["mbp_visitor"] = "me"
+        at.query_params["job"] = theirs.job_id
+        at.run()
+        at.switch_page("views/live_run.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        text = " ".join(w.value for w in at.warning)
+        assert "not available in the demo" in text
+        assert not [b for b in at.button if b.label == "Cancel"]
+        assert not at.code and "Recent live runs" not in [s.value for s in at.subheader]
+        assert not any("Store:" in c.value for c in at.sidebar.caption)  # no server paths
+        at.query_params["job"] = mine.job_id
+        at.run()
+        assert [b.label for b in at.button if b.label == "Cancel"] == ["Cancel"]
+        assert not at.code  # the log (commands, paths) stays hidden in the demo
+    finally:
+        registry.cancel(theirs.job_id)
+        registry.cancel(mine.job_id)

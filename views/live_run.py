@@ -43,13 +43,33 @@ def jobs() -> JobRegistry:
     return registry(root)
 
 
+def visitor() -> str:
+    """This browser session's token: in demo mode a visitor sees and controls only the runs
+    launched with it."""
+    if "mbp_visitor" not in st.session_state:
+        import uuid
+
+        st.session_state["mbp_visitor"] = uuid.uuid4().hex
+    return st.session_state["mbp_visitor"]
+
+
+def visible(job: Job, cfg: demo.DemoSettings) -> bool:
+    return not cfg.demo or job.meta.get("owner") == visitor()
+
+
 def body() -> None:
     cfg = common.settings()
     caps = cfg.caps
     job_id = st.query_params.get("job")
     if job_id:
         job = jobs().get(job_id)
-        if job is None:
+        if job is not None and not visible(job, cfg):
+            st.warning(
+                f"Live run {job_id!r} is not available in the demo: a visitor sees only the "
+                "runs started in their own browser session.",
+                icon=":material/lock:",
+            )
+        elif job is None:
             st.warning(f"No live run {job_id!r} on this server (it may have been cleaned up).")
         else:
             _job_panel(job)
@@ -60,12 +80,12 @@ def body() -> None:
             "--model e5-small --task xnli --lang en sw --order importance random\n```",
             icon=":material/block:",
         )
-        _history()
+        _history(cfg)
         return
     if cfg.live_runs == "capped":
         st.caption("Demo limits: " + ", ".join(demo.describe_caps(caps)) + ".")
     _form(cfg)
-    _history()
+    _history(cfg)
 
 
 def _form(cfg: demo.DemoSettings) -> None:
@@ -159,6 +179,7 @@ def _launch(request: demo.LiveRunRequest, cfg: demo.DemoSettings, estimate: floa
             "cells_total": cells,
             "estimate_s": estimate,
             "store": store_path,
+            "owner": visitor(),
         },
     )
 
@@ -190,8 +211,11 @@ def _job_view(job: Job) -> None:
             f"{meta.get('task', '?')} ({' '.join(meta.get('langs', []))}) · "
             f"{', '.join(meta.get('orders', []))} · {demo.format_duration(job.elapsed_s)}"
         )
-        if not job.finished and button.button(
-            "Cancel", key=f"cancel_{job.job_id}", type="secondary"
+        cfg = common.settings()
+        if (
+            not job.finished
+            and visible(job, cfg)
+            and button.button("Cancel", key=f"cancel_{job.job_id}", type="secondary")
         ):
             job = jobs().cancel(job.job_id)
             _mark_stopped(job, "cancelled from the dashboard")
@@ -201,7 +225,8 @@ def _job_view(job: Job) -> None:
         remaining = _eta(job, done, total)
         label = f"{done} / {total} cells" + (f" · about {remaining} left" if remaining else "")
         st.progress(min(1.0, fraction), text=label)
-        st.code(jobs().log_tail(job.job_id, lines=14) or "(no output yet)", language="text")
+        if not cfg.demo:  # the log names commands and server paths
+            st.code(jobs().log_tail(job.job_id, lines=14) or "(no output yet)", language="text")
         if job.finished and job.status in ("done", "failed", "cancelled", "timed out") and done:
             st.page_link(
                 "views/curves.py", label="See its curves", icon=":material/show_chart:",
@@ -254,7 +279,9 @@ def _mark_stopped(job: Job, reason: str) -> None:
         mark_interrupted_runs(common.store(), job, reason)
 
 
-def _history() -> None:
+def _history(cfg: demo.DemoSettings) -> None:
+    if cfg.demo:  # other visitors' runs, commands and paths are none of a visitor's business
+        return
     recent = jobs().jobs()[:20]
     if not recent:
         return
