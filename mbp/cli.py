@@ -77,18 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     add_run_flags(p, p.prog.split()[-1])
     add_executor_flags(p)
+    _job_flag(p)
 
     p = sub.add_parser("sweep", help="metric vs fraction of heads pruned, for one order")
     _common(p)
     add_run_flags(p, p.prog.split()[-1])
     p.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: run every n-th cell")
     add_executor_flags(p)
+    _job_flag(p)
 
     p = sub.add_parser("layers", help="remove each layer's heads (and thirds), per language")
     _common(p)
     add_run_flags(p, p.prog.split()[-1])
     p.add_argument("--shard", type=_shard, default=(0, 1))
     add_executor_flags(p)
+    _job_flag(p)
 
     p = sub.add_parser("runs", help="list stored runs and the progress of unfinished ones")
     _common(p)
@@ -189,6 +192,7 @@ def _context(args, store, params):
         progress=not args.quiet,
         shard=getattr(args, "shard", (0, 1)),
         executor=args.run_executor,
+        job_id=args.job_id or "",
     )
 
 
@@ -502,6 +506,12 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _job_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--job-id", help="tag the runs with a live job's id (the dashboard's Live run page does)"
+    )
 
 
 def _run(args) -> int:

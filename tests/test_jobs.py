@@ -140,19 +140,31 @@ def test_clean_log_and_tqdm_parsing():
     assert tqdm_progress("no bars here") == {}
 
 
-def test_mark_interrupted_runs(tmp_path):
+def test_stopping_a_job_marks_exactly_its_own_runs(tmp_path):
+    """Two jobs on the same model, task and orders: cancelling one marks only the runs tagged
+    with its id, as cancelled; a failed job's runs become failed."""
     store = ResultsStore(tmp_path / "s.duckdb")
-    job = Job("j", ["x"], "log", time.time() - 5, meta={"model": "m", "task": "sst2",
-                                                         "langs": ["en"], "orders": ["random"]})  # fmt: skip
-    common = dict(model_checksum=None, task="sst2", lang="en", split="dev", seeds=[0],
-                  n_examples=10, cells_total=3, device="cpu", versions_json=None,
-                  code_commit=None, command=None)  # fmt: skip
-    store.ensure_run("r1", "sweep", "{}", model="m", method="random", **common)
-    store.ensure_run("r2", "sweep", "{}", model="other", method="random", **common)
-    assert mark_interrupted_runs(store, job, "cancelled") == ["r1"]
+    common = dict(model="m", method="random", model_checksum=None, task="sst2", lang="en",
+                  split="dev", seeds=[0], n_examples=10, cells_total=3, device="cpu",
+                  versions_json=None, code_commit=None, command=None)  # fmt: skip
+    for run_id in ("r1", "r2", "r3"):
+        store.ensure_run(run_id, "sweep", "{}", **common)
+    store.tag_job("r1", "job-a")
+    store.tag_job("r1", "job-a")  # once
+    store.tag_job("r2", "job-b")
+    store.tag_job("r3", "job-c")
+    store.finish_run("r3", "done")
+    a = Job("job-a", ["x"], "log", time.time() - 5, status="cancelled")
+    assert mark_interrupted_runs(store, a, "cancelled from the dashboard") == ["r1"]
+    b = Job("job-b", ["x"], "log", time.time() - 5, status="failed")
+    assert mark_interrupted_runs(store, b, "live run failed") == ["r2"]
+    c = Job("job-c", ["x"], "log", time.time() - 5, status="cancelled")
+    assert mark_interrupted_runs(store, c, "late cancel") == []  # a finished run stays done
     runs = store.runs().set_index("run_id")
-    assert runs.loc["r1", "status"] == "failed" and runs.loc["r1", "error"] == "cancelled"
-    assert runs.loc["r2", "status"] == "running"
+    assert runs.loc["r1", "status"] == "cancelled"
+    assert runs.loc["r1", "error"] == "cancelled from the dashboard"
+    assert runs.loc["r2", "status"] == "failed" and runs.loc["r3", "status"] == "done"
+    assert store.job_runs("job-a")["run_id"].tolist() == ["r1"]
 
 
 def test_tiny_model_command_writes_a_loadable_encoder(tmp_path, registry):
@@ -164,3 +176,23 @@ def test_tiny_model_command_writes_a_loadable_encoder(tmp_path, registry):
 
     model, _tokenizer = load_model(str(folder), num_labels=3)  # any head size: encoder only
     assert model.config.num_labels == 3 and model.config.num_hidden_layers == 2
+
+
+def test_a_run_command_tags_its_runs_with_the_job_id(tmp_path, monkeypatch):
+    from mbp.cli import main
+    from tests.tiny_project import make_tiny_model_dir, make_tiny_sst2
+
+    monkeypatch.setenv("MBP_CACHE", str(tmp_path / "cache"))
+    model = str(make_tiny_model_dir(tmp_path / "tiny"))
+    data = str(make_tiny_sst2(tmp_path / "data"))
+    store = tmp_path / "s.duckdb"
+    args = ["sweep", "--model", model, "--task", "sst2", "--data-dir", data, "--store",
+            str(store), "--examples", "16", "--train-examples", "32", "--epochs", "1",
+            "--importance-examples", "8", "--order", "importance", "random", "--seeds", "0",
+            "--grid", "0,1", "--quiet"]  # fmt: skip
+    assert main([*args, "--job-id", "job-1"]) == 0
+    tagged = ResultsStore(store).job_runs("job-1")
+    assert sorted(tagged["kind"]) == ["importance", "sweep", "sweep"]
+    assert main([*args, "--job-id", "job-2"]) == 0  # the same runs, found again by job-2
+    assert len(ResultsStore(store).job_runs("job-2")) == 3
+    assert ResultsStore(store).job_runs("job-3").empty

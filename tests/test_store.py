@@ -192,6 +192,7 @@ def test_write_cell_all_row_kinds_and_queries(store: ResultsStore) -> None:
         "head_importance": 6,
         "layer_importance": 6,
         "latency": 0,
+        "run_jobs": 0,
         "checkpoints": 0,
     }
 
@@ -259,6 +260,7 @@ def test_reset_run_keeps_run_and_delete_run_removes_all(store: ResultsStore) -> 
         "head_importance": 0,
         "layer_importance": 0,
         "latency": 0,
+        "run_jobs": 0,
         "checkpoints": 0,
     }
 

@@ -11,12 +11,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from mbp.analysis.tables import live_progress
 from mbp.engine.names import PROTOCOLS
 from mbp.errors import MbpError
 from mbp.experiments.params import ORDERS
 from mbp.live import demo
-from mbp.live.jobs import Job, JobRegistry, mark_interrupted_runs, tiny_model_command
+from mbp.live.jobs import Job, JobRegistry, mark_interrupted_runs, new_job_id, tiny_model_command
 from mbp.tasks import TASKS
 from views import _common as common
 
@@ -162,10 +161,14 @@ def _launch(request: demo.LiveRunRequest, cfg: demo.DemoSettings, estimate: floa
     commands: list[list[str]] = []
     if location:
         commands.append(tiny_model_command(location, sys.executable))
-    commands.append(demo.sweep_argv(request, store_path, executor=cfg.executor_argv))
+    job_id = new_job_id()
+    commands.append(
+        [*demo.sweep_argv(request, store_path, executor=cfg.executor_argv), "--job-id", job_id]
+    )
     caps = cfg.caps
     return jobs().launch(
         commands,
+        job_id=job_id,
         cwd=str(common.REPO_ROOT),
         wall_time_s=caps.wall_time_s if caps else None,
         meta={
@@ -224,6 +227,10 @@ def _job_view(job: Job) -> None:
         fraction = done / total if total else 0.0
         remaining = _eta(job, done, total)
         label = f"{done} / {total} cells" + (f" · about {remaining} left" if remaining else "")
+        training = _finetune_phase(job)
+        if training and not job.finished:  # fine-tuning first: its steps are not cells
+            label = f"fine-tuning: step {training[0]} / {training[1]} · then {total} cells"
+            fraction = training[0] / training[1] if training[1] else 0.0
         st.progress(min(1.0, fraction), text=label)
         if not cfg.demo:  # the log names commands and server paths
             st.code(jobs().log_tail(job.job_id, lines=14) or "(no output yet)", language="text")
@@ -240,29 +247,50 @@ def _job_view(job: Job) -> None:
 
 
 def _progress(job: Job) -> tuple[int, int]:
-    """Cells done/total: the store's runs table, else the tqdm bars in the log."""
-    meta = job.meta
-    total = int(meta.get("cells_total") or 0)
+    """Cells done/total of this job's own runs (tagged with its id in the store), else the
+    cell bars in its log (fine-tuning bars are steps, not cells)."""
+    total = int(job.meta.get("cells_total") or 0)
     try:
-        frame = live_progress(
-            common.store(), model=meta["model"], task=meta["task"], langs=meta.get("langs", []),
-            orders=meta.get("orders", []), since=job.started_utc,
-        )  # fmt: skip
-    except (KeyError, MbpError):
+        frame = common.store().job_runs(job.job_id)
+    except MbpError:
         frame = pd.DataFrame()
     if len(frame):
         done = int(frame["cells_done"].sum())
         return done, max(total, int(frame["cells_total"].fillna(0).sum()))
-    bars = jobs().progress_from_log(job.job_id)
+    bars = {k: v for k, v in jobs().progress_from_log(job.job_id).items()
+            if not k.startswith("fine-tune")}  # fmt: skip
     done = sum(d for d, _ in bars.values())
     return done, max(total, sum(t for _, t in bars.values()))
 
 
+def _finetune_phase(job: Job) -> tuple[int, int] | None:
+    """(step, steps) of a fine-tune the job is in the middle of, from its log."""
+    bars = jobs().progress_from_log(job.job_id)
+    for name, (done, steps) in reversed(list(bars.items())):
+        if name.startswith("fine-tune") and done < steps:
+            return done, steps
+    return None
+
+
 def _eta(job: Job, done: int, total: int) -> str | None:
+    """Time left from the measured rate of this job's cells (the store's per-cell times, so
+    fine-tuning and start-up do not inflate it), else the launch estimate."""
     if job.finished or not total:
         return None
     if done:
-        rate = job.elapsed_s / done
+        try:
+            spent = (
+                common.store()
+                .sql(
+                    "SELECT sum(c.elapsed_s) AS s FROM cells c JOIN run_jobs j USING (run_id) "
+                    "WHERE j.job_id = ?",
+                    [job.job_id],
+                )["s"]
+                .iloc[0]
+            )
+        except MbpError:
+            spent = None
+        rate = float(spent) / done if spent and spent == spent else job.elapsed_s / done
         return demo.format_duration(rate * (total - done))
     estimate = float(job.meta.get("estimate_s") or 0)
     return demo.format_duration(max(estimate - job.elapsed_s, 0)) if estimate else None

@@ -425,27 +425,6 @@ def rows_for_runs(store: ResultsStore, table: str, run_ids: Sequence[str]) -> pd
     return getter[table](run_ids=list(run_ids))
 
 
-def live_progress(
-    store: ResultsStore,
-    *,
-    model: str,
-    task: str,
-    langs: Sequence[str],
-    orders: Sequence[str],
-    since: datetime,
-) -> pd.DataFrame:
-    """Sweep runs of a live job (touched at or after `since`, UTC): lang, method, status,
-    cells_done, cells_total, updated_at."""
-    lang_sql, lang_params = _in("lang", langs)
-    order_sql, order_params = _in("method", orders)
-    return store.sql(
-        "SELECT lang, method, status, cells_done, cells_total, updated_at, run_id FROM runs "
-        f"WHERE kind = 'sweep' AND model = ? AND task = ? AND updated_at >= ?{lang_sql}{order_sql} "
-        "ORDER BY lang, method",
-        [model, task, since, *lang_params, *order_params],
-    )
-
-
 def seconds_per_example(store: ResultsStore, model: str, device: str | None = None) -> float | None:
     """Median measured seconds per evaluated example and sweep cell for `model` (None if none)."""
     clause, params = ("", []) if not device else (" AND r.device = ?", [device])

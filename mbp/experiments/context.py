@@ -61,6 +61,7 @@ class RunContext:
     models: ModelCache = field(default_factory=ModelCache)
     evals: EvalCache = field(default_factory=EvalCache)
     executor: Executor | None = None  # where cells are computed (None: this process)
+    job_id: str = ""  # the live job (dashboard launch) this process runs for, if any
 
     @property
     def torch_device(self) -> torch.device:

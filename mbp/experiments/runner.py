@@ -114,6 +114,8 @@ def register(ctx: RunContext, spec: RunSpec, cells_total: int) -> str:
         command=portable_command(),
         protocol=spec.protocol,
     )
+    if ctx.job_id:
+        ctx.store.tag_job(run_id, ctx.job_id)
     return run_id
 
 
@@ -127,6 +129,8 @@ def all_stored(ctx: RunContext, run_id: str, cells: list[str]) -> bool:
         return False
     if set(cells) <= finished and (ctx.store.runs(run_id=run_id).status != "done").any():
         ctx.store.finish_run(run_id, status="done")
+    if ctx.job_id:  # a live job that finds its run finished still owns it
+        ctx.store.tag_job(run_id, ctx.job_id)
     return True
 
 

@@ -163,6 +163,7 @@ class JobRegistry:
         cwd: str | os.PathLike[str] | None = None,
         wall_time_s: float | None = None,
         meta: Mapping[str, Any] | None = None,
+        job_id: str | None = None,
     ) -> Job:
         """Start `argv` (or several commands, run in turn and stopping at the first failure)
         in a new process group, stdout and stderr to the job's log file."""
@@ -174,7 +175,7 @@ class JobRegistry:
         else:  # a shell chain keeps every step in the job's process group
             command = ["/bin/sh", "-c", " && ".join(shlex.join(c) for c in commands[:-1])
                        + " && exec " + shlex.join(commands[-1])]  # fmt: skip
-        job_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        job_id = job_id or new_job_id()
         folder = self.root / job_id
         folder.mkdir(parents=True)
         log_path = folder / "log.txt"
@@ -327,24 +328,19 @@ class JobRegistry:
         return self.get(job_id) or job
 
 
-def mark_interrupted_runs(store: Any, job: Job, reason: str) -> list[str]:
-    """Mark the store runs a stopped job left `running` as failed (their cells stay stored)."""
-    meta = job.meta
-    if not {"model", "task"} <= set(meta):
-        return []
-    from mbp.analysis.tables import live_progress
+def new_job_id() -> str:
+    """A job id: when it started, and 12 random hex digits (not guessable)."""
+    return datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:12]
 
-    frame = live_progress(
-        store,
-        model=meta["model"],
-        task=meta["task"],
-        langs=meta.get("langs", []),
-        orders=meta.get("orders", []),
-        since=job.started_utc,
-    )
+
+def mark_interrupted_runs(store: Any, job: Job, reason: str) -> list[str]:
+    """Mark the store runs this job (and only this job: the runs tagged with its id) left
+    `running`: `cancelled` after a cancel, else `failed`. Their cells stay stored."""
+    frame = store.job_runs(job.job_id)
     stopped = frame[frame["status"] == "running"]["run_id"].tolist()
+    status = "cancelled" if job.status == "cancelled" else "failed"
     for run_id in stopped:
-        store.finish_run(run_id, status="failed", error=reason)
+        store.finish_run(run_id, status=status, error=reason)
     return stopped
 
 

@@ -27,7 +27,7 @@ from mbp.store.schema import CELL_ROW_TABLES, COLUMNS, KEYS, RUN_TABLES, quote
 
 RunKind = Literal["sweep", "importance", "layers"]
 # partial: a `--shard` worker finished its share of the cells (import merges shards)
-RunStatus = Literal["running", "partial", "done", "failed"]
+RunStatus = Literal["running", "partial", "done", "failed", "cancelled"]
 
 
 def _now() -> datetime:
@@ -289,6 +289,25 @@ class ResultsStore(StoreQueries):
                 [run_id, _now(), run_id],
             )
         return True
+
+    def tag_job(self, run_id: str, job_id: str) -> None:
+        """Record that live job `job_id` works on run `run_id` (once)."""
+        with self.write_transaction(f"tag run {run_id} with job {job_id}") as txn:
+            self._require_run(txn.con, run_id)
+            txn.con.execute(
+                "INSERT INTO run_jobs VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [run_id, job_id, _now()],
+            )
+
+    def job_runs(self, job_id: str) -> pd.DataFrame:
+        """The runs a live job worked on: run_id, kind, lang, method, status, cells_done,
+        cells_total, updated_at."""
+        return self.sql(
+            "SELECT r.run_id, r.kind, r.lang, r.method, r.status, r.cells_done, r.cells_total, "
+            "r.updated_at FROM runs r JOIN run_jobs j USING (run_id) WHERE j.job_id = ? "
+            "ORDER BY r.lang, r.method",
+            [job_id],
+        )
 
     def write_latency(self, run_id: str, rows: Rows) -> int:
         """Store measured latencies of a run's head sets (a measurement with the same key,

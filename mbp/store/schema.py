@@ -18,7 +18,7 @@ import duckdb
 from mbp import __version__
 from mbp.errors import MbpError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 CREATED_BY = f"mbp {__version__}"  # the tag that tells our files from foreign DuckDB files
 
 _SCHEMA_V1 = """
@@ -139,9 +139,22 @@ CREATE TABLE latency (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
+# v5: which live job (a dashboard launch, `--job-id`) wrote to which run, so progress, cancel and
+# "mark stopped" act on exactly that job's runs
+_SCHEMA_V5 = """
+CREATE TABLE run_jobs (
+    run_id VARCHAR NOT NULL,
+    job_id VARCHAR NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (run_id, job_id)
+);
+"""
+
+MIGRATIONS: dict[int, str] = {
+    1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5,
+}  # fmt: skip
 #: Tables a later version added: an export written before that version has no file for them.
-ADDED_TABLES: dict[str, int] = {"latency": 4}
+ADDED_TABLES: dict[str, int] = {"latency": 4, "run_jobs": 5}
 
 #: Columns a later version added, with the value rows written before it get (an export of an
 #: older version is imported with them filled in; a writer may omit them too).
@@ -232,6 +245,11 @@ COLUMNS: dict[str, dict[str, str]] = {
         "speedup_max": "DOUBLE",
         "measured_at": "TIMESTAMP",
     },
+    "run_jobs": {
+        "run_id": "VARCHAR",
+        "job_id": "VARCHAR",
+        "started_at": "TIMESTAMP",
+    },
     "checkpoints": {
         "ckpt_id": "VARCHAR",
         "model": "VARCHAR",
@@ -253,12 +271,13 @@ KEYS: dict[str, tuple[str, ...]] = {
     "head_importance": ("run_id", "layer", "head"),
     "layer_importance": ("run_id", "target", "metric"),
     "latency": ("run_id", "pruned_heads", "device", "precision", "batch_size"),
+    "run_jobs": ("run_id", "job_id"),
     "checkpoints": ("ckpt_id",),
 }
 
 TABLES: tuple[str, ...] = tuple(COLUMNS)  # in dependency order: runs before the rows of a run
 RUN_TABLES: tuple[str, ...] = (
-    "cells", "curve_points", "head_importance", "layer_importance", "latency",
+    "cells", "curve_points", "head_importance", "layer_importance", "latency", "run_jobs",
 )  # fmt: skip
 CELL_ROW_TABLES: tuple[str, ...] = ("curve_points", "head_importance", "layer_importance")
 JSON_COLUMNS: dict[str, tuple[str, ...]] = {
