@@ -250,8 +250,8 @@ def _progress(job: Job) -> tuple[int, int]:
     """Cells done/total of this job's own runs (tagged with its id in the store), else the
     cell bars in its log (fine-tuning bars are steps, not cells)."""
     total = int(job.meta.get("cells_total") or 0)
-    try:
-        frame = common.store().job_runs(job.job_id)
+    try:  # the planned cells are the sweeps' (head scoring is the importance runs' one cell)
+        frame = common.store().job_runs(job.job_id).query("kind == 'sweep'")
     except MbpError:
         frame = pd.DataFrame()
     if len(frame):
