@@ -166,7 +166,8 @@ def test_retrain_cells_fine_tune_on_ray_workers_and_equal_the_local_ones(tiny, c
     extra = ("--protocol", "retrain", "--order", "random", "--seeds", "0",
              "--grid", "0,0.5,1", "--keep-checkpoints", "--examples", "40")  # fmt: skip
     assert main([*sweep_args(model, data, tmp / "ray.duckdb", *extra), *RAY]) == 0
-    assert "ray: 3 cells computed on local Ray" in capsys.readouterr().err
+    # the unpruned reference is trained on a worker too
+    assert "ray: 1 fine-tune(s) and 3 cells computed on local Ray" in capsys.readouterr().err
     on_workers = kept_weights(tmp / "cache")
     assert len(on_workers) == 3  # the reference (driver) and two retrained cells (workers)
     ray.shutdown()
@@ -174,6 +175,27 @@ def test_retrain_cells_fine_tune_on_ray_workers_and_equal_the_local_ones(tiny, c
     assert main(sweep_args(model, data, tmp / "local.duckdb", *extra)) == 0
     assert curves(tmp / "ray.duckdb").equals(curves(tmp / "local.duckdb"))
     assert kept_weights(tmp / "local-cache") == on_workers  # the same models, bit for bit
+
+
+def test_the_runs_fine_tune_happens_on_a_worker_not_in_the_driver(tiny, capsys, monkeypatch):
+    import mbp.engine.finetune as ft
+
+    model, data, tmp = tiny
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the driver trained a model")
+
+    monkeypatch.setattr(ft, "_finetune", refuse)  # this process only: workers are others
+    assert main([*sweep_args(model, data, tmp / "ray.duckdb", "--order", "random"), *RAY]) == 0
+    assert "ray: 1 fine-tune(s) and 15 cells computed" in capsys.readouterr().err  # 3 seeds x 5
+    (on_worker,) = ResultsStore(tmp / "ray.duckdb").checkpoints()["weights_sha256"]
+    ray.shutdown()
+    monkeypatch.undo()
+    monkeypatch.setenv("MBP_CACHE", str(tmp / "local-cache"))
+    assert main(sweep_args(model, data, tmp / "local.duckdb", "--order", "random")) == 0
+    (local,) = ResultsStore(tmp / "local.duckdb").checkpoints()["weights_sha256"]
+    assert on_worker == local  # the same model, bit for bit
+    assert curves(tmp / "ray.duckdb").equals(curves(tmp / "local.duckdb"))
 
 
 def test_a_worker_without_the_drivers_disks_gets_data_and_reference_through_ray(tiny, monkeypatch):

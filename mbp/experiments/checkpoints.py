@@ -101,6 +101,9 @@ def checkpoint(ctx: RunContext, exp: Experiment):
         return None
     if find_checkpoint(spec) is None:
         announce_finetune(ctx, spec)
+        remote = getattr(ctx.executor, "finetune", None)
+        if remote is not None:  # a cluster executor trains on a worker and installs it here
+            remote(spec, data_dir=ctx.data_dir, device=ctx.device, precision=ctx.precision)
     ckpt = finetune(
         spec,
         data_dir=ctx.data_dir,

@@ -113,6 +113,23 @@ class CellWorker:
         return os.getpid()
 
 
+@ray.remote(max_retries=MAX_RETRIES)
+def _finetune_remotely(spec, files_box: list, device: str, precision: str) -> dict[str, bytes]:
+    """A run's fine-tune on a worker: the task's data files arrive through the object store;
+    the checkpoint's files go back (a worker sharing MBP_CACHE has written it there too)."""
+    from mbp.engine.finetune import finetune
+
+    files = ray.get(files_box[0])
+    root = Path(tempfile.mkdtemp(prefix="mbp-ray-finetune-"))
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
+    ckpt = finetune(spec, data_dir=str(root) if files else None, device=device,
+                    precision=precision, progress=False)  # fmt: skip
+    folder = Path(ckpt.path)
+    return {str(f.relative_to(folder)): f.read_bytes() for f in folder.rglob("*") if f.is_file()}
+
+
 def _units(cells: Sequence[Cell]) -> list[list[Cell]]:
     """Independent cells one by one; a chain's cells together, in order."""
     units: list[list[Cell]] = []
@@ -150,6 +167,43 @@ class RayExecutor:
                     f"{resources.get('GPU', 0):g} GPU(s): lower it or use --gpus-per-worker 0"
                 )
         return max(1, min(fit, units))
+
+    def finetune(self, spec, *, data_dir: str | None, device: str, precision: str) -> None:
+        """Train `spec` on a Ray worker and install the checkpoint into this machine's cache
+        (the driver records it in the store as for a local fine-tune)."""
+        from mbp.engine.finetune import checkpoint_dir, find_checkpoint
+        from mbp.paths import data_dir as resolve_data_dir
+        from mbp.tasks.local import task_files
+
+        connect(self.options.address)
+        root = resolve_data_dir(data_dir)
+        files = (
+            {str(f.relative_to(root)): f.read_bytes() for f in task_files(spec.task, Path(root))}
+            if root is not None
+            else {}
+        )
+        task = _finetune_remotely.options(
+            num_cpus=self.options.cpus_per_worker, num_gpus=self.options.gpus_per_worker
+        ).remote(spec, [ray.put(files)], device, precision)
+        try:
+            checkpoint_files = ray.get(task)
+        except RayTaskError as err:
+            raise _cell_error(Cell(f"fine-tune {spec.key}"), err) from None
+        self.summary["finetunes"] += 1
+        if find_checkpoint(spec) is not None:  # a shared cache: the worker wrote it here
+            return
+        target = checkpoint_dir(spec)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=target.parent))
+        for name, content in checkpoint_files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(content)
+        try:
+            staging.rename(target)  # complete or absent: never half-written
+        except OSError:  # another process installed it meanwhile
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _new_worker(self):
         return CellWorker.options(
@@ -252,8 +306,9 @@ class RayExecutor:
 
     def report(self) -> str:
         s = self.summary
+        trained = f"{s['finetunes']} fine-tune(s) and " if s["finetunes"] else ""
         return (
-            f"ray: {s['cells']} cells computed on {self.options.address} Ray; "
+            f"ray: {trained}{s['cells']} cells computed on {self.options.address} Ray; "
             f"{s['retries']} retried after {s['workers_lost']} worker(s) died; {s['failed']} failed"
         )
 
