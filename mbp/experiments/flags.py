@@ -103,22 +103,12 @@ def executor_from_args(args):
     """The executor the flags ask for (Ray is imported only for `--executor ray`)."""
     from mbp.experiments.executor import make_executor
 
-    def number(flag: str, kind):
-        text = getattr(args, flag)
-        try:
-            return kind(text)
-        except ValueError:
-            what = "an integer" if kind is int else "a number"
-            raise MbpError(
-                f"--{flag.replace('_', '-')} {text!r} is not {what}: see `mbp --help`"
-            ) from None
-
     return make_executor(
         args.executor,
         address=args.ray_address,
-        workers=number("workers", int),
-        cpus_per_worker=number("cpus_per_worker", float),
-        gpus_per_worker=number("gpus_per_worker", float),
+        workers=_number("workers", args.workers),
+        cpus_per_worker=_number("cpus_per_worker", args.cpus_per_worker),
+        gpus_per_worker=_number("gpus_per_worker", args.gpus_per_worker),
     )
 
 
@@ -178,7 +168,8 @@ _FINETUNE_FIELDS = {
 }
 _INTS = {"examples", "data_seed", "importance_examples", "floor", "batch_size", "train_examples",
          "train_batch_size", "max_length", "train_seed"}  # fmt: skip
-_FLOATS = {"epochs", "lr"}
+_INTS |= {"workers"}  # an executor flag (not a run parameter), parsed the same way
+_FLOATS = {"epochs", "lr", "cpus_per_worker", "gpus_per_worker"}
 
 
 def _number(flag: str, text: str):

@@ -118,12 +118,11 @@ def _finetune_remotely(spec, files_box: list, device: str, precision: str) -> di
     """A run's fine-tune on a worker: the task's data files arrive through the object store;
     the checkpoint's files go back (a worker sharing MBP_CACHE has written it there too)."""
     from mbp.engine.finetune import finetune
+    from mbp.experiments.retrain import write_files
 
     files = ray.get(files_box[0])
     root = Path(tempfile.mkdtemp(prefix="mbp-ray-finetune-"))
-    for name, content in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(content)
+    write_files(files, root)
     ckpt = finetune(spec, data_dir=str(root) if files else None, device=device,
                     precision=precision, progress=False)  # fmt: skip
     folder = Path(ckpt.path)
@@ -172,6 +171,7 @@ class RayExecutor:
         """Train `spec` on a Ray worker and install the checkpoint into this machine's cache
         (the driver records it in the store as for a local fine-tune)."""
         from mbp.engine.finetune import checkpoint_dir, find_checkpoint
+        from mbp.experiments.retrain import write_files
         from mbp.paths import data_dir as resolve_data_dir
         from mbp.tasks.local import task_files
 
@@ -195,9 +195,7 @@ class RayExecutor:
         target = checkpoint_dir(spec)
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=target.parent))
-        for name, content in checkpoint_files.items():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            (staging / name).write_bytes(content)
+        write_files(checkpoint_files, staging)
         try:
             staging.rename(target)  # complete or absent: never half-written
         except OSError:  # another process installed it meanwhile

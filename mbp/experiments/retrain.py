@@ -98,11 +98,11 @@ class RetrainWork:
         from mbp.engine.finetune import checkpoint_dir, find_checkpoint
 
         if "data" in self.bundle_refs:
-            _write_files(fetch(self.bundle_refs["data"]), root / "data")
+            write_files(fetch(self.bundle_refs["data"]), root / "data")
             self.data_dir = str(root / "data")
         if "reference" in self.bundle_refs and find_checkpoint(self.reference) is None:
             staging = root / "reference"
-            _write_files(fetch(self.bundle_refs["reference"]), staging)
+            write_files(fetch(self.bundle_refs["reference"]), staging)
             target = checkpoint_dir(self.reference)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -173,7 +173,7 @@ class RetrainWork:
         return CellResult({}, seconds, payload=spec.key, writes=writes)
 
 
-def _write_files(files: dict[str, bytes], root: Path) -> None:
+def write_files(files: dict[str, bytes], root: Path) -> None:
     for name, content in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
