@@ -234,6 +234,10 @@ def test_live_run_completes_and_its_curve_appears(server, page):
     assert_clean(page)
     chart = page.inner_text(".stPlotlyChart")
     assert "tiny-bert" in chart and "sst2" in chart
+    # its provenance: the job's own two sweep runs, picked by the link, with their settings
+    body = page.inner_text("body")
+    assert "From 2 stored run(s), 2 picked: 40 examples · seeds 0 1 · posthoc" in body, body
+    assert "runs=" in page.url
     page.screenshot(path=str(SHOTS / "live-curves.png"), full_page=True)
 
 
@@ -292,4 +296,6 @@ def test_a_retrain_live_run_lands_on_the_curves_page(server, page):
     assert "protocol=retrain" in page.url
     chart = page.inner_text(".stPlotlyChart")
     assert "tiny-bert" in chart and "retrain" in chart
+    body = page.inner_text("body")
+    assert "From 2 stored run(s), 2 picked: 32 examples · seeds 0 · retrain" in body, body
     page.screenshot(path=str(SHOTS / "live-retrain-curves.png"), full_page=True)

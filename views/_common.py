@@ -391,3 +391,90 @@ def fmt_time(value: Any) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
         return "—"
     return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# ----------------------------------------------------------------------------- provenance
+
+RUNS_PARAM = "runs"  # the URL's picked run ids (`runs=ID,ID`), shared by every chart page
+
+
+def pinned_runs(key: str) -> list[str]:
+    """Run ids picked for this page: the picker's state once it exists, else the URL's."""
+    if key in st.session_state:
+        return list(st.session_state[key] or [])
+    return list(dict.fromkeys(_param_list(RUNS_PARAM)))
+
+
+def _seed_list(text: Any) -> list[str]:
+    """A run's stored seeds ("[0, 1, 2]") as strings."""
+    return [s.strip() for s in str(text or "").strip("[]").split(",") if s.strip()]
+
+
+def _run_label(row: Any) -> str:
+    seeds = ",".join(_seed_list(row.seeds))
+    return (
+        f"{row.run_id[:8]} · {model_label(row.model)} · {row.lang} · {row.method} · "
+        f"{row.protocol} · {row.n_examples or '?'} ex · seeds {seeds} · "
+        f"{pd.Timestamp(row.created_at):%Y-%m-%d} · {row.status}"
+    )
+
+
+def provenance_line(runs: pd.DataFrame) -> str:
+    """One line saying what the shown runs are: how many, examples, seeds, protocol, dates,
+    and the fine-tuned checkpoint(s) they rest on (id and weights hash prefix)."""
+    shown = runs[runs["shown"]]
+    if shown.empty:
+        return "No stored run matches this selection."
+    examples = sorted({int(n) for n in shown["n_examples"].dropna()})
+    seeds = sorted({int(s) for text in shown["seeds"].dropna() for s in _seed_list(text)})
+    first, last = pd.Timestamp(shown["created_at"].min()), pd.Timestamp(shown["created_at"].max())
+    dates = f"{first:%Y-%m-%d}" + (f" to {last:%Y-%m-%d}" if last.date() != first.date() else "")
+    ckpts = []
+    for ckpt, sha in (
+        shown[["checkpoint", "weights_sha256"]].drop_duplicates().itertuples(index=False)
+    ):
+        if ckpt:
+            ckpts.append(
+                f"`{ckpt[:8]}`" + (f" (weights {sha[:8]})" if isinstance(sha, str) else "")
+            )
+    protocols = ", ".join(sorted(shown["protocol"].dropna().unique()))
+    pinned = int(shown["pinned"].sum())
+    return (
+        f"From {len(shown)} stored run(s){f', {pinned} picked' if pinned else ''}: "
+        f"{' / '.join(map(str, examples)) or '?'} examples · seeds {' '.join(map(str, seeds))} · "
+        f"{protocols} · {dates}" + (f" · fine-tuned checkpoint {', '.join(ckpts)}" if ckpts else "")
+    )
+
+
+def run_provenance(runs: pd.DataFrame, *, key: str) -> None:
+    """Under a chart: the one-line provenance, and where other runs could feed it too, a
+    picker (mirrored in the URL as `runs=`) with the chosen runs' details."""
+    st.caption(provenance_line(runs), help="Which stored runs this chart draws from. Where "
+               "several runs measure the same line, the most complete is shown unless you pick "
+               "another under 'Runs shown'.")  # fmt: skip
+    if runs.empty:
+        return
+    labels = {row.run_id: _run_label(row) for row in runs.itertuples()}
+    wanted = pinned_runs(key)
+    if key not in st.session_state:
+        missing = [run_id for run_id in wanted if run_id not in labels]
+        if missing:
+            st.warning(f"Picked run(s) {', '.join(missing)} from the link do not match this "
+                       "chart's selection and are ignored.", icon=":material/link_off:")  # fmt: skip
+    alternatives = len(runs) > int(runs["shown"].sum())
+    with st.expander(f"Runs shown ({int(runs['shown'].sum())} of {len(runs)} matching)"):
+        if alternatives or wanted:
+            st.multiselect(
+                "Pick runs (each replaces the most complete run of its line)",
+                list(labels), default=[r for r in wanted if r in labels] if key not in
+                st.session_state else None, format_func=labels.get, key=key,
+                help="Default: per line, the run with the most examples, then the most "
+                "finished cells, then the newest.",
+            )  # fmt: skip
+        table = runs[runs["shown"]].drop(columns=["shown"])
+        st.dataframe(table, hide_index=True, column_config={
+            "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+            "dev_value": st.column_config.NumberColumn("fine-tuned dev score", format="%.4f"),
+        })  # fmt: skip
+    picked = st.session_state.get(key, wanted)
+    set_params(**{RUNS_PARAM: ",".join(r for r in picked if r in labels) or None})

@@ -9,6 +9,7 @@ from mbp.figures import ORDER_LABELS, model_label
 from views import _common as common
 
 ORDER_CHOICES = ("importance", "iterative", "reverse", "random")
+PICKER = "cv_runs"
 X_CHOICES = {
     "heads": "% heads pruned",
     "flops": "FLOPs saved",
@@ -83,11 +84,10 @@ def body() -> None:
         pareto="1" if pareto else None,
         examples=str(n_examples) if n_examples is not None else None,
     )
-    summary = common.query(
-        "curve_summary", models=sel.models, task=sel.task, langs=sel.langs, metric=metric,
-        orders=orders, n_examples=n_examples,
-        protocol=None if sel.protocol == "both" else sel.protocol,
-    )  # fmt: skip
+    pinned = common.pinned_runs(PICKER)
+    where = dict(models=sel.models, task=sel.task, langs=sel.langs, n_examples=n_examples,
+                 protocol=None if sel.protocol == "both" else sel.protocol, pinned=pinned)  # fmt: skip
+    summary = common.query("curve_summary", metric=metric, orders=orders, **where)
     if summary.empty:
         langs = " ".join(sel.langs) or "en"
         protocol_flag = "" if sel.protocol in ("posthoc", "both") else " --protocol retrain"
@@ -115,6 +115,8 @@ def body() -> None:
         pareto=pareto,
     )
     common.chart(fig, f"curves-{sel.task}")
+    common.run_provenance(common.query("chart_runs", kind="sweep", methods=orders, **where),
+                          key=PICKER)  # fmt: skip
     column = {"flops": "flops_saved", "params": "params_saved", "speedup": "speedup"}
     if x_axis in column and summary[column[x_axis]].isna().any():
         missing = int(summary[column[x_axis]].isna().sum())

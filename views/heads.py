@@ -29,7 +29,9 @@ def body() -> None:
     estimators = list(available[available["model"].eq(model) & available["task"].eq(task)]
                       ["estimators"].iloc[0])  # fmt: skip
     estimator = c4.selectbox("Estimator", estimators, key="hd_estimator")
-    scores = common.query("head_scores", model=model, task=task, estimator=estimator)
+    pinned = common.pinned_runs("hd_runs")
+    scores = common.query("head_scores", model=model, task=task, estimator=estimator,
+                          pinned=pinned)  # fmt: skip
     langs = sorted(scores["lang"].unique(), key=common.lang_key)
     if not langs:
         common.empty_state(f"No {estimator} scores for {model} on {task}.",
@@ -71,6 +73,11 @@ def body() -> None:
         else:
             st.info("Score a second language to compare: "
                     f"`mbp importance --model {model} --task {task} --lang all`")  # fmt: skip
+    common.run_provenance(
+        common.query("chart_runs", kind="importance", task=task, models=[model],
+                     langs=[x for x in (lang, other) if x], methods=[estimator], pinned=pinned),
+        key="hd_runs",
+    )  # fmt: skip
     st.caption(
         f"{model_label(model)} on {task}, {estimator} importance (Michel et al. 2019: expected "
         "|∂loss/∂gate| per head) on held-out examples; each map is normalised to sum to 1 so "

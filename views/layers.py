@@ -50,7 +50,8 @@ def body() -> None:
             format_func=common.PROTOCOL_LABELS.get, required=True, help=common.PROTOCOL_HELP,
         ) or sel.protocols[0]  # fmt: skip
 
-    drops = common.query("layer_drops", model=model, task=task, protocol=protocol)
+    pinned = common.pinned_runs("ly_runs")
+    drops = common.query("layer_drops", model=model, task=task, protocol=protocol, pinned=pinned)
     if drops.empty:
         flag = " --protocol retrain --targets thirds" if protocol == "retrain" else ""
         common.empty_state(
@@ -71,6 +72,11 @@ def body() -> None:
         f"{model_label(model)} on {task} · {protocol}",
     )  # fmt: skip
     common.chart(fig, f"layers-{model}-{task}-{protocol}")
+    common.run_provenance(
+        common.query("chart_runs", kind="layers", task=task, models=[model], protocol=protocol,
+                     pinned=pinned),
+        key="ly_runs",
+    )  # fmt: skip
     st.caption(
         "Red = removing it hurt, blue = it helped; one colour scale for every language "
         f"(±{symmetric_limit(drops['drop']) * 100:.1f} points). Layers count from 1 at the bottom."

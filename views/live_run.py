@@ -240,20 +240,33 @@ def _job_view(job: Job) -> None:
                 query_params={"model": meta.get("model", ""), "task": meta.get("task", ""),
                               "lang": ",".join(meta.get("langs", [])),
                               "protocol": meta.get("protocol", "posthoc"),
-                              "examples": str(meta.get("examples", ""))},
+                              "orders": ",".join(meta.get("orders", [])),
+                              "examples": str(meta.get("examples", "")),
+                              common.RUNS_PARAM: ",".join(_sweep_runs(job))},
             )  # fmt: skip
         if job.status in ("failed", "timed out", "lost"):
             _mark_stopped(job, f"live run {job.status}")
+
+
+def _job_sweeps(job: Job) -> pd.DataFrame:
+    """The sweep runs this job stored (its curves; head scoring is its importance runs' one
+    cell), empty when the store has none yet."""
+    try:
+        return common.store().job_runs(job.job_id).query("kind == 'sweep'")
+    except MbpError:
+        return pd.DataFrame()
+
+
+def _sweep_runs(job: Job) -> list[str]:
+    frame = _job_sweeps(job)
+    return frame["run_id"].tolist() if len(frame) else []
 
 
 def _progress(job: Job) -> tuple[int, int]:
     """Cells done/total of this job's own runs (tagged with its id in the store), else the
     cell bars in its log (fine-tuning bars are steps, not cells)."""
     total = int(job.meta.get("cells_total") or 0)
-    try:  # the planned cells are the sweeps' (head scoring is the importance runs' one cell)
-        frame = common.store().job_runs(job.job_id).query("kind == 'sweep'")
-    except MbpError:
-        frame = pd.DataFrame()
+    frame = _job_sweeps(job)
     if len(frame):
         done = int(frame["cells_done"].sum())
         return done, max(total, int(frame["cells_total"].fillna(0).sum()))

@@ -8,9 +8,10 @@ imports Streamlit, so they are tested and benchmarked without it.
     python -c "from mbp.store import ResultsStore; from mbp.analysis.tables import *;
     print(curve_summary(ResultsStore(), models=['e5-small'], task='xnli', langs=['en']))"
 
-When several runs measure the same thing (same model, task, language and order), the one with
-the most evaluation examples wins, then the one with the most finished cells, then the newest;
-pass `n_examples` to pick another.
+When several runs measure the same thing (same model, task, language and order), a pinned run
+(`pinned=`, the dashboard's run picker) wins; else the one with the most evaluation examples,
+then the one with the most finished cells, then the newest; pass `n_examples` to pick another.
+`chart_runs` lists the candidates of a chart with the ones it draws from marked, by that rule.
 """
 
 from __future__ import annotations
@@ -168,11 +169,78 @@ def example_counts(
 # ----------------------------------------------------------------------------- pruning curves
 
 
-def _chosen_runs_sql(kind: str, partition: str, extra: str) -> str:
+# which runs of a kind are one chart line (or heatmap row): the rest of the key is filtered
+_PARTITIONS = {
+    "sweep": "model, task, lang, method, protocol",
+    "layers": "model, task, lang, protocol",
+    "importance": "model, task, lang, method",
+}
+
+
+def _chosen_runs_sql(kind: str, extra: str) -> str:
+    """One run per chart line of `kind` among those `extra` keeps: a pinned run (the list
+    parameter that follows `extra`'s parameters) first, else by _PREFERENCE. The one rule
+    behind every chart query and `chart_runs`."""
     return (
         "SELECT run_id, model, task, lang, method, n_examples, protocol FROM runs "
         f"WHERE kind = '{kind}'{extra} "
-        f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {_PREFERENCE}) = 1"
+        f"QUALIFY row_number() OVER (PARTITION BY {_PARTITIONS[kind]} "
+        f"ORDER BY list_contains(?::VARCHAR[], run_id) DESC, {_PREFERENCE}) = 1"
+    )
+
+
+def _examples_clause(n_examples: int | None) -> tuple[str, list[Any]]:
+    """Keep runs of `n_examples` evaluation examples (None: any) and every pinned run (the
+    pinned list comes as the clause's second parameter)."""
+    if n_examples is None:
+        return "", []
+    return " AND (n_examples = ? OR list_contains(?::VARCHAR[], run_id))", [int(n_examples)]
+
+
+def chart_runs(
+    store: ResultsStore,
+    *,
+    kind: str,
+    task: str,
+    models: Sequence[str] | None = None,
+    langs: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    protocol: str | None = None,
+    n_examples: int | None = None,
+    pinned: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Every stored `kind` run a chart of `task` could draw from, `shown` marking the ones it
+    does draw from (by `_chosen_runs_sql`, the charts' own rule) and `pinned` the picked ones.
+
+    Columns: run_id, model, lang, method, protocol, n_examples, seeds, status, cells_done,
+    cells_total, created_at, checkpoint (the fine-tune it rests on), weights_sha256, dev_value,
+    shown, pinned; shown runs first, then newest."""
+    if kind not in _PARTITIONS:
+        raise ValueError(f"kind {kind!r} is not one of {list(_PARTITIONS)}")
+    extra, params = " AND task = ?", [task]
+    for column, values in (("model", models), ("lang", langs), ("method", methods),
+                           ("protocol", None if protocol is None else [protocol])):  # fmt: skip
+        clause, vals = _in(column, values)
+        extra += clause
+        params += vals
+    examples, examples_params = _examples_clause(n_examples)
+    pins = list(pinned)
+    chosen_params = [*params, *examples_params, *([pins] if examples else []), pins]
+    return store.sql(
+        f"""
+        WITH chosen AS ({_chosen_runs_sql(kind, extra + examples)}),
+        candidates AS (SELECT * FROM runs WHERE kind = '{kind}'{extra})
+        SELECT r.run_id, r.model, r.lang, r.method, r.protocol, r.n_examples, r.seeds, r.status,
+               r.cells_done, r.cells_total, r.created_at,
+               json_extract_string(r.spec_json, '$.checkpoint') AS checkpoint,
+               k.weights_sha256, k.dev_value,
+               r.run_id IN (SELECT run_id FROM chosen) AS shown,
+               list_contains(?::VARCHAR[], r.run_id) AS pinned
+        FROM candidates r
+        LEFT JOIN checkpoints k ON k.ckpt_id = json_extract_string(r.spec_json, '$.checkpoint')
+        ORDER BY shown DESC, r.model, r.lang, r.method, r.protocol, r.created_at DESC
+        """,
+        [*chosen_params, *params, pins],
     )
 
 
@@ -186,6 +254,7 @@ def curve_summary(
     orders: Sequence[str] | None = None,
     n_examples: int | None = None,
     protocol: str | None = "posthoc",
+    pinned: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Pruning curves reduced over seeds, one row per (model, task, lang, protocol, order,
     fraction).
@@ -196,7 +265,8 @@ def curve_summary(
     (% of the unpruned model's encoder FLOPs per example and parameters; NaN where the points
     carry no counts: `mbp costs`), speedup (measured `mbp latency` speed-up of the pruned
     models, mean over seeds; 1 unpruned; NaN unless every seed's head set was timed). `metric=None` takes each task's
-    primary metric; `protocol=None` keeps both protocols.
+    primary metric; `protocol=None` keeps both protocols; `pinned` run ids replace the
+    preferred run of their line (`chart_runs` lists which runs the curves come from).
     """
     extra, params = "", []
     protocols = None if protocol is None else [protocol]
@@ -208,14 +278,14 @@ def curve_summary(
     if task is not None:
         extra += " AND task = ?"
         params.append(task)
-    if n_examples is not None:
-        extra += " AND n_examples = ?"
-        params.append(int(n_examples))
+    examples, examples_params = _examples_clause(n_examples)
+    pins = list(pinned)
+    params += [*examples_params, *([pins] if examples else []), pins]
     metric_sql = "?" if metric is not None else _primary_metric_sql()
     if metric is not None:
         params.append(metric)
     query = f"""
-        WITH r AS ({_chosen_runs_sql("sweep", "model, task, lang, method, protocol", extra)}),
+        WITH r AS ({_chosen_runs_sql("sweep", extra + examples)}),
         pts AS (
             SELECT r.model, r.task, r.lang, r.protocol, c.order_name, c.seed, c.fraction,
                    c.heads_pruned, c.value, c.n_examples, c.metric,
@@ -262,20 +332,23 @@ def layer_drops(
     metric: str | None = None,
     langs: Sequence[str] | None = None,
     protocol: str = "posthoc",
+    pinned: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Drop per (lang, target) for `model` on `task` under `protocol`: columns lang, target,
-    drop, base_value, value, relative_drop (drop / base_value), n_examples, metric."""
+    drop, base_value, value, relative_drop (drop / base_value), n_examples, metric, run_id.
+    `pinned` run ids replace the preferred run of their language."""
     extra = " AND model = ? AND task = ? AND protocol = ?"
     clause, vals = _in("lang", langs)
-    params: list[Any] = [model, task, protocol, *vals]
+    params: list[Any] = [model, task, protocol, *vals, list(pinned)]
     metric_sql = "?" if metric is not None else _primary_metric_sql()
     if metric is not None:
         params.append(metric)
     return store.sql(
         f"""
-        WITH r AS ({_chosen_runs_sql("layers", "model, task, lang", extra + clause)})
+        WITH r AS ({_chosen_runs_sql("layers", extra + clause)})
         SELECT r.lang, l.target, l."drop" AS "drop", l.base_value, l.value,
-               l."drop" / nullif(l.base_value, 0) AS relative_drop, r.n_examples, l.metric
+               l."drop" / nullif(l.base_value, 0) AS relative_drop, r.n_examples, l.metric,
+               r.run_id
         FROM layer_importance l JOIN r USING (run_id)
         WHERE l.metric = {metric_sql}
         ORDER BY r.lang, l.target
@@ -319,18 +392,22 @@ def head_scores(
     task: str,
     langs: Sequence[str] | None = None,
     estimator: str | None = None,
+    pinned: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Head importance: lang, layer, head, score, estimator, normalization, n_examples."""
+    """Head importance: lang, layer, head, score, estimator, normalization, n_examples, run_id.
+    `pinned` run ids replace the preferred run of their language."""
     extra = " AND model = ? AND task = ?"
     clause, vals = _in("lang", langs)
     params: list[Any] = [model, task, *vals]
     if estimator is not None:
         clause += " AND method = ?"
         params.append(estimator)
+    params.append(list(pinned))
     return store.sql(
         f"""
-        WITH r AS ({_chosen_runs_sql("importance", "model, task, lang", extra + clause)})
-        SELECT r.lang, h.layer, h.head, h.score, h.estimator, h.normalization, h.n_examples
+        WITH r AS ({_chosen_runs_sql("importance", extra + clause)})
+        SELECT r.lang, h.layer, h.head, h.score, h.estimator, h.normalization, h.n_examples,
+               r.run_id
         FROM head_importance h JOIN r USING (run_id)
         ORDER BY r.lang, h.layer, h.head
         """,
