@@ -69,13 +69,15 @@ def request(**changes) -> LiveRunRequest:
 
 def test_live_runs_off_in_a_plain_demo():
     problems = validate_request(request(), DemoSettings(demo=True, live_runs="off"))
-    assert problems == ["live runs are off in this demo: the results shown are precomputed"]
+    assert problems == [
+        "live runs are not available in this demo: the results shown are precomputed"
+    ]
 
 
 def test_capped_demo_accepts_a_small_run_and_refuses_big_ones():
     assert validate_request(request(), CAPPED_DEMO) == []
     too_many = validate_request(request(examples=201), CAPPED_DEMO)
-    assert any("examples 201" in p and "200" in p for p in too_many)
+    assert too_many == ["examples 201 is not available in the demo: the limit is 200"]
     grid = validate_request(request(grid="0:1:0.1"), CAPPED_DEMO)  # 11 points > 6
     assert any("grid points 11" in p for p in grid)
     busy = validate_request(request(), CAPPED_DEMO, active_jobs=1)
@@ -90,9 +92,18 @@ def test_capped_demo_accepts_a_small_run_and_refuses_big_ones():
     "model", ["/etc/passwd", "../models/x", "org/some-model", "intfloat/multilingual-e5-small"]
 )
 def test_no_paths_or_hub_ids_reach_the_backend(model):
-    for settings in (CAPPED_DEMO, LOCAL):
+    for settings, here in ((CAPPED_DEMO, "in the demo"), (LOCAL, "on this dashboard")):
         problems = validate_request(request(model=model), settings)
-        assert any("is not offered here" in p for p in problems)
+        assert any(f"is not available {here}" in p for p in problems)
+
+
+def test_a_missing_gpu_is_refused_up_front():
+    problems = validate_request(request(device="cuda"), LOCAL, cuda_available=False)
+    assert problems == [
+        "device 'cuda' is not available on this server (no CUDA GPU is visible): choose cpu or auto"
+    ]
+    assert validate_request(request(device="cuda"), LOCAL, cuda_available=True) == []
+    assert validate_request(request(device="auto"), LOCAL, cuda_available=False) == []
 
 
 def test_bad_languages_orders_and_grids_are_named():

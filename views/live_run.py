@@ -129,7 +129,8 @@ def _form(cfg: demo.DemoSettings) -> None:
         protocol=protocol,
     )  # fmt: skip
     active = jobs().active()
-    problems = demo.validate_request(request, cfg, active_jobs=len(active))
+    problems = demo.validate_request(request, cfg, active_jobs=len(active),
+                                     cuda_available=_cuda_available() if device == "cuda" else None)  # fmt: skip
     measured = common.query("seconds_per_example", model=model)
     estimate = demo.estimate_seconds(request, measured_s_per_example=measured)
     cells = demo.cells_total(request)
@@ -152,6 +153,14 @@ def _model_option(name: str) -> str:
     if name not in MODELS:
         return f"{name} (tiny random test model)"
     return f"{name} ({MODELS[name].source}, {availability(name)})"
+
+
+@st.cache_resource(show_spinner=False)
+def _cuda_available() -> bool:
+    """Whether this server sees a CUDA GPU (torch imported only when someone asks for one)."""
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _launch(request: demo.LiveRunRequest, cfg: demo.DemoSettings, estimate: float,

@@ -198,19 +198,29 @@ def cells_total(request: LiveRunRequest) -> int:
 
 
 def validate_request(
-    request: LiveRunRequest, settings: DemoSettings, *, active_jobs: int = 0
+    request: LiveRunRequest,
+    settings: DemoSettings,
+    *,
+    active_jobs: int = 0,
+    cuda_available: bool | None = None,
 ) -> list[str]:
     """Everything wrong with `request` under `settings` (an empty list means it may run):
-    the first rule of `RunParams` it breaks, then every cap of the mode it exceeds."""
+    the first rule of `RunParams` it breaks, then every cap of the mode it exceeds. In demo
+    mode each refusal says "not available in the demo". `cuda_available=False` refuses a
+    CUDA device up front (None: not checked)."""
     caps = settings.caps
     if caps is None:
-        return ["live runs are off in this demo: the results shown are precomputed"]
+        return ["live runs are not available in this demo: the results shown are precomputed"]
+    here = "in the demo" if settings.demo else "on this dashboard"
     problems: list[str] = []
     models = allowed_models(settings)
     if request.model not in models:
-        problems.append(f"model {request.model!r} is not offered here: choose one of {models}")
+        problems.append(f"model {request.model!r} is not available {here}: choose one of {models}")
     if request.device not in DEVICES:
         problems.append(f"device {request.device!r} is not one of {list(DEVICES)}")
+    elif request.device == "cuda" and cuda_available is False:
+        problems.append("device 'cuda' is not available on this server (no CUDA GPU is "
+                        "visible): choose cpu or auto")  # fmt: skip
     if not request.langs:
         problems.append("choose at least one language")
     if not request.orders:
@@ -224,7 +234,7 @@ def validate_request(
 
     def cap(value: float, limit: float | None, what: str) -> None:
         if limit is not None and value > limit:
-            problems.append(f"{what} {value:g} is over this dashboard's limit of {limit:g}")
+            problems.append(f"{what} {value:g} is not available {here}: the limit is {limit:g}")
 
     cap(params.examples, caps.max_examples, "examples")
     cap(len(params.grid), caps.max_grid_points, "grid points")
@@ -234,7 +244,8 @@ def validate_request(
     train = params.finetune.train_examples
     if caps.max_train_examples is not None and train == 0:
         problems.append(
-            f"training examples 0 (all) is over this dashboard's limit of {caps.max_train_examples}"
+            f"training examples 0 (all) is not available {here}: the limit is "
+            f"{caps.max_train_examples}"
         )
     cap(train, caps.max_train_examples, "training examples")
     cap(params.finetune.epochs, caps.max_epochs, "epochs")
