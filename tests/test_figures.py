@@ -16,6 +16,7 @@ from mbp.figures import (
     ORDER_COLORS,
     claim1_figure,
     claim2_figure,
+    claim2_highlights,
     claim3_figure,
     color_mode,
     head_difference_heatmap,
@@ -33,6 +34,7 @@ from mbp.figures import (
     target_order,
 )
 from mbp.tasks.registry import XNLI_LANGUAGES
+from mbp.tasks.scoring import chance_level
 
 GRID = [0.0, 0.25, 0.5, 0.75, 1.0]
 
@@ -167,6 +169,31 @@ def test_pruning_curves_several_models_use_model_colours():
     assert colours == {"e5-small": MODEL_COLORS["e5-small"], "minilm-l6": MODEL_COLORS["minilm-l6"]}
 
 
+def test_pruning_curves_chance_line_is_labelled_absolute_and_relative():
+    frame = summary_frame()
+    assert not traces(pruning_curves(frame, metric="accuracy"), "chance")  # only when given
+    fig = pruning_curves(frame, metric="accuracy", chance=chance_level("xnli"))
+    (line,) = traces(fig, "chance")
+    assert list(line.y) == [pytest.approx(1 / 3)] * 2 and list(line.x) == [0, 100]
+    assert line.name == "chance (uniform guess) (0.333)" and line.showlegend
+    assert "chance" in line.text  # labelled on the chart too
+    # relative: chance as % of each unpruned score (en 0.8 and sw 0.7), one legend entry
+    two = summary_frame(langs=("en", "sw"))
+    fig = pruning_curves(two, metric="accuracy", relative=True, chance=1 / 3)
+    lines = traces(fig, "chance")
+    levels = {t.meta["lang"]: t.y[0] for t in lines}
+    assert levels == {"en": pytest.approx(100 / 3 / 0.8), "sw": pytest.approx(100 / 3 / 0.7)}
+    assert [t.showlegend for t in lines].count(True) == 1
+
+
+def test_chance_level_per_task_and_metric():
+    assert chance_level("xnli") == pytest.approx(1 / 3)  # three NLI classes
+    assert chance_level("sst2") == 0.5 and chance_level("mrpc", "accuracy") == 0.5
+    assert chance_level("cola") == 0.0 and chance_level("stsb") == 0.0
+    assert chance_level("mrpc") is None  # F1 depends on the label balance
+    assert chance_level("no-such-task") is None
+
+
 def test_pruning_curves_empty_and_malformed_input():
     empty = pruning_curves(summary_frame().iloc[0:0], metric="accuracy")
     assert len(empty.data) == 0 and "No pruning curves" in empty.layout.annotations[0].text
@@ -206,6 +233,19 @@ def test_layer_heatmap_has_one_symmetric_diverging_scale():
     assert fixed.data[0].zmax == pytest.approx(20.0) and fixed.data[0].zmin == pytest.approx(-20.0)
 
 
+def test_layer_heatmap_labels_its_unit_points_or_relative():
+    points = layer_heatmap(layer_frame(), value_name="accuracy drop").data[0]
+    assert points.colorbar.title.text == "accuracy drop<br>(points)"
+    assert "points" in points.hovertemplate
+    relative = layer_heatmap(
+        layer_frame(), value_name="accuracy relative drop", unit="% of unpruned"
+    ).data[0]
+    assert relative.colorbar.title.text == "accuracy relative drop<br>(% of unpruned)"
+    assert "points" not in relative.colorbar.title.text + relative.hovertemplate
+    assert "×100" not in relative.colorbar.title.text
+    assert "% of unpruned" in relative.hovertemplate
+
+
 def head_frame(seed=0, layers=3, heads=4):
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
@@ -228,10 +268,19 @@ def test_head_heatmaps():
     assert np.nansum(np.asarray(diff.z, dtype=float)) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_rank_correlation_heatmap_fixed_scale():
-    matrix = pd.DataFrame([[1.0, 0.5], [0.5, 1.0]], index=["en", "de"], columns=["en", "de"])
+def test_rank_correlation_heatmap_colours_span_the_data_range():
+    langs = ["en", "de", "sw"]
+    values = [[1.0, 0.93, 0.81], [0.93, 1.0, 0.98], [0.81, 0.98, 1.0]]
+    matrix = pd.DataFrame(values, index=langs, columns=langs)
     (heat,) = rank_correlation_heatmap(matrix).data
-    assert (heat.zmin, heat.zmax, heat.zmid) == (-1.0, 1.0, 0.0)
+    # the off-diagonal range (the diagonal is 1 by definition), not -1..1
+    assert (heat.zmin, heat.zmax) == (pytest.approx(0.81), pytest.approx(0.98))
+    assert heat.zmid is None
+    assert "0.81–0.98" in heat.colorbar.title.text and "data" in heat.colorbar.title.text
+    # all pairs alike: widened so the scale is not degenerate
+    pair = pd.DataFrame([[1.0, 0.9], [0.9, 1.0]], index=["en", "de"], columns=["en", "de"])
+    (heat,) = rank_correlation_heatmap(pair).data
+    assert heat.zmin < 0.9 < heat.zmax and heat.zmax - heat.zmin == pytest.approx(0.02)
     empty = rank_correlation_heatmap(pd.DataFrame())
     assert len(empty.data) == 0 and "two languages" in empty.layout.annotations[0].text
 
@@ -295,6 +344,66 @@ def test_claim_figures():
     assert len(traces(fig, "xnli")) == 1 and len(traces(fig, "glue")) == 1
     assert len(traces(fig, "xnli-mean")) == 1
     assert claim3_figure(reliance_frame()).layout.xaxis.type == "log"
+
+
+def claim1_table(tasks=("mnli", "mrpc", "qnli", "sst2")):
+    rows = [
+        {"model": model, "task": task, "fraction": f, "relative_drop": 0.01 * i * f}
+        for task in tasks
+        for i, model in enumerate(("e5-small", "minilm-l6"), start=1)
+        for f in (0.1, 0.2, 0.3, 0.4, 0.5)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_claim1_panels_share_one_x_title_so_titles_cannot_overlap():
+    fig = claim1_figure(claim1_table(), tolerance=0.05)
+    axes = [fig.layout[name] for name in fig.layout if name.startswith("xaxis")]
+    assert len(axes) == 4
+    assert all(not (axis.title and axis.title.text) for axis in axes)  # no per-panel x titles
+    titles = [a for a in fig.layout.annotations if a.text == "% of heads pruned"]
+    assert len(titles) == 1 and titles[0].x == 0.5 and titles[0].yanchor == "top"
+    # panel names sit at distinct positions, and ticks do not rotate into the title
+    assert len({a.x for a in fig.layout.annotations}) == len(fig.layout.annotations)
+    assert all(axis.tickangle == 0 for axis in axes)
+    y_titled = [fig.layout[n] for n in fig.layout if n.startswith("yaxis")]
+    assert sum(bool(a.title and a.title.text) for a in y_titled) == 1
+
+
+def claim2_table(langs=XNLI_LANGUAGES, tasks=("mnli", "mrpc", "qnli", "sst2")):
+    rows = []
+    for i, lang in enumerate(langs):
+        for f in (0.1, 0.2, 0.3):
+            rows.append({"series": f"XNLI {lang}", "task": "xnli", "lang": lang, "fraction": f,
+                         "relative_drop": 0.001 * i * f * 10})  # fmt: skip
+    for task in tasks:
+        for f in (0.1, 0.2, 0.3):
+            rows.append({"series": f"GLUE {task}", "task": task, "lang": "en", "fraction": f,
+                         "relative_drop": 0.01 * f})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_claim2_is_a_mean_with_a_band_a_few_languages_and_distinct_glue_lines():
+    fig = claim2_figure(claim2_table())
+    assert len(fig.data) <= 9  # was 15 languages + mean + 4 GLUE lines
+    names = [t.name for t in fig.data]
+    assert len(set(names)) == len(names)
+    (band,) = traces(fig, "xnli-band")
+    assert band.fill == "toself" and "15 languages" in band.name
+    (mean,) = traces(fig, "xnli-mean")
+    assert mean.y[-1] == pytest.approx(np.mean([0.003 * i for i in range(15)]) * 100)
+    # English plus the languages losing the most and the least
+    assert [t.meta["lang"] for t in traces(fig, "xnli")] == ["en", "ur"]  # en is also least
+    small = claim2_table(langs=("fr", "en", "sw", "de"))  # drops grow in this order
+    assert claim2_highlights(small[small["task"] == "xnli"]) == ["en", "de", "fr"]
+    for t in traces(fig, "xnli"):
+        assert t.line.color == LANG_COLORS[t.meta["lang"]]
+    glue = traces(fig, "glue")
+    assert [t.name for t in glue] == ["GLUE mnli", "GLUE mrpc", "GLUE qnli", "GLUE sst2"]
+    styles = {(t.line.dash, t.marker.symbol, t.line.color) for t in glue}
+    assert len(styles) == 4  # no two GLUE lines look alike
+    labels = {a.text for a in fig.layout.annotations}
+    assert {"mnli", "mrpc", "qnli", "sst2"} <= labels  # each labelled at its end
 
 
 def test_plotly_config_downloads_png_or_svg():

@@ -107,6 +107,7 @@ def pruning_curves(
     height: int = 460,
     x: XAxis = "heads",
     pareto: bool = False,
+    chance: float | None = None,
 ) -> go.Figure:
     """Metric (or % of unpruned) vs what was pruned; random orders drawn as mean + band.
 
@@ -115,6 +116,8 @@ def pruning_curves(
     language, the points no other order or protocol beats on both saving and score.
     Colour follows `color_mode`; dashes tell orders apart; marker symbols tell models apart
     when languages take the colour. A dotted line marks each unpruned score (relative: 100 %).
+    `chance`: the metric's chance level (`mbp.tasks.scoring.chance_level`), drawn as a labelled
+    long-dashed line (relative: as % of each unpruned score).
     """
     _check(summary)
     if summary.empty:
@@ -159,6 +162,10 @@ def pruning_curves(
     x_min = 1.0 if x == "speedup" else 0.0
     traces += _reference_lines(data, relative=relative, mode=mode, y_label=y_label, fmt=fmt,
                                x_max=100.0 if x == "heads" else x_max, x_min=x_min)  # fmt: skip
+    if chance is not None:  # from the raw summary: relative data no longer hold the base
+        raw = summary if "protocol" in summary.columns else summary.assign(protocol="posthoc")
+        traces += chance_lines(raw, chance, relative=relative, fmt=fmt, unit=unit,
+                               x_min=x_min, x_max=100.0 if x == "heads" else x_max)  # fmt: skip
     span = x_max - x_min
     x_range = [-2, 102] if x == "heads" else [x_min - span * 0.02, x_max + span * 0.02]
     return assemble(
@@ -336,6 +343,44 @@ def _reference_lines(
                 "showlegend": len(bases) == 1,
                 "hovertemplate": f"{label}: {base:{fmt}} {y_label}<extra></extra>",
                 "meta": {"role": "reference", "model": model, "lang": lang},
+            }
+        )  # fmt: skip
+    return out
+
+
+CHANCE_COLOR = "#1F2430"  # near-black, long dashes: apart from the grey unpruned line
+
+
+CHANCE_LABEL = "chance (uniform guess)"
+
+
+def chance_lines(
+    data: pd.DataFrame, chance: float, *, relative: bool, fmt: str = ".4f", unit: str = "",
+    x_min: float = 0.0, x_max: float = 100.0,
+) -> list[dict]:  # fmt: skip
+    """Long-dashed line(s) at the chance level: one in metric units, or (relative) one per model,
+    language and protocol at chance / unpruned score, all under one legend entry. `data` is
+    the raw curve summary (base in metric units) with a protocol column."""
+    if relative:
+        bases = data.groupby(["model", "lang", "protocol"], sort=True)["base"].first().dropna()
+        levels = [(key, chance / base * 100.0) for key, base in bases.items() if abs(base) > 1e-12]
+    else:
+        levels = [(None, chance)]
+    out = []
+    for i, (key, level) in enumerate(levels):
+        where = "" if key is None else f" · {model_label(key[0])} · {key[1]}"
+        out.append(
+            {
+                "type": "scatter", "x": [x_min, x_max], "y": [level, level],
+                "mode": "lines+text", "text": ["", "chance"], "textposition": "top left",
+                "textfont": {"size": 11, "color": CHANCE_COLOR},
+                "name": f"{CHANCE_LABEL} ({chance:.3g})", "legendgroup": "chance",
+                "showlegend": i == 0,
+                "line": {"color": CHANCE_COLOR, "dash": "longdash", "width": 1.1},
+                "hovertemplate": f"chance level{where}: {level:{fmt}}{unit}"
+                f"{' of unpruned' if relative else ''} (uniform random guess)<extra></extra>",
+                "meta": {"role": "chance", **({} if key is None else
+                         {"model": key[0], "lang": key[1], "protocol": key[2]})},
             }
         )  # fmt: skip
     return out

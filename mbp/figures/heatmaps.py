@@ -58,11 +58,13 @@ def layer_heatmap(
     zmax: float | None = None,
     value_name: str = "accuracy drop",
     title: str | None = None,
+    unit: str = "points",
 ) -> go.Figure:
     """Language x (layer, bottom/middle/top) heatmap of the drop when that part is removed.
 
-    `drops` has columns lang, target, drop (metric units; shown in points x100). Positive (red)
-    = removing it hurt. `zmax` fixes the scale (default: the largest |drop| in `drops`).
+    `drops` has columns lang, target, drop (a fraction: metric units, or a relative drop),
+    shown x100 in `unit` ("points" for metric drops, "% of unpruned" for relative ones).
+    Positive (red) = removing it hurt. `zmax` fixes the scale (default: the largest |drop|).
     """
     if drops.empty:
         return empty_figure("No layer-importance results for this selection")
@@ -86,9 +88,9 @@ def layer_heatmap(
         "textfont": {"size": 10},
         "xgap": 1,
         "ygap": 1,
-        "colorbar": {"title": {"text": f"{value_name}<br>(points)"}, "thickness": 14},
+        "colorbar": {"title": {"text": f"{value_name}<br>({unit})"}, "thickness": 14},
         "hovertemplate": (
-            "<b>%{y}</b>, removing %{x}<br>" + value_name + ": %{z:.2f} points<extra></extra>"
+            "<b>%{y}</b>, removing %{x}<br>" + value_name + f": %{{z:.2f}} {unit}<extra></extra>"
         ),
     }
     n_layers = sum(c.startswith("layer:") for c in columns)
@@ -185,26 +187,49 @@ def head_difference_heatmap(
     )  # fmt: skip
 
 
+def correlation_range(matrix: pd.DataFrame) -> tuple[float, float]:
+    """(min, max) of the off-diagonal correlations (the diagonal is 1 by definition), widened
+    to 0.02 when they are all equal."""
+    values = matrix.to_numpy(dtype=float)
+    off = values[~np.eye(len(values), dtype=bool)] if values.shape[0] == values.shape[1] else values
+    off = off[np.isfinite(off)]
+    if not off.size:
+        return -1.0, 1.0
+    low, high = float(off.min()), float(off.max())
+    if high - low < 0.02:
+        middle = (low + high) / 2
+        low, high = max(-1.0, middle - 0.01), min(1.0, middle + 0.01)
+    return low, high
+
+
 def rank_correlation_heatmap(matrix: pd.DataFrame, *, title: str | None = None) -> go.Figure:
-    """Language x language Spearman correlation of head importance, fixed scale [-1, 1]."""
+    """Language x language Spearman correlation of head importance. Colours span the data's
+    range (`correlation_range`), not -1..1: values near 0.9 would otherwise all look alike;
+    the colour bar says so."""
     if matrix.empty:
         return empty_figure("Need head-importance scores for at least two languages")
     values = matrix.to_numpy(dtype=float)
+    low, high = correlation_range(matrix)
     heat = {
         "type": "heatmap",
         "z": values,
         "x": [_dot_label(c) for c in matrix.columns],
         "y": [_dot_label(c) for c in matrix.index],
-        "colorscale": DIVERGING_SCALE,
-        "zmin": -1.0,
-        "zmax": 1.0,
-        "zmid": 0.0,
+        "colorscale": SEQUENTIAL_SCALE,
+        "zmin": low,
+        "zmax": high,
         "text": np.round(values, 2),
         "texttemplate": "%{text}",
         "textfont": {"size": 10},
         "xgap": 1,
         "ygap": 1,
-        "colorbar": {"title": {"text": "ρ", "side": "top"}, "thickness": 14},
+        "colorbar": {
+            "title": {
+                "text": f"ρ<br><sub>colours span<br>the data:<br>{low:.2f}–{high:.2f}</sub>",
+                "side": "top",
+            },
+            "thickness": 14,
+        },
         "hovertemplate": "%{y} vs %{x}: ρ = %{z:.3f}<extra></extra>",
     }
     return assemble(

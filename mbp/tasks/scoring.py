@@ -37,3 +37,22 @@ def majority_baseline(task_name: str, data_dir: str | None = None) -> float | No
     labels = np.asarray(dev.labels)
     predictions = np.full_like(labels, majority)
     return float(compute_metrics(task, predictions, labels)[task.primary_metric])
+
+
+def chance_level(task_name: str, metric: str | None = None) -> float | None:
+    """The expected `metric` (default: the task's primary one) of guessing uniformly at random,
+    needing no data: 1 / classes for accuracy, 0 for Matthews, Pearson and Spearman. None for
+    F1, whose chance level depends on the label balance (`majority_baseline` measures that on
+    the data), and for a task name the registry does not know."""
+    from mbp.tasks import get_task
+
+    try:
+        task = get_task(task_name)
+    except MbpError:
+        return None
+    metric = metric or task.primary_metric
+    if metric == "accuracy" and task.labels:
+        return 1.0 / len(task.labels)
+    if metric in ("matthews", "pearson", "spearman"):
+        return 0.0
+    return None
