@@ -224,9 +224,45 @@ _SELECTION = "_mbp_selection"
 _MIRROR = "_mbp_selection_in_url"
 
 
-def _param_list(name: str) -> list[str]:
-    raw = st.query_params.get_all(name)
-    return [v for item in raw for v in str(item).split(",") if v]
+MAX_URL_VALUES = 64  # more values than any selector offers (15 languages, a few models)
+_NOTICES = "_mbp_url_notices"
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    """A URL value quoted for a notice, cut short: a hostile link cannot flood the page."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def url_notice(text: str) -> None:
+    """Queue a one-line notice about a link value that was dropped or replaced; `run_page`
+    shows the queue under the page title."""
+    notes = st.session_state.setdefault(_NOTICES, [])
+    if text not in notes:
+        notes.append(text)
+
+
+def _param_list(name: str, *, notify: bool = False) -> list[str]:
+    """A comma-separated URL parameter as a list: duplicates dropped, at most MAX_URL_VALUES
+    values (a notice says so when `notify`)."""
+    raw = [v for item in st.query_params.get_all(name) for v in str(item).split(",") if v]
+    values = list(dict.fromkeys(raw))
+    if notify and len(values) < len(raw):
+        url_notice(f"Link: {len(raw) - len(values)} repeated {name}= value(s) dropped.")
+    if len(values) > MAX_URL_VALUES:
+        if notify:
+            url_notice(f"Link: {name}= has {len(values)} values; only the first "
+                       f"{MAX_URL_VALUES} are read.")  # fmt: skip
+        values = values[:MAX_URL_VALUES]
+    return values
+
+
+def _drop_unknown(name: str, wanted: Sequence[str], known: Sequence[str], fix: str) -> list[str]:
+    """The wanted values that exist; one notice naming those that do not."""
+    unknown = [v for v in wanted if v not in known]
+    if unknown:
+        url_notice(f"Link: {name}={', '.join(_shown(v) for v in unknown[:5])}"
+                   f"{' ...' if len(unknown) > 5 else ''} not available here: {fix}.")  # fmt: skip
+    return [v for v in wanted if v in known]
 
 
 def sidebar_selection() -> Selection:
@@ -235,9 +271,15 @@ def sidebar_selection() -> Selection:
     tasks = sorted(inventory["task"].dropna().unique()) if len(inventory) else []
     in_url = (st.query_params.get("task"), _param_list("model"), _param_list("lang"))
     linked = in_url[0] is not None and in_url != st.session_state.get(_MIRROR)
+    checked = False  # the link's values are checked (and dropped ones noticed) once
     if not st.session_state.get(_INIT) or linked:  # a new session, or a link changed the URL
         st.session_state[_INIT] = True
+        checked = True
+        in_url = (in_url[0], _param_list("model", notify=True), _param_list("lang", notify=True))
         wanted_task = in_url[0]
+        if wanted_task is not None and wanted_task not in tasks:
+            _drop_unknown("task", [wanted_task], tasks, f"no stored results; showing "
+                          f"{_default_task(tasks)}, choose another in the sidebar")  # fmt: skip
         st.session_state[SEL_TASK] = wanted_task if wanted_task in tasks else _default_task(tasks)
         st.session_state[SEL_MODELS] = in_url[1] or None
         st.session_state[SEL_LANGS] = in_url[2] or None
@@ -250,14 +292,25 @@ def sidebar_selection() -> Selection:
     task = st.sidebar.selectbox("Task", tasks, key=SEL_TASK, help="GLUE task or XNLI")
     here = inventory[inventory["task"] == task]
     models = sorted(here["model"].dropna().unique())
-    chosen = [m for m in (st.session_state.get(SEL_MODELS) or []) if m in models]
+    wanted_models = st.session_state.get(SEL_MODELS) or []
+    if checked:
+        wanted_models = _drop_unknown("model", wanted_models, models,
+                                      f"no {task} results stored for it; choose in the sidebar")  # fmt: skip
+    chosen = [m for m in wanted_models if m in models]
     st.session_state[SEL_MODELS] = chosen or _default_models(models)
     picked = st.sidebar.multiselect(
         "Model(s)", models, key=SEL_MODELS, format_func=model_label,
         help="Several models are overlaid where a page can compare them",
     )  # fmt: skip
+    absent = absent_models_note(task, models, inventory["model"].dropna().unique())
+    if absent:  # say so rather than drop a model (e.g. minilm-l6 on XNLI) silently
+        st.sidebar.caption(absent)
     langs = sorted(here[here["model"].isin(picked)]["lang"].dropna().unique(), key=lang_key)
-    chosen_langs = [lang for lang in (st.session_state.get(SEL_LANGS) or []) if lang in langs]
+    wanted_langs = st.session_state.get(SEL_LANGS) or []
+    if checked:
+        wanted_langs = _drop_unknown("lang", wanted_langs, langs,
+                                     "no results stored in that language for the chosen model(s)")  # fmt: skip
+    chosen_langs = [lang for lang in wanted_langs if lang in langs]
     st.session_state[SEL_LANGS] = chosen_langs or langs[:1]
     picked_langs = st.sidebar.multiselect(
         "Language(s)", langs, key=SEL_LANGS, format_func=_lang_name,
@@ -281,6 +334,8 @@ def _protocol_selector() -> str:
     have = stored_protocols() or ["posthoc"]
     options = [*have, "both"] if len(have) > 1 else have
     wanted = st.query_params.get("protocol")
+    if wanted is not None and wanted not in options:
+        _drop_unknown("protocol", [wanted], options, f"choose one of {', '.join(options)}")
     if wanted in options and st.session_state.get(SEL_PROTOCOL) != wanted:
         st.session_state[SEL_PROTOCOL] = wanted
     if st.session_state.get(SEL_PROTOCOL) not in options:
@@ -300,6 +355,24 @@ def _protocol_selector() -> str:
 def sidebar_state() -> Selection:
     """The selection app.py's sidebar made in this run."""
     return st.session_state.get(_SELECTION) or Selection([], None, [])
+
+
+def absent_models_note(task: str, here: Sequence[str], stored: Sequence[str]) -> str | None:
+    """One line naming the stored models with no `task` runs (so not offered), and why where
+    the registry knows (an English-only model on XNLI); None when every model has some."""
+    from mbp.models.registry import find_model
+
+    missing = sorted(set(stored) - set(here))
+    if not missing:
+        return None
+
+    def why(name: str) -> str:
+        info = find_model(name)
+        english = info is not None and info.languages == ("en",)
+        label = model_label(name)
+        return f"{label} (English-only)" if english and task == "xnli" else label
+
+    return f"No {task} runs stored for {', '.join(map(why, missing))}: not offered here."
 
 
 def _default_task(tasks: Sequence[str]) -> str | None:
@@ -336,9 +409,21 @@ lang_name = _lang_name
 
 
 def param(name: str, default: str, allowed: Sequence[str] | None = None) -> str:
-    """A page's own query parameter (validated against `allowed`)."""
+    """A page's own query parameter, validated against `allowed` (a value outside it is
+    replaced by `default`, with a notice)."""
     value = st.query_params.get(name, default)
-    return value if allowed is None or value in allowed else default
+    if allowed is None or value in allowed:
+        return value
+    _drop_unknown(name, [value], allowed, f"showing {default}")
+    return default
+
+
+def param_list(name: str, allowed: Sequence[str], default: Sequence[str]) -> list[str]:
+    """A page's own comma-separated query parameter: de-duplicated, bounded, values outside
+    `allowed` dropped with a notice; `default` when none is left."""
+    wanted = _param_list(name, notify=True)
+    chosen = _drop_unknown(name, wanted, allowed, f"choose among {', '.join(allowed)}")
+    return chosen or list(default)
 
 
 def set_params(**values: str | None) -> None:
@@ -369,10 +454,20 @@ def empty_state(what: str, command: str, extra: str | None = None) -> None:
     st.info(text, icon=":material/inbox:")
 
 
+def glossary() -> None:
+    """The sidebar's Glossary expander (every page: app.py calls it once), from the one
+    definition list in `mbp.analysis.glossary`."""
+    from mbp.analysis.glossary import GLOSSARY
+
+    with st.sidebar.expander("Glossary", icon=":material/menu_book:"):
+        st.markdown("\n".join(f"- **{term}**: {text}" for term, text in GLOSSARY.items()))
+
+
 def run_page(title: str, body: Callable[[], None], *, icon: str | None = None) -> None:
     """Title + body; any error becomes a friendly message (details folded away), never a
     traceback on the page. Streamlit's own rerun/stop signals pass through (BaseException)."""
     st.title(title, anchor=False)
+    notices = st.container()
     try:
         body()
     except MbpError as err:
@@ -385,6 +480,9 @@ def run_page(title: str, body: Callable[[], None], *, icon: str | None = None) -
         )
         with st.expander("Details"):
             st.code("".join(traceback.format_exception(err)), language="text")
+    finally:  # what the sidebar and the page dropped from the link, under the title
+        for text in st.session_state.pop(_NOTICES, []):
+            notices.warning(text, icon=":material/link_off:")
 
 
 def fmt_time(value: Any) -> str:
@@ -402,7 +500,7 @@ def pinned_runs(key: str) -> list[str]:
     """Run ids picked for this page: the picker's state once it exists, else the URL's."""
     if key in st.session_state:
         return list(st.session_state[key] or [])
-    return list(dict.fromkeys(_param_list(RUNS_PARAM)))
+    return _param_list(RUNS_PARAM)
 
 
 def _seed_list(text: Any) -> list[str]:
