@@ -227,3 +227,14 @@ def test_demo_mode_from_streamlit_secrets(monkeypatch, tmp_path):
     at.switch_page("views/live_run.py").run()
     assert not at.exception
     assert any("Live runs are off in this demo" in i.value for i in at.info)
+
+
+def test_no_finetune_is_the_cli_flag_and_costs_no_training_time():
+    plain = request(finetune=False, train_examples=0)
+    argv = sweep_argv(plain, "s.duckdb")
+    assert "--no-finetune" in argv and "--train-examples" not in argv
+    assert "--no-finetune" not in sweep_argv(request(), "s.duckdb")
+    assert estimate_seconds(plain) < estimate_seconds(request(train_examples=0))
+    assert validate_request(plain, CAPPED_DEMO) == []  # 0 training examples: nothing trains
+    problems = validate_request(request(finetune=False, protocol="retrain"), LOCAL)
+    assert problems == ["--protocol retrain fine-tunes every cell: drop --no-finetune"]

@@ -116,17 +116,26 @@ def _form(cfg: demo.DemoSettings) -> None:
         examples = int(c7.number_input("Examples per language", 1, limit or 100_000,
                                        min(200, limit or 200), key="lr_examples"))  # fmt: skip
         device = c8.selectbox("Device", demo.DEVICES, key="lr_device")
-        train = int(c9.number_input("Fine-tuning examples", 0, 1_000_000, 2000, step=500,
-                                    key="lr_train", help="0 = the whole training split"))  # fmt: skip
-        epochs = float(c10.number_input("Epochs", 0.1, 10.0, 1.0, step=0.5, key="lr_epochs"))
-        protocol = st.segmented_control(
+        c11, c12 = st.columns([3, 2], vertical_alignment="bottom")
+        protocol = c11.segmented_control(
             "Protocol", PROTOCOLS, default="posthoc", key="lr_protocol", required=True,
             format_func=common.PROTOCOL_LABELS.get, help=common.PROTOCOL_HELP,
         ) or "posthoc"  # fmt: skip
+        finetune = c12.toggle(
+            "Fine-tune first", value=True, key="lr_finetune",
+            help="Off = the CLI's --no-finetune: evaluate the model as it is (an already "
+            "fine-tuned model; a pre-trained encoder has an untrained classifier and scores "
+            "near chance). The paper's protocol (retrain) always fine-tunes.",
+        )  # fmt: skip
+        train = int(c9.number_input("Fine-tuning examples", 0, 1_000_000, 2000, step=500,
+                                    key="lr_train", help="0 = the whole training split",
+                                    disabled=not finetune))  # fmt: skip
+        epochs = float(c10.number_input("Epochs", 0.1, 10.0, 1.0, step=0.5, key="lr_epochs",
+                                        disabled=not finetune))  # fmt: skip
     request = demo.LiveRunRequest(
         model=model, task=task, langs=tuple(langs), orders=tuple(orders), seeds=seeds_text,
         grid=grid, examples=examples, device=device, train_examples=train, epochs=epochs,
-        protocol=protocol,
+        protocol=protocol, finetune=finetune,
     )  # fmt: skip
     active = jobs().active()
     problems = demo.validate_request(request, cfg, active_jobs=len(active),

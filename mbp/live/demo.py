@@ -153,6 +153,7 @@ class LiveRunRequest:
     train_examples: int = 2000
     epochs: float = 1.0
     protocol: str = "posthoc"  # retrain: every cell is a fine-tune (the paper's protocol)
+    finetune: bool = True  # False: the model as it is (the CLI's --no-finetune)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -183,7 +184,9 @@ def to_params(request: LiveRunRequest) -> RunParams:
         grid=request.grid,
         examples=request.examples,
         device=request.device,
-        finetune=FinetuneParams(train_examples=request.train_examples, epochs=request.epochs),
+        finetune=FinetuneParams(
+            enabled=request.finetune, train_examples=request.train_examples, epochs=request.epochs
+        ),
         protocol=request.protocol,
     )
 
@@ -241,7 +244,7 @@ def validate_request(
     cap(len(params.langs), caps.max_langs, "languages")
     if "random" in params.orders:
         cap(len(params.seeds), caps.max_seeds, "random seeds")
-    train = params.finetune.train_examples
+    train = params.finetune.train_examples if params.finetune.enabled else 1
     if caps.max_train_examples is not None and train == 0:
         problems.append(
             f"training examples 0 (all) is not available {here}: the limit is "
@@ -315,7 +318,7 @@ def estimate_seconds(
         with contextlib.suppress(MbpError):
             importance *= max(1, len(parse_grid(request.grid)))
     train = request.train_examples or 50_000
-    finetune = train * request.epochs * 3 * spe
+    finetune = train * request.epochs * 3 * spe if request.finetune else 0.0
     if request.protocol == "retrain":  # one fine-tune per distinct head set, shared by languages
         langs = max(1, len(request.langs))
         finetune *= 1 + max(0, cells // langs - len(request.orders))
