@@ -112,3 +112,16 @@ def test_the_curves_page_says_which_runs_and_a_link_can_pick_one(monkeypatch, tm
     at = _curves_page(monkeypatch, tmp_path, store_path, {**query, "runs": "no-such-run"})
     assert any("no-such-run" in w.value for w in at.warning)
     assert "From 1 stored run(s): 500 examples" in _captions(at)
+
+
+def test_the_overview_says_which_runs_its_headline_charts_rest_on(monkeypatch, tmp_path,
+                                                                   store_path):  # fmt: skip
+    monkeypatch.setenv("MBP_STORE", str(store_path))
+    monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.delenv("MBP_MODE", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = _captions(at)
+    # the fixture's posthoc sweeps: 6 (model, task, lang) x 3 orders; the small run loses
+    assert "From 18 stored run(s): 500 examples · seeds 0 1 2 · posthoc" in said
+    assert "From 4 stored run(s): 500 examples · seeds 0 · posthoc" in said  # XNLI layers

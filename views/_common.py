@@ -544,13 +544,18 @@ def provenance_line(runs: pd.DataFrame) -> str:
     )
 
 
-def run_provenance(runs: pd.DataFrame, *, key: str) -> None:
-    """Under a chart: the one-line provenance, and where other runs could feed it too, a
-    picker (mirrored in the URL as `runs=`) with the chosen runs' details."""
+def run_provenance(runs: pd.DataFrame, *, key: str, pick: bool = True) -> None:
+    """Under a chart: the one-line provenance, the shown runs' details, and (`pick`) where
+    other runs could feed it too, a picker mirrored in the URL as `runs=`. Charts that must
+    match the report (claims, overview) show their runs without a picker."""
     st.caption(provenance_line(runs), help="Which stored runs this chart draws from. Where "
                "several runs measure the same line, the most complete is shown unless you pick "
                "another under 'Runs shown'.")  # fmt: skip
     if runs.empty:
+        return
+    if not pick:
+        with st.expander(f"Runs shown ({int(runs['shown'].sum())})"):
+            st.dataframe(runs[runs["shown"]].drop(columns=["shown", "pinned"]), hide_index=True)
         return
     labels = {row.run_id: _run_label(row) for row in runs.itertuples()}
     wanted = pinned_runs(key)

@@ -52,6 +52,8 @@ def body() -> None:
     with left:
         summary = common.query("curve_summary")
         common.chart(common.figure("headline_curves", summary), "headline-curves")
+        common.run_provenance(common.query("chart_runs", kind="sweep", protocol="posthoc"),
+                              key="ov_curves", pick=False)  # fmt: skip
     with right:
         pair = default_pair(common.stored_models())
         drops = common.query("layer_drops", model=pair.mbert, task="xnli") if pair.mbert else None
@@ -60,6 +62,11 @@ def body() -> None:
 
             bars = common.figure("reliance_bars", group_reliance(drops), model=pair.mbert)
             common.chart(bars, "reliance-bars")
+            common.run_provenance(
+                common.query("chart_runs", kind="layers", task="xnli", models=[pair.mbert],
+                             protocol="posthoc"),
+                key="ov_layers", pick=False,
+            )  # fmt: skip
         else:
             common.empty_state(
                 "No layer-wise XNLI results yet.",

@@ -201,7 +201,7 @@ def chart_runs(
     store: ResultsStore,
     *,
     kind: str,
-    task: str,
+    task: str | None = None,
     models: Sequence[str] | None = None,
     langs: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
@@ -209,15 +209,15 @@ def chart_runs(
     n_examples: int | None = None,
     pinned: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Every stored `kind` run a chart of `task` could draw from, `shown` marking the ones it
+    """Every stored `kind` run a chart of `task` (None: any) could draw from, `shown` marking the ones it
     does draw from (by `_chosen_runs_sql`, the charts' own rule) and `pinned` the picked ones.
 
-    Columns: run_id, model, lang, method, protocol, n_examples, seeds, status, cells_done,
+    Columns: run_id, model, task, lang, method, protocol, n_examples, seeds, status, cells_done,
     cells_total, created_at, checkpoint (the fine-tune it rests on), weights_sha256, dev_value,
     shown, pinned; shown runs first, then newest."""
     if kind not in _PARTITIONS:
         raise ValueError(f"kind {kind!r} is not one of {list(_PARTITIONS)}")
-    extra, params = " AND task = ?", [task]
+    extra, params = ("", []) if task is None else (" AND task = ?", [task])
     for column, values in (("model", models), ("lang", langs), ("method", methods),
                            ("protocol", None if protocol is None else [protocol])):  # fmt: skip
         clause, vals = _in(column, values)
@@ -230,7 +230,8 @@ def chart_runs(
         f"""
         WITH chosen AS ({_chosen_runs_sql(kind, extra + examples)}),
         candidates AS (SELECT * FROM runs WHERE kind = '{kind}'{extra})
-        SELECT r.run_id, r.model, r.lang, r.method, r.protocol, r.n_examples, r.seeds, r.status,
+        SELECT r.run_id, r.model, r.task, r.lang, r.method, r.protocol, r.n_examples, r.seeds,
+               r.status,
                r.cells_done, r.cells_total, r.created_at,
                json_extract_string(r.spec_json, '$.checkpoint') AS checkpoint,
                k.weights_sha256, k.dev_value,
@@ -238,7 +239,7 @@ def chart_runs(
                list_contains(?::VARCHAR[], r.run_id) AS pinned
         FROM candidates r
         LEFT JOIN checkpoints k ON k.ckpt_id = json_extract_string(r.spec_json, '$.checkpoint')
-        ORDER BY shown DESC, r.model, r.lang, r.method, r.protocol, r.created_at DESC
+        ORDER BY shown DESC, r.model, r.task, r.lang, r.method, r.protocol, r.created_at DESC
         """,
         [*chosen_params, *params, pins],
     )
