@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +24,12 @@ from mbp.cli import main  # noqa: E402
 from mbp.errors import MbpError  # noqa: E402
 from mbp.experiments.ray_executor import RayExecutor, RayOptions  # noqa: E402
 from mbp.store import ResultsStore  # noqa: E402
-from tests.tiny_project import REPO, make_tiny_model_dir, make_tiny_sst2  # noqa: E402
+from tests.tiny_project import (  # noqa: E402
+    REPO,
+    make_tiny_model_dir,
+    make_tiny_sst2,
+    wait_for_cells,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -131,16 +135,7 @@ def test_a_driver_killed_mid_run_resumes_from_the_store_and_ends_equal(tiny):
     orders = ("--order", "random", "--seeds", "0,1,2,3,4,5")
     store = tmp / "ray.duckdb"
     proc = _cli([*sweep_args(model, data, store, *orders), *RAY], tmp / "cache")
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        if store.exists():
-            try:
-                if ResultsStore(store, read_only=True).counts()["cells"] >= 3:
-                    break
-            except Exception:  # the driver holds the file for a moment: look again
-                pass
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed: make it longer"
+    wait_for_cells(proc, store, 3, timeout=600)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray instance it started
     proc.wait()
     assert 3 <= ResultsStore(store, read_only=True).counts()["cells"] < 30

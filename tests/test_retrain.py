@@ -11,14 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from mbp.cli import main
 from mbp.store import ResultsStore
-from tests.tiny_project import REPO, make_tiny_model_dir, make_tiny_sst2
+from tests.tiny_project import REPO, make_tiny_model_dir, make_tiny_sst2, wait_for_cells
 
 RECIPE = ["--train-examples", "48", "--epochs", "1", "--train-batch-size", "8", "--lr", "1e-3"]
 
@@ -152,16 +151,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tiny):
     # killed with SIGKILL once some cells are stored (so it is inside a later fine-tune)
     store = tmp / "killed.duckdb"
     proc = _cli([*sweep_args(model, data, store, *extra), *recipe], tmp / "c2")
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if store.exists():
-            try:
-                if ResultsStore(store, read_only=True).counts()["cells"] >= 2:
-                    break
-            except Exception:  # the writer holds the file for a moment: look again
-                pass
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed: make it longer"
+    wait_for_cells(proc, store, 2, timeout=300)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     stored = ResultsStore(store, read_only=True)

@@ -72,3 +72,22 @@ TINY_SWEEP = [
     "--task", "sst2", "--examples", "40", "--train-examples", "32", "--epochs", "1",
     "--importance-examples", "16", "--grid", "0,0.25,0.5,0.75,1", "--quiet", "--device", "cpu",
 ]  # fmt: skip
+
+
+def wait_for_cells(proc: subprocess.Popen, store: Path, cells: int, timeout: float) -> None:
+    """Wait until the running `proc` has stored at least `cells` cells in `store`, so a test can
+    kill it mid-run; fails if it ends first."""
+    import time
+
+    from mbp.store import ResultsStore
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if store.exists():
+            try:
+                if ResultsStore(store, read_only=True).counts()["cells"] >= cells:
+                    break
+            except Exception:  # the writer holds the file for a moment: look again
+                pass
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed: make it longer"
