@@ -69,4 +69,5 @@ def sidebar() -> None:
 
 navigation = st.navigation(PAGES, position="sidebar")
 sidebar()
+common.glossary()  # every page: the terms its charts use
 navigation.run()

@@ -140,6 +140,41 @@ def test_curves_page_shows_orders_band_and_reference(fixture_env):
     assert config["toImageButtonOptions"]["format"] == "png"
 
 
+def test_curves_draw_a_labelled_chance_line_and_name_orders_without_data(fixture_env):
+    at = open_page("curves")
+    (fig,) = figures(at)
+    (chance,) = roles(fig, "chance")  # XNLI accuracy: three classes
+    assert list(chance.y) == [pytest.approx(1 / 3)] * 2 and "chance" in chance.name
+    assert not [i for i in at.info if "iterative" in i.value]
+    at.pills(key="cv_orders").set_value(["importance", "iterative"]).run()
+    assert not at.exception
+    (notice,) = [i.value for i in at.info if "iterative" in i.value]
+    assert "No **iterative** curves" in notice and "--order iterative" in notice
+    assert [t.meta["order"] for t in roles(figures(at)[0], "curve")] == ["importance"]
+
+
+def test_curves_say_which_models_have_no_xnli_runs(fixture_env):
+    at = open_page("curves", {"task": "xnli", "model": "e5-small", "lang": "en"})
+    notes = [c.value for c in at.sidebar.caption if "No xnli runs" in c.value]
+    assert notes == ["No xnli runs stored for minilm-l6 (English-only): not offered here."]
+    at.sidebar.selectbox(key="sel_task").set_value("sst2").run()
+    assert not [c for c in at.sidebar.caption if "runs stored for" in c.value]  # both have sst2
+
+
+def test_every_page_reaches_the_glossary(fixture_env):
+    from mbp.analysis.glossary import GLOSSARY
+
+    at = open_page("overview")
+    for page in PAGES:
+        if page != "overview":
+            at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, page
+        (box,) = [e for e in at.sidebar.expander if e.label == "Glossary"]
+        text = " ".join(m.value for m in box.markdown)
+        assert all(f"**{term}**" in text for term in GLOSSARY), page
+        assert "relative drop" in text and "retrain" in text and "seeds" in text
+
+
 def test_curves_widget_change_relative_scale_and_url(fixture_env):
     at = open_page("curves")
     at.button_group(key="cv_scale").set_value("relative").run()
@@ -209,15 +244,41 @@ def test_layers_page(fixture_env):
     assert at.query_params["sort"] == "pre-training size"
 
 
+def test_layers_relative_drop_is_labelled_as_a_share_not_points(fixture_env):
+    at = open_page("layers")
+    assert figures(at)[0].data[0].colorbar.title.text == "accuracy drop<br>(points)"
+    at.button_group(key="ly_value").set_value("relative").run()
+    assert not at.exception
+    heat = figures(at)[0].data[0]
+    assert heat.colorbar.title.text == "accuracy relative drop<br>(% of unpruned)"
+    assert "points" not in heat.hovertemplate
+    assert any("% of unpruned)" in c.value for c in at.caption)  # the scale's caption too
+
+
 def test_heads_page(fixture_env):
     at = open_page("heads")
     single, diff, spearman = figures(at)
     assert single.data[0].z.shape == (12, 12)
     assert diff.data[0].zmid == 0
-    assert spearman.data[0].zmin == -1 and spearman.data[0].z.shape == (4, 4)
+    rho = spearman.data[0]
+    off = rho.z[~np.eye(4, dtype=bool)]
+    assert rho.z.shape == (4, 4) and (rho.zmin, rho.zmax) == (off.min(), off.max())
     at.selectbox(key="hd_lang").set_value("sw").run()
     assert not at.exception and at.query_params["hl"] == "sw"
     assert "sw" in figures(at)[0].layout.title.text
+
+
+def test_heads_model_task_and_estimator_are_in_the_url_and_read_back(fixture_env):
+    at = open_page("heads")
+    assert at.selectbox(key="hd_run").value == "e5-small · xnli"
+    assert (at.query_params["hmodel"], at.query_params["htask"]) == ("e5-small", "xnli")
+    assert at.query_params["est"] == "gradient"
+    at.selectbox(key="hd_run").set_value("minilm-l6 · sst2").run()
+    assert not at.exception and at.query_params["hmodel"] == "minilm-l6"
+    assert at.query_params["htask"] == "sst2"
+    again = open_page("heads", {"hmodel": "minilm-l6", "htask": "sst2", "est": "gradient"})
+    assert again.selectbox(key="hd_run").value == "minilm-l6 · sst2"  # the link's choice
+    assert again.selectbox(key="hd_estimator").value == "gradient"
 
 
 def test_claims_page_verdicts_come_with_numbers(fixture_env):

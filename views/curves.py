@@ -6,6 +6,7 @@ import streamlit as st
 
 from mbp.analysis.tables import prunability_table
 from mbp.figures import ORDER_LABELS, model_label
+from mbp.tasks.scoring import chance_level
 from views import _common as common
 
 ORDER_CHOICES = ("importance", "iterative", "reverse", "random")
@@ -29,7 +30,8 @@ def body() -> None:
         return
     st.caption(
         "Each line is one prune order; the random order is the mean over seeds with a band. "
-        "The dotted line is the unpruned score. Hover a point for the exact value."
+        "The dotted line is the unpruned score, the long-dashed one chance (a uniform random "
+        "guess; none for F1). Hover a point for the exact value; terms: the sidebar's Glossary."
     )
     metrics = common.query("curve_metrics", task=sel.task, models=sel.models)
     counts = common.query(
@@ -113,8 +115,17 @@ def body() -> None:
         height=520,
         x=x_axis,
         pareto=pareto,
+        chance=chance_level(sel.task, metric),
     )
     common.chart(fig, f"curves-{sel.task}")
+    missing = [o for o in orders if o not in set(summary["order_name"])]
+    if missing:  # e.g. iterative: offered, but no sweep of this selection ran it
+        st.info(
+            f"No **{', '.join(missing)}** curves stored for this selection, so the chart has "
+            f"none. Fill them with `mbp sweep --model {sel.models[0]} --task {sel.task} --lang "
+            f"{' '.join(sel.langs) or 'en'} --order {' '.join(missing)}`.",
+            icon=":material/info:",
+        )  # fmt: skip
     common.run_provenance(common.query("chart_runs", kind="sweep", methods=orders, **where),
                           key=PICKER)  # fmt: skip
     column = {"flops": "flops_saved", "params": "params_saved", "speedup": "speedup"}
@@ -153,6 +164,9 @@ def _examples_param(counts: list[int]) -> int:
     """The URL's `examples` (a run's requested count): that count, else the largest stored
     count below it (a split smaller than asked stores fewer), else the largest of all."""
     raw = common.param("examples", "")
+    if raw and not raw.isdigit():
+        common.url_notice(f"Link: examples={raw[:20]!r} is not a number of examples: showing "
+                          f"{counts[0]}.")  # fmt: skip
     if raw.isdigit():
         fitting = [n for n in counts if n <= int(raw)]
         if fitting:
@@ -161,9 +175,7 @@ def _examples_param(counts: list[int]) -> int:
 
 
 def _orders_param() -> list[str]:
-    raw = common.param("orders", "")
-    chosen = [o for o in raw.split(",") if o in ORDER_CHOICES]
-    return chosen or ["importance", "reverse", "random"]
+    return common.param_list("orders", ORDER_CHOICES, ["importance", "reverse", "random"])
 
 
 common.run_page("Pruning curves", body)

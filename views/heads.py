@@ -22,13 +22,16 @@ def body() -> None:
     options = [f"{m} · {t}" for m, t in zip(available["model"], available["task"], strict=True)]
     preferred = [f"{m} · {sel.task}" for m in sel.models if f"{m} · {sel.task}" in options]
     c1, c2, c3, c4 = st.columns([2, 1.4, 1.4, 1.4])
-    choice = c1.selectbox(
-        "Model · task", options, index=options.index((preferred or options)[0]), key="hd_run"
-    )
+    linked = f"{common.param('hmodel', '')} · {common.param('htask', '')}"  # the URL's choice
+    default = linked if linked in options else (preferred or options)[0]
+    choice = c1.selectbox("Model · task", options, index=options.index(default), key="hd_run")
     model, task = choice.split(" · ")
     estimators = list(available[available["model"].eq(model) & available["task"].eq(task)]
                       ["estimators"].iloc[0])  # fmt: skip
-    estimator = c4.selectbox("Estimator", estimators, key="hd_estimator")
+    est_default = common.param("est", estimators[0], estimators)
+    estimator = c4.selectbox("Estimator", estimators, index=estimators.index(est_default),
+                             key="hd_estimator")  # fmt: skip
+    common.set_params(hmodel=model, htask=task, est=estimator)
     pinned = common.pinned_runs("hd_runs")
     scores = common.query("head_scores", model=model, task=task, estimator=estimator,
                           pinned=pinned)  # fmt: skip

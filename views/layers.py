@@ -63,11 +63,12 @@ def body() -> None:
         drops = drops.assign(drop=drops["relative_drop"])
     meta = common.languages()
     order, labels = _language_order(sorted(drops["lang"].unique()), meta, SORTS[sort])
-    unit = "relative drop (×100 = %)" if value == "relative" else "drop"
+    unit = "% of unpruned" if value == "relative" else "points"
     fig = common.figure(
         "layer_heatmap",
         drops, lang_order=order, lang_labels=labels, zmax=symmetric_limit(drops["drop"]),
-        value_name=f"{drops['metric'].iloc[0]} {unit}",
+        value_name=f"{drops['metric'].iloc[0]} {'relative drop' if value == 'relative' else 'drop'}",
+        unit=unit,
         title=f"Removing one layer's heads (left) or a third of the layers (right) · "
         f"{model_label(model)} on {task} · {protocol}",
     )  # fmt: skip
@@ -79,7 +80,7 @@ def body() -> None:
     )  # fmt: skip
     st.caption(
         "Red = removing it hurt, blue = it helped; one colour scale for every language "
-        f"(±{symmetric_limit(drops['drop']) * 100:.1f} points). Layers count from 1 at the bottom."
+        f"(±{symmetric_limit(drops['drop']) * 100:.1f} {unit}). Layers count from 1 at the bottom."
     )
 
     reliance = group_reliance(drops)

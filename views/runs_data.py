@@ -7,6 +7,7 @@ import io
 import pandas as pd
 import streamlit as st
 
+from mbp.analysis.export import one_based
 from mbp.analysis.tables import rows_for_runs
 from views import _common as common
 
@@ -65,7 +66,8 @@ def body() -> None:
     label = d1.radio("Table", list(TABLES), horizontal=True, key="rd_download_table")
     table = TABLES[label]
     scope = f"{len(run_ids)} selected run(s)" if rows else f"all {len(run_ids)} shown run(s)"
-    d1.caption(f"{label} of {scope}")
+    d1.caption(f"{label} of {scope} · layers and heads numbered from 1, as on screen "
+               "(columns marked '1-based')")  # fmt: skip
     stem = f"mbp-{table}"
     store = common.store()
     d2.download_button(
@@ -83,10 +85,11 @@ def body() -> None:
 
 
 def _frame(store, table: str, run_ids: list[str], runs: pd.DataFrame) -> pd.DataFrame:
-    """Built when the button is clicked (deferred), from the store directly: no Streamlit."""
+    """Built when the button is clicked (deferred), from the store directly: no Streamlit.
+    Layer and head numbers are 1-based, as on screen (`mbp.analysis.export.one_based`)."""
     if table == "runs":
         return runs
-    return rows_for_runs(store, table, run_ids)
+    return one_based(table, rows_for_runs(store, table, run_ids))
 
 
 def _parquet(frame: pd.DataFrame) -> bytes:

@@ -1,0 +1,68 @@
+"""Downloads in the dashboard's numbering: layers and heads count from 1, as every chart does.
+
+The store keeps 0-based `layer`, `head`, `layer:N` targets and `[layer, head]` pairs (the
+engine's indices); a download renames those columns with "(1-based)" and adds 1, so a number in
+a CSV means the same layer as on screen.
+
+    python -c "import pandas as pd; from mbp.analysis.export import one_based; \
+print(one_based('head_importance', pd.DataFrame({'layer': [0], 'head': [3]})))"
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+#: store column -> its name in a download
+RENAMED = {
+    "layer": "layer (1-based)",
+    "head": "head (1-based)",
+    "target": "target (layers 1-based)",
+    "layers": "layers (1-based)",
+    "pruned_heads": "pruned_heads ([layer, head], 1-based)",
+}
+
+
+def _shift(value, by: int = 1):
+    """+1 on every integer in a number, a list, or JSON text of (nested) lists."""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return json.dumps(_shift(parsed, by))
+    if isinstance(value, list | tuple):
+        return [_shift(v, by) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, int | float):
+        return _shift(value.tolist(), by)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value + by
+    return value
+
+
+def _target(value):
+    """`layer:0` -> `layer:1`; groups (`group:bottom`) stay as they are."""
+    kind, _, number = str(value).partition(":")
+    return f"layer:{int(number) + 1}" if kind == "layer" and number.isdigit() else value
+
+
+def one_based(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (rows of store table `table`) with layer and head numbers from 1, in renamed
+    columns (`RENAMED`); other tables and columns pass through unchanged."""
+    out = frame.copy()
+    if table == "head_importance":
+        for column in ("layer", "head"):
+            if column in out:
+                out[column] = out[column] + 1
+    elif table == "layer_importance":
+        if "target" in out:
+            out["target"] = out["target"].map(_target)
+        if "layers" in out:
+            out["layers"] = out["layers"].map(_shift)
+    elif table == "curve_points":
+        if "pruned_heads" in out:
+            out["pruned_heads"] = out["pruned_heads"].map(_shift)
+    else:
+        return out
+    return out.rename(columns={c: n for c, n in RENAMED.items() if c in out.columns})
