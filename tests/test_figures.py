@@ -175,8 +175,8 @@ def test_pruning_curves_chance_line_is_labelled_absolute_and_relative():
     fig = pruning_curves(frame, metric="accuracy", chance=chance_level("xnli"))
     (line,) = traces(fig, "chance")
     assert list(line.y) == [pytest.approx(1 / 3)] * 2 and list(line.x) == [0, 100]
-    assert line.name == "chance (uniform guess) (0.333)" and line.showlegend
-    assert "chance" in line.text  # labelled on the chart too
+    assert line.name == "chance: uniform guess (0.333)" and line.showlegend
+    assert list(line.text) == ["chance", ""]  # labelled on the chart, at the left end
     # relative: chance as % of each unpruned score (en 0.8 and sw 0.7), one legend entry
     two = summary_frame(langs=("en", "sw"))
     fig = pruning_curves(two, metric="accuracy", relative=True, chance=1 / 3)
@@ -184,6 +184,7 @@ def test_pruning_curves_chance_line_is_labelled_absolute_and_relative():
     levels = {t.meta["lang"]: t.y[0] for t in lines}
     assert levels == {"en": pytest.approx(100 / 3 / 0.8), "sw": pytest.approx(100 / 3 / 0.7)}
     assert [t.showlegend for t in lines].count(True) == 1
+    assert {t.text[0] for t in lines} == {"chance · en", "chance · sw"}  # which line is whose
 
 
 def test_chance_level_per_task_and_metric():

@@ -351,7 +351,7 @@ def _reference_lines(
 CHANCE_COLOR = "#1F2430"  # near-black, long dashes: apart from the grey unpruned line
 
 
-CHANCE_LABEL = "chance (uniform guess)"
+CHANCE_LABEL = "chance: uniform guess"
 
 
 def chance_lines(
@@ -366,13 +366,15 @@ def chance_lines(
         levels = [(key, chance / base * 100.0) for key, base in bases.items() if abs(base) > 1e-12]
     else:
         levels = [(None, chance)]
+    one_model = data["model"].nunique() == 1
     out = []
     for i, (key, level) in enumerate(levels):
         where = "" if key is None else f" · {model_label(key[0])} · {key[1]}"
+        tag = "" if len(levels) == 1 else (f" · {key[1]}" if one_model else where)
         out.append(
             {
                 "type": "scatter", "x": [x_min, x_max], "y": [level, level],
-                "mode": "lines+text", "text": ["", "chance"], "textposition": "top left",
+                "mode": "lines+text", "text": [f"chance{tag}", ""], "textposition": "top right",
                 "textfont": {"size": 11, "color": CHANCE_COLOR},
                 "name": f"{CHANCE_LABEL} ({chance:.3g})", "legendgroup": "chance",
                 "showlegend": i == 0,
