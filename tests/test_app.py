@@ -62,6 +62,11 @@ def open_page(page: str, query: dict[str, str] | None = None) -> AppTest:
     return at
 
 
+def page_tables(at: AppTest) -> list:
+    """The page's own tables, without the "Runs shown" provenance tables under its charts."""
+    return [d.value for d in at.dataframe if "checkpoint" not in d.value.columns]
+
+
 def _decode(value):
     """Plotly's base64 typed arrays ({"dtype", "bdata", "shape"}) back to numpy arrays."""
     if isinstance(value, dict):
@@ -113,11 +118,11 @@ def test_overview(fixture_env):
     headline, bars = figures(at)
     assert {t.meta["task"] for t in roles(headline, "curve")} == {"sst2", "xnli"}
     assert len(bars.data[0].y) == 4  # one bar per XNLI language
-    table = at.dataframe[0].value
+    table = page_tables(at)[0]
     assert len(table) == 3 and set(table["model"]) == {"e5-small", "minilm-l6"}
     assert sum("supported" in m.value for m in at.markdown) == 3  # the three verdicts
     (plan,) = [e for e in at.expander if "Reproduction plan" in e.label]
-    progress = at.dataframe[1].value  # the plan table inside it, from the fixture's runs
+    progress = page_tables(at)[1]  # the plan table inside it, from the fixture's runs
     assert (
         plan.label
         == f"Reproduction plan: {int((progress.state == 'done').sum())} of {len(paper_plan())} "
@@ -133,7 +138,7 @@ def test_curves_page_shows_orders_band_and_reference(fixture_env):
     assert len(roles(fig, "band")) == 1 and roles(fig, "band")[0].fill == "toself"
     (ref,) = roles(fig, "reference")
     assert list(ref.y) == [0.786, 0.786]  # the fixture's unpruned e5-small XNLI en accuracy
-    glance = at.dataframe[0].value
+    glance = page_tables(at)[0]
     assert list(glance["order"]) == ["importance", "random", "reverse"]
     assert glance["seeds"].tolist() == [1, 3, 1]
     config = json.loads(at.get("plotly_chart")[0].proto.config)
@@ -215,7 +220,7 @@ def test_curves_from_a_shared_link_overlay_languages(fixture_env):
     colours = {t.meta["lang"]: t.line.color for t in roles(fig, "curve")}
     assert colours == {"de": LANG_COLORS["de"], "sw": LANG_COLORS["sw"]}
     assert fig.layout.yaxis.title.text == "% of unpruned accuracy"
-    assert len(at.dataframe[0].value) == 6  # 2 languages x 3 orders
+    assert len(page_tables(at)[0]) == 6  # 2 languages x 3 orders
 
 
 def test_curves_overlay_models_on_sst2(fixture_env):
@@ -233,14 +238,14 @@ def test_layers_page(fixture_env):
     assert len(heat.y) == 4
     assert scatter.layout.xaxis.type == "log"
     assert {t.meta["lang"] for t in roles(scatter, "language")} == {"en", "de", "tr", "sw"}
-    table = at.dataframe[0].value
+    table = page_tables(at)[0]
     assert (
         table.set_index("lang").loc["sw", "reliance"]
         > 0
         > table.set_index("lang").loc["en", "reliance"]
     )
     at.selectbox(key="ly_sort").set_value("pre-training size").run()
-    assert at.dataframe[0].value["lang"].tolist() == ["en", "de", "tr", "sw"]  # most articles first
+    assert page_tables(at)[0]["lang"].tolist() == ["en", "de", "tr", "sw"]  # most articles first
     assert at.query_params["sort"] == "pre-training size"
 
 
@@ -285,7 +290,7 @@ def test_claims_page_verdicts_come_with_numbers(fixture_env):
     at = open_page("claims")
     assert len(at.success) == 3 and all("Supported on these data" in s.value for s in at.success)
     assert len(figures(at)) == 3
-    numbers = at.dataframe[0].value.set_index("quantity")["value"]
+    numbers = page_tables(at)[0].set_index("quantity")["value"]
     assert numbers["matched points"] == "5"
     assert any("minilm-l6" in m.value for m in at.markdown)  # what the verdict used
 
@@ -308,12 +313,12 @@ def test_live_run_page_form_and_validation(fixture_env):
 
 def test_runs_and_data_page(fixture_env):
     at = open_page("runs_data")
-    runs = at.dataframe[0].value
+    runs = page_tables(at)[0]
     assert len(runs) == 30 and {"kind", "model", "status", "progress"} <= set(runs.columns)
     assert (runs["progress"] == 1.0).all()
     assert len(at.get("download_button")) == 2
     at.multiselect(key="rd_kind").set_value(["layers"]).run()
-    assert len(at.dataframe[0].value) == 6
+    assert len(page_tables(at)[0]) == 6
 
 
 # ----------------------------------------------------------------------------- empty store

@@ -69,3 +69,11 @@ def test_a_clean_link_shows_no_notice(env):
     assert notices(at) == []
     at.run()  # a re-run of the same page: still nothing to say
     assert notices(at) == []
+
+
+def test_the_layer_and_head_pickers_are_in_the_link(env):
+    at = open_with({"lmodel": "e5-small", "ltask": "sst2"}, page="layers")
+    assert at.selectbox(key="ly_run").value == "e5-small · sst2"
+    assert at.query_params["lmodel"] == "e5-small" and at.query_params["ltask"] == "sst2"
+    at = open_with({"hmodel": "nope", "htask": "xnli"}, page="heads")
+    assert any("hmodel='nope' htask='xnli' has no stored results" in n for n in notices(at))

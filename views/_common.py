@@ -418,6 +418,20 @@ def param(name: str, default: str, allowed: Sequence[str] | None = None) -> str:
     return default
 
 
+def linked_choice(model_key: str, task_key: str, options: Sequence[str], fallback: str) -> str:
+    """The "model · task" option a link names (`model_key=`, `task_key=`), else `fallback`;
+    a link naming one with no stored results gets a notice."""
+    model, task = st.query_params.get(model_key), st.query_params.get(task_key)
+    if model is None and task is None:
+        return fallback
+    linked = f"{model} · {task}"
+    if linked in options:
+        return linked
+    url_notice(f"Link: {model_key}={_shown(str(model))} {task_key}={_shown(str(task))} has no "
+               f"stored results on this page: showing {fallback}.")  # fmt: skip
+    return fallback
+
+
 def param_list(name: str, allowed: Sequence[str], default: Sequence[str]) -> list[str]:
     """A page's own comma-separated query parameter: de-duplicated, bounded, values outside
     `allowed` dropped with a notice; `default` when none is left."""

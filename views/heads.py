@@ -22,8 +22,7 @@ def body() -> None:
     options = [f"{m} · {t}" for m, t in zip(available["model"], available["task"], strict=True)]
     preferred = [f"{m} · {sel.task}" for m in sel.models if f"{m} · {sel.task}" in options]
     c1, c2, c3, c4 = st.columns([2, 1.4, 1.4, 1.4])
-    linked = f"{common.param('hmodel', '')} · {common.param('htask', '')}"  # the URL's choice
-    default = linked if linked in options else (preferred or options)[0]
+    default = common.linked_choice("hmodel", "htask", options, (preferred or options)[0])
     choice = c1.selectbox("Model · task", options, index=options.index(default), key="hd_run")
     model, task = choice.split(" · ")
     estimators = list(available[available["model"].eq(model) & available["task"].eq(task)]

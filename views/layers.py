@@ -32,7 +32,8 @@ def body() -> None:
         f"{m} · {sel.task}" for m in sel.models if f"{m} · {sel.task}" in options
     ] or options[:1]
     c1, c2, c3 = st.columns([2, 2, 2])
-    choice = c1.selectbox("Model · task", options, index=options.index(preferred[0]), key="ly_run")
+    default = common.linked_choice("lmodel", "ltask", options, preferred[0])
+    choice = c1.selectbox("Model · task", options, index=options.index(default), key="ly_run")
     model, task = choice.split(" · ")
     sort_default = common.param("sort", "word order", list(SORTS))
     sort = c2.selectbox("Sort and group languages by", list(SORTS), index=list(SORTS).index(sort_default),
@@ -42,7 +43,7 @@ def body() -> None:
         key="ly_value", required=True,
         help="points = metric x 100; relative = % of the unpruned score",
     ) or "points"  # fmt: skip
-    common.set_params(sort=sort, drop=value)
+    common.set_params(lmodel=model, ltask=task, sort=sort, drop=value)
     protocol = sel.protocols[0]
     if len(sel.protocols) > 1:  # "both" in the sidebar: one heatmap at a time, chosen here
         protocol = st.segmented_control(
