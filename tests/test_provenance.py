@@ -125,3 +125,18 @@ def test_the_overview_says_which_runs_its_headline_charts_rest_on(monkeypatch, t
     # the fixture's posthoc sweeps: 6 (model, task, lang) x 3 orders; the small run loses
     assert "From 18 stored run(s): 500 examples · seeds 0 1 2 · posthoc" in said
     assert "From 4 stored run(s): 500 examples · seeds 0 · posthoc" in said  # XNLI layers
+
+
+def test_each_claim_says_which_runs_its_verdict_rests_on(monkeypatch, tmp_path, store_path):
+    monkeypatch.setenv("MBP_STORE", str(store_path))
+    monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.delenv("MBP_MODE", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.switch_page("views/claims.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    lines = [c.value for c in at.caption if c.value.startswith("From ")]
+    # claim 1: both models' SST-2 importance sweeps; claim 2: e5-small's 4 XNLI languages and
+    # SST-2; claim 3: e5-small's 4 XNLI layer-wise runs
+    assert [line.split(":")[0] for line in lines] == [
+        "From 2 stored run(s)", "From 5 stored run(s)", "From 4 stored run(s)"
+    ]  # fmt: skip

@@ -50,12 +50,12 @@ def body() -> None:
         st.subheader(f"Claim {number}", anchor=False)
         st.markdown(f"*“{results[0].claim}”*")
         if len(results) == 1:
-            _claim(results[0], figures[number])
+            _claim(results[0], figures[number], (bert, mbert))
             continue
         for tab, result in zip(st.tabs([common.PROTOCOL_LABELS[p] for p in protocols]), results,
                                strict=True):  # fmt: skip
             with tab:
-                _claim(result, figures[number])
+                _claim(result, figures[number], (bert, mbert))
 
 
 def _verdicts(by_protocol: dict[str, list[logic.ClaimResult]]) -> pd.DataFrame:
@@ -69,7 +69,7 @@ def _verdicts(by_protocol: dict[str, list[logic.ClaimResult]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _claim(result: logic.ClaimResult, figure) -> None:
+def _claim(result: logic.ClaimResult, figure, pair: tuple[str, str]) -> None:
     st.caption(f"Protocol: {common.PROTOCOL_LABELS.get(result.protocol, result.protocol)}")
     callout = {"supported": st.success, "not supported": st.error}.get(result.verdict, st.warning)
     icon = {"supported": ":material/check_circle:", "not supported": ":material/cancel:"}.get(
@@ -84,6 +84,8 @@ def _claim(result: logic.ClaimResult, figure) -> None:
     with left:
         common.chart(figure(result), f"claim-{result.number}-{result.protocol}",
                      key=f"claim-{result.number}-{result.protocol}")  # fmt: skip
+        common.run_provenance(_runs(result, *pair), key=f"cl_runs_{result.number}",
+                              pick=False)  # fmt: skip
     with right:
         st.markdown(f"**Statistic:** {result.statistic}  \n**Rule:** {result.threshold}")
         numbers = pd.DataFrame(
@@ -97,6 +99,22 @@ def _claim(result: logic.ClaimResult, figure) -> None:
             st.markdown(f"- *{test.name}*: **{test.outcome}** — {test.detail}"
                         + (f" (p = {test.p_value:.2f})" if test.p_value is not None else ""))  # fmt: skip
         _used(result)
+
+
+def _runs(result: logic.ClaimResult, bert: str, mbert: str) -> pd.DataFrame:
+    """The stored runs the claim's verdict rests on, by the charts' own choice rule."""
+    used = result.used
+    if result.number == 3:
+        return common.query("chart_runs", kind="layers", task="xnli", models=[mbert],
+                            protocol=result.protocol)  # fmt: skip
+    models = [bert, mbert] if result.number == 1 else [mbert]
+    runs = common.query("chart_runs", kind="sweep", models=models, protocol=result.protocol,
+                        methods=[used["order"]] if used.get("order") else None)  # fmt: skip
+    # the tasks the verdict compared: GLUE in English, XNLI (claim 2) in every language
+    keep = runs["task"].isin(used.get("tasks") or []) & (
+        runs["task"].eq("xnli") | runs["lang"].eq("en")
+    )
+    return runs[keep]
 
 
 def _used(result: logic.ClaimResult) -> None:
