@@ -70,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--task", required=True)
     p.add_argument("--device", help="auto | cpu | cuda[:N] (default auto)")
-    p.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (CUDA only); default auto")
+    p.add_argument(
+        "--precision",
+        help="auto | fp32 | bf16 (CUDA, or a CPU with native bf16) | fp16 (CUDA); "
+        "default auto (fp32 on CPU)",
+    )
     add_finetune_flags(p)
 
     p = sub.add_parser("importance", help="score every head (per language)")
@@ -178,10 +182,10 @@ def _store(args, read_only: bool = False):
 
 
 def _context(args, store, params):
-    from mbp.engine.device import resolve_device
+    from mbp.engine.device import resolve_device, resolved_precision
     from mbp.experiments.context import RunContext
 
-    resolve_device(params.device)
+    resolved_precision(resolve_device(params.device), params.precision)  # refused before work
     return RunContext(
         store=store,
         data_dir=args.data_dir,
@@ -229,7 +233,7 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_finetune(args) -> int:
-    from mbp.engine.device import resolve_device
+    from mbp.engine.device import resolve_device, resolved_precision
     from mbp.experiments.checkpoints import checkpoint
     from mbp.experiments.context import RunContext
     from mbp.experiments.params import RunParams
@@ -247,7 +251,7 @@ def cmd_finetune(args) -> int:
         precision=args.precision or "auto",
         finetune=finetune_params(args),
     )
-    resolve_device(params.device)
+    resolved_precision(resolve_device(params.device), params.precision)  # refused before work
     ctx = RunContext(
         store=_store(args),
         data_dir=args.data_dir,

@@ -69,6 +69,11 @@ class FinetuneSpec(_Spec):
     freeze_embeddings: bool = (
         False  # keep word embeddings fixed (cheaper; helps zero-shot transfer)
     )
+    # what the forward pass computed in (fp32 | bf16 | fp16; 'auto' resolved): a bf16 fine-tune
+    # is a different checkpoint from an fp32 one
+    precision: str = "fp32"
+
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("precision",)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,16 @@
-"""Device and precision choices, the same code path on CPU and CUDA."""
+"""Device and precision choices, the same code path on CPU and CUDA.
+
+Precision: fp32 everywhere; bf16/fp16 autocast on CUDA; bf16 autocast on a CPU that computes
+bf16 natively (AVX512-BF16 or AMX-BF16), refused on one that does not. 'auto' is bf16 (or fp16)
+on CUDA and fp32 on CPU (see `CPU_AUTO` for why).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -11,6 +18,18 @@ import torch
 from mbp.errors import MbpError
 
 Precision = Literal["fp32", "bf16", "fp16", "auto"]
+
+#: What 'auto' means on CPU. Kept fp32: measured on e5-small (bench/bf16.py, docs/BENCHMARKS.md
+#: figure 10), bf16 flips predictions of single examples and moves the importance ranking, and
+#: its speed-up needs native bf16. The rule for switching it to bf16: on the real models, every
+#: measured cell within 0.5 accuracy points of fp32, head-importance Spearman >= 0.95, the
+#: fine-tuned dev score within 1 point, and >= 1.3x faster where the CPU has native bf16.
+CPU_AUTO = "fp32"
+#: CPU flags (/proc/cpuinfo) of instructions that compute bf16 natively.
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+#: Set to 1 to allow bf16 on a CPU without native bf16 (emulated: correct, but slower than
+#: fp32), e.g. to measure its agreement with fp32 on such a machine.
+EMULATE_ENV = "MBP_CPU_BF16_EMULATE"
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -32,19 +51,60 @@ def use_all_cores() -> None:
     torch.set_num_threads(max(1, cores or 1))
 
 
-def autocast(device: torch.device, precision: Precision = "auto"):
-    """bf16/fp16 autocast on CUDA ('auto' = bf16 where supported); plain fp32 elsewhere."""
-    if device.type != "cuda" or precision == "fp32":
-        return contextlib.nullcontext()
+@functools.lru_cache(maxsize=1)
+def cpu_bf16_flags() -> tuple[str, ...]:
+    """The native-bf16 flags this CPU reports (empty: none, or no /proc/cpuinfo to read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ()
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])  # fmt: skip
+    return tuple(f for f in NATIVE_BF16_FLAGS if f in flags)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16)."""
+    return bool(cpu_bf16_flags())
+
+
+def _cpu_precision(precision: str) -> str:
     if precision == "auto":
-        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
+        return CPU_AUTO
+    if precision == "fp16":
+        raise MbpError(
+            "--precision fp16 runs on CUDA only: on CPU use --precision fp32, or bf16 where the "
+            "CPU has native bf16"
+        )
+    if precision == "bf16" and not (cpu_has_native_bf16() or os.environ.get(EMULATE_ENV) == "1"):
+        raise MbpError(
+            "--precision bf16 on CPU needs native bf16 (avx512_bf16 or amx_bf16), which this "
+            "CPU lacks: use --precision fp32 (or auto), or a GPU"
+        )
+    return precision
 
 
 def resolved_precision(device: torch.device, precision: Precision = "auto") -> str:
-    if device.type != "cuda":
-        return "fp32"
-    if precision == "auto":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return precision
+    """What a run on `device` computes in: fp32 | bf16 | fp16 ('auto' resolved).
+    Refuses (MbpError) a precision the device cannot run."""
+    if precision not in ("fp32", "bf16", "fp16", "auto"):
+        raise MbpError(f"unknown precision {precision!r}: use auto, fp32, bf16 or fp16")
+    if device.type == "cuda":
+        if precision == "auto":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return precision
+    if device.type == "cpu":
+        return _cpu_precision(precision)
+    if precision in ("bf16", "fp16"):
+        raise MbpError(f"--precision {precision} is not supported on {device.type}: use fp32")
+    return "fp32"
+
+
+def autocast(device: torch.device, precision: Precision = "auto"):
+    """bf16/fp16 autocast on CUDA, bf16 autocast on a CPU with native bf16, else nothing
+    (plain fp32). Weights stay fp32 either way (the master copy the optimiser updates)."""
+    resolved = resolved_precision(device, precision)
+    if resolved == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if resolved == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from mbp.engine.batching import length_sorted_batches
-from mbp.engine.device import Precision, autocast, resolve_device
+from mbp.engine.device import Precision, autocast, resolve_device, resolved_precision
 from mbp.engine.evaluate import evaluate
 from mbp.engine.prune import load_pruned, prune_heads, save_pruned
 from mbp.paths import cache_dir
@@ -113,20 +113,27 @@ def finetune(
     *,
     data_dir: str | None = None,
     device: str = "auto",
-    precision: Precision = "auto",
+    precision: Precision | None = None,
     dev_examples: int = 2000,
     progress: bool = True,
 ) -> Checkpoint:
-    """Fine-tune (or reuse) and return the checkpoint, with its dev score."""
+    """Fine-tune (or reuse) and return the checkpoint, with its dev score.
+
+    The forward passes (training and the dev score) run in `spec.precision`, part of the
+    checkpoint's key; weights and optimiser state stay fp32. `precision` is not used (the
+    recipe says it); it stays so that callers passing their run's precision keep working.
+    """
+    del precision
     found = find_checkpoint(spec)
     if found is not None:
         return found
     torch_device = resolve_device(device)
+    resolved_precision(torch_device, spec.precision)  # refuses bf16 on a CPU without it
     threads = torch.get_num_threads()
     if torch_device.type == "cpu":
         torch.set_num_threads(FINETUNE_THREADS)
     try:
-        return _finetune(spec, torch_device, data_dir, precision, dev_examples, progress)
+        return _finetune(spec, torch_device, data_dir, spec.precision, dev_examples, progress)
     finally:
         torch.set_num_threads(threads)
 
@@ -227,6 +234,7 @@ def _finetune(spec, torch_device, data_dir, precision, dev_examples, progress) -
         "n_train": len(encoded.input_ids),
         "seconds": seconds,
         "device": str(torch_device),
+        "precision": precision,
     }
     _write_atomically(spec, model.cpu(), tokenizer, info)
     found = find_checkpoint(spec)

@@ -136,6 +136,7 @@ class ImportanceWork:
     seed: int
     batch_size: int
     device: Any
+    precision: str = "fp32"  # resolved (fp32 | bf16 | fp16): the run's, as its key says
     cells: list[Cell] = field(default_factory=lambda: [Cell("importance")])
 
     def scores(self, loaded: LoadedModel, removed: HeadSet | None = None):
@@ -157,7 +158,7 @@ class ImportanceWork:
             seed=self.seed,
             batch_size=min(self.batch_size, 32),
             device=self.device,
-            precision="fp32",
+            precision=self.precision,
             base_gate=base_gate,
         )
 

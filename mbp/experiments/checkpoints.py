@@ -23,8 +23,16 @@ WEAK_MARGIN = 0.05  # a dev score within 5 points of always answering the majori
 _PRIOR_S_PER_EXAMPLE_E5 = 0.04
 
 
-def finetune_spec(exp: Experiment) -> FinetuneSpec | None:
-    """What fine-tuning `exp` needs (None: the model is used as it is). Trains nothing."""
+def run_precision(ctx: RunContext) -> str:
+    """What the run computes in on its device (fp32 | bf16 | fp16); refuses an unsupported one."""
+    from mbp.engine.device import resolved_precision
+
+    return resolved_precision(ctx.torch_device, ctx.precision)
+
+
+def finetune_spec(exp: Experiment, precision: str = "fp32") -> FinetuneSpec | None:
+    """What fine-tuning `exp` in `precision` (resolved: fp32 | bf16 | fp16) needs (None: the
+    model is used as it is). Trains nothing."""
     from mbp.models import model_checksum
     from mbp.tasks import get_task
 
@@ -42,6 +50,7 @@ def finetune_spec(exp: Experiment) -> FinetuneSpec | None:
         max_length=opts.max_length,
         seed=opts.seed,
         freeze_embeddings=opts.freeze_embeddings,
+        precision=precision,
     )
 
 
@@ -49,7 +58,7 @@ def checkpoint_key(ctx: RunContext, exp: Experiment) -> str:
     """The key runs name their model by: the stored checkpoint's id, the recipe's key, or ""."""
     if exp.finetune.checkpoint:
         return stored_checkpoint(ctx, exp)["ckpt_id"]
-    spec = finetune_spec(exp)
+    spec = finetune_spec(exp, run_precision(ctx))
     return spec.key if spec else ""
 
 
@@ -96,7 +105,7 @@ def checkpoint(ctx: RunContext, exp: Experiment):
             seconds=0.0,
             weights_sha256=row.get("weights_sha256"),
         )
-    spec = finetune_spec(exp)
+    spec = finetune_spec(exp, run_precision(ctx))
     if spec is None:
         return None
     if find_checkpoint(spec) is None:

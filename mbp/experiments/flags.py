@@ -41,7 +41,11 @@ def add_run_flags(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--estimator", help=f"{' | '.join(ESTIMATORS)} (default {d('estimator')})")
     p.add_argument("--normalize", action="store_true", default=None, help="L2-normalise per layer")
     p.add_argument("--device", help="auto | cpu | cuda[:N] (default auto)")
-    p.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (CUDA only); default auto")
+    p.add_argument(
+        "--precision",
+        help="auto | fp32 | bf16 (CUDA, or a CPU with native bf16) | fp16 (CUDA); "
+        "default auto (fp32 on CPU)",
+    )
     p.add_argument("--batch-size", help=f"evaluation batch size (default {d('batch_size')})")
     p.add_argument("--force", action="store_true", help="recompute finished cells")
     if command in ("sweep", "layers"):

@@ -235,6 +235,7 @@ def run_importance(ctx: RunContext, exp: Experiment):
         seed=exp.data_seed,
         batch_size=ctx.batch_size,
         device=ctx.torch_device,
+        precision=checkpoints.run_precision(ctx),
     )
     label = f"{exp.model} {exp.task}/{exp.lang} importance"
     computed = execute(ctx, spec, work, exp, label=label)
@@ -345,6 +346,7 @@ def _rescorer(ctx: RunContext, exp: Experiment, tok, data):
         seed=0,
         batch_size=ctx.batch_size,
         device=ctx.torch_device,
+        precision=checkpoints.run_precision(ctx),
     )
 
     def rescore(loaded: LoadedModel, removed) -> list[tuple[int, int]]:
@@ -407,7 +409,7 @@ def run_retrain(
         raise MbpError(f"order {bad[0]!r} has no retrain form: use importance, reverse or random")
     first = exps[0]
     _prepare(ctx, first)
-    reference = checkpoints.finetune_spec(first)
+    reference = checkpoints.finetune_spec(first, checkpoints.run_precision(ctx))
     if reference is None:
         raise MbpError("--protocol retrain fine-tunes every cell: drop --no-finetune")
     # the unpruned reference is the runs' checkpoint: trained (or found), recorded with its
