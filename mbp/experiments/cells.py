@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mbp.experiments.context import EvalCache, LoadedModel
+from mbp.store.outcomes import UNPRUNED
 
 HeadSet = dict[int, list[int]]  # layer -> heads removed
 
@@ -80,17 +81,16 @@ class Evaluator:
         """The same evaluator with an empty cache of its own (to ship to a worker)."""
         return replace(self, cache=EvalCache())
 
-    def metrics(self, loaded: LoadedModel, heads: HeadSet) -> dict[str, float]:
-        import numpy as np
-
-        from mbp.engine.evaluate import evaluate, predictions_from_logits
+    def predictions(self, loaded: LoadedModel, heads: HeadSet):
+        """Predictions (class ids, or regression outputs) of the model with `heads` removed,
+        in the examples' order; memoised per (model, data, head set)."""
+        from mbp.engine.evaluate import predict, predictions_from_logits
         from mbp.engine.prefix import PrefixCache
         from mbp.engine.prune import describe_heads, prune_heads
-        from mbp.tasks import compute_metrics
 
         key = (loaded.identity, self.data_key, describe_heads(heads))
-        if key in self.cache.metrics:
-            return self.cache.metrics[key]
+        if key in self.cache.predictions:
+            return self.cache.predictions[key]
         prefix_key = (loaded.identity, self.data_key)
         if prefix_key not in self.cache.prefixes:
             self.cache.prefixes[prefix_key] = PrefixCache.build(
@@ -106,20 +106,29 @@ class Evaluator:
         if prefix is not None:
             first = min(heads) if heads else len(prefix.states)
             logits = prefix.logits(pruned, first)
-            preds = predictions_from_logits(logits, self.task.labels is None)
-            metrics = compute_metrics(self.task, preds, np.asarray(self.encoded.labels))
         else:
-            metrics = evaluate(
-                pruned,
-                self.encoded,
-                self.task,
-                pad_id=loaded.pad_id,
-                batch_size=self.batch_size,
-                device=self.device,
-                precision=self.precision,
-            )
-        self.cache.metrics[key] = metrics
-        return metrics
+            logits = predict(pruned, self.encoded, pad_id=loaded.pad_id,
+                             batch_size=self.batch_size, device=self.device,
+                             precision=self.precision)  # fmt: skip
+        preds = predictions_from_logits(logits, self.task.labels is None)
+        self.cache.predictions[key] = preds
+        return preds
+
+    def metrics(self, loaded: LoadedModel, heads: HeadSet) -> dict[str, float]:
+        """The task's metrics of the model with `heads` removed."""
+        import numpy as np
+
+        from mbp.tasks import compute_metrics
+
+        preds = self.predictions(loaded, heads)
+        return compute_metrics(self.task, preds, np.asarray(self.encoded.labels))
+
+    def outcome(self, model_key: str, loaded: LoadedModel, heads: HeadSet) -> dict:
+        """The `outcomes` row of the model with `heads` removed (mbp.store.outcomes)."""
+        from mbp.store.outcomes import outcome_row
+
+        return outcome_row(model_key, self.predictions(loaded, heads), self.encoded.labels,
+                           self.task.labels is None)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ importance
@@ -294,7 +303,8 @@ class SweepWork:
             }
             for name, value in metrics.items()
         ]
-        return CellResult({"curve_points": rows}, time.perf_counter() - t0)
+        outcome = self.evaluator.outcome(cell.name, loaded, removed)
+        return CellResult({"curve_points": rows, "outcomes": [outcome]}, time.perf_counter() - t0)
 
 
 # ------------------------------------------------------------------------------ layer-wise
@@ -331,4 +341,7 @@ class LayersWork:
             }
             for name, value in metrics.items()
         ]
-        return CellResult({"layer_importance": rows}, time.perf_counter() - t0)
+        outcomes = [self.evaluator.outcome(UNPRUNED, loaded, {}),
+                    self.evaluator.outcome(cell.name, loaded, cell.heads or {})]  # fmt: skip
+        return CellResult({"layer_importance": rows, "outcomes": outcomes},
+                          time.perf_counter() - t0)  # fmt: skip

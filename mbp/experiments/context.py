@@ -44,8 +44,8 @@ class ModelCache:
 class EvalCache:
     # (model identity, data key) -> one unpruned pass's per-layer states (None: not usable)
     prefixes: dict[tuple[str, str], PrefixCache | None] = field(default_factory=dict)
-    # (model identity, data key, head set) -> metrics
-    metrics: dict[tuple[str, str, str], dict[str, float]] = field(default_factory=dict)
+    # (model identity, data key, head set) -> predictions (class ids, or regression outputs)
+    predictions: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
 
 @dataclass

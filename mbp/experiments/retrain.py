@@ -20,9 +20,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mbp.engine.prune import describe_heads
 from mbp.experiments.cells import Cell, CellResult, HeadSet, Write
 from mbp.spec import FinetuneSpec
+from mbp.store.outcomes import UNPRUNED, outcome_row
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class RetrainWork:
     keep_checkpoints: bool = False
     bundle_refs: dict[str, Any] = field(default_factory=dict)  # set by a remote executor
     cells: list[Cell] = field(init=False)
-    _base: dict[str, dict[str, float]] = field(init=False, default_factory=dict)
+    _base: dict[str, Any] = field(init=False, default_factory=dict)  # lang -> predictions
 
     def __post_init__(self) -> None:
         # the unpruned unit first: layer-wise rows need the reference's score as their base
@@ -115,15 +118,29 @@ class RetrainWork:
     def spec_for(self, heads: HeadSet) -> FinetuneSpec:
         return replace(self.reference, pruned_heads=head_pairs(heads))
 
-    def base_metrics(self, lang: str) -> dict[str, float]:
-        """The unpruned reference's metrics on `lang` (fine-tuned once, never deleted)."""
+    def base_predictions(self, lang: str):
+        """The unpruned reference's predictions on `lang` (fine-tuned once, never deleted)."""
         if lang not in self._base:  # every language at once: one load of the reference
-            self._base.update(self._evaluate(self.reference, list(self.evals)))
+            self._base.update(self._predict(self.reference, list(self.evals)))
         return self._base[lang]
 
-    def _evaluate(self, spec: FinetuneSpec, langs: list[str]) -> dict[str, dict[str, float]]:
+    def base_metrics(self, lang: str) -> dict[str, float]:
+        """The unpruned reference's metrics on `lang`."""
+        return self._metrics(lang, self.base_predictions(lang))
+
+    def _metrics(self, lang: str, predictions) -> dict[str, float]:
+        from mbp.tasks import compute_metrics
+
+        return compute_metrics(self.task, predictions, np.asarray(self.evals[lang].encoded.labels))
+
+    def _outcome(self, model_key: str, lang: str, predictions) -> dict:
+        return outcome_row(model_key, predictions, self.evals[lang].encoded.labels,
+                           self.task.labels is None)  # fmt: skip
+
+    def _predict(self, spec: FinetuneSpec, langs: list[str]) -> dict[str, np.ndarray]:
+        """Fine-tune `spec` (or find it stored) and predict every language in `langs`."""
         from mbp.engine import finetune as ft
-        from mbp.engine.evaluate import evaluate
+        from mbp.engine.evaluate import predict, predictions_from_logits
 
         ckpt = ft.finetune(
             spec,
@@ -134,18 +151,12 @@ class RetrainWork:
         )
         model, tokenizer = ft.load_checkpoint(ckpt.path)
         model.to(self.device).eval()
-        out = {
-            lang: evaluate(
-                model,
-                self.evals[lang].encoded,
-                self.task,
-                pad_id=tokenizer.pad_token_id or 0,
-                batch_size=self.batch_size,
-                device=self.device,
-                precision=self.precision,
-            )
-            for lang in dict.fromkeys(langs)
-        }
+        out = {}
+        for lang in dict.fromkeys(langs):
+            logits = predict(model, self.evals[lang].encoded, pad_id=tokenizer.pad_token_id or 0,
+                             batch_size=self.batch_size, device=self.device,
+                             precision=self.precision)  # fmt: skip
+            out[lang] = predictions_from_logits(logits, self.task.labels is None)
         if spec.pruned_heads and not self.keep_checkpoints:
             shutil.rmtree(ckpt.path, ignore_errors=True)  # its numbers are stored below
         return out
@@ -154,21 +165,26 @@ class RetrainWork:
         targets = self.targets[cell.name]
         spec = self.spec_for(cell.heads or {})
         started = time.perf_counter()
-        metrics = self._evaluate(spec, [t.lang for t in targets])
+        predictions = self._predict(spec, [t.lang for t in targets])
         if not spec.pruned_heads:
-            self._base.update(metrics)
+            self._base.update(predictions)
         seconds = time.perf_counter() - started
         writes = []
         for target in targets:
             rows = []
-            for name, value in metrics[target.lang].items():
+            outcomes = [self._outcome(target.cell_id, target.lang, predictions[target.lang])]
+            for name, value in self._metrics(target.lang, predictions[target.lang]).items():
                 row = {**target.fields, "metric": name, "value": float(value)}
                 if target.table == "layer_importance":
                     base = self.base_metrics(target.lang)[name]
                     row.update(base_value=float(base), drop=float(base - value))
                 rows.append(row)
+            if target.table == "layer_importance":
+                base = self.base_predictions(target.lang)
+                outcomes.append(self._outcome(UNPRUNED, target.lang, base))
             # a cell's time: its share of the unit's fine-tune and evaluations
-            writes.append(Write(target.run_id, target.cell_id, {target.table: rows},
+            writes.append(Write(target.run_id, target.cell_id,
+                                {target.table: rows, "outcomes": outcomes},
                                 seconds / len(targets)))  # fmt: skip
         return CellResult({}, seconds, payload=spec.key, writes=writes)
 

@@ -152,6 +152,11 @@ class StoreQueries:
             "t.run_id, t.metric, t.target",
         )
 
+    def outcomes(self, run_ids: Filter = None) -> pd.DataFrame:
+        """Per-example outcomes of the evaluated models (mbp.store.outcomes) with their run's
+        model/task/lang/method."""
+        return self._joined("outcomes", run_ids, {}, "t.run_id, t.model_key")
+
     def checkpoints(self) -> pd.DataFrame:
         """Every recorded checkpoint, oldest first."""
         return self._frame("SELECT * FROM checkpoints ORDER BY created_at, ckpt_id")

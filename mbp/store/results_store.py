@@ -242,12 +242,15 @@ class ResultsStore(StoreQueries):
         curve_points: Rows | None = None,
         head_importance: Rows | None = None,
         layer_importance: Rows | None = None,
+        outcomes: Rows | None = None,
         replace: bool = False,
     ) -> bool:
         """Write one finished cell and its rows in ONE transaction; bump the run's `cells_done`.
 
         Returns False (writing nothing) when the cell is already there, unless `replace=True`,
-        which first deletes the cell and the rows with the same keys as the new ones.
+        which first deletes the cell and the rows with the same keys as the new ones. An
+        `outcomes` row of a model the run already holds (a layer-wise run's unpruned model,
+        written with each of its cells) is kept as it is: the same model on the same examples.
         """
         frames = {
             table: frame
@@ -255,6 +258,7 @@ class ResultsStore(StoreQueries):
                 ("curve_points", curve_points),
                 ("head_importance", head_importance),
                 ("layer_importance", layer_importance),
+                ("outcomes", outcomes),
             )
             if (frame := rows_frame(table, rows, run_id)) is not None
         }
@@ -276,7 +280,8 @@ class ResultsStore(StoreQueries):
             )
             for table, frame in frames.items():
                 try:
-                    insert_frame(con, table, frame, run_id=run_id)
+                    insert_frame(con, table, frame, run_id=run_id,
+                                 on_conflict_skip=table == "outcomes")  # fmt: skip
                 except duckdb.ConstraintException as exc:
                     raise MbpError(
                         f"cell {cell_id!r} of run {run_id!r} has {table} rows whose key "

@@ -18,7 +18,7 @@ import duckdb
 from mbp import __version__
 from mbp.errors import MbpError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 CREATED_BY = f"mbp {__version__}"  # the tag that tells our files from foreign DuckDB files
 
 _SCHEMA_V1 = """
@@ -150,11 +150,25 @@ CREATE TABLE run_jobs (
 );
 """
 
+# v6: per-example outcomes of every evaluated model (mbp.store.outcomes), so intervals come from
+# the stored predictions without re-running any model
+_SCHEMA_V6 = """
+CREATE TABLE outcomes (
+    run_id VARCHAR NOT NULL,
+    model_key VARCHAR NOT NULL,
+    n_examples INTEGER NOT NULL,
+    encoding VARCHAR NOT NULL,
+    predictions VARCHAR NOT NULL,
+    labels VARCHAR NOT NULL,
+    PRIMARY KEY (run_id, model_key)
+);
+"""
+
 MIGRATIONS: dict[int, str] = {
-    1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5,
+    1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5, 6: _SCHEMA_V6,
 }  # fmt: skip
 #: Tables a later version added: an export written before that version has no file for them.
-ADDED_TABLES: dict[str, int] = {"latency": 4, "run_jobs": 5}
+ADDED_TABLES: dict[str, int] = {"latency": 4, "run_jobs": 5, "outcomes": 6}
 
 #: Columns a later version added, with the value rows written before it get (an export of an
 #: older version is imported with them filled in; a writer may omit them too).
@@ -250,6 +264,14 @@ COLUMNS: dict[str, dict[str, str]] = {
         "job_id": "VARCHAR",
         "started_at": "TIMESTAMP",
     },
+    "outcomes": {
+        "run_id": "VARCHAR",
+        "model_key": "VARCHAR",
+        "n_examples": "INTEGER",
+        "encoding": "VARCHAR",
+        "predictions": "VARCHAR",
+        "labels": "VARCHAR",
+    },
     "checkpoints": {
         "ckpt_id": "VARCHAR",
         "model": "VARCHAR",
@@ -272,14 +294,18 @@ KEYS: dict[str, tuple[str, ...]] = {
     "layer_importance": ("run_id", "target", "metric"),
     "latency": ("run_id", "pruned_heads", "device", "precision", "batch_size"),
     "run_jobs": ("run_id", "job_id"),
+    "outcomes": ("run_id", "model_key"),
     "checkpoints": ("ckpt_id",),
 }
 
 TABLES: tuple[str, ...] = tuple(COLUMNS)  # in dependency order: runs before the rows of a run
 RUN_TABLES: tuple[str, ...] = (
     "cells", "curve_points", "head_importance", "layer_importance", "latency", "run_jobs",
+    "outcomes",
 )  # fmt: skip
-CELL_ROW_TABLES: tuple[str, ...] = ("curve_points", "head_importance", "layer_importance")
+CELL_ROW_TABLES: tuple[str, ...] = (
+    "curve_points", "head_importance", "layer_importance", "outcomes",
+)  # fmt: skip
 JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     "curve_points": ("pruned_heads",),
     "layer_importance": ("layers",),

@@ -1,0 +1,73 @@
+"""Per-example outcomes: stored for every evaluated model, and enough to recompute its numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mbp.errors import MbpError
+from mbp.store import ResultsStore
+from mbp.store.outcomes import UNPRUNED, decode, encode, outcome_row
+from mbp.tasks import TASKS, compute_metrics
+from tests.tiny_project import TINY_SWEEP, make_tiny_model_dir, make_tiny_sst2, mbp_env, run_mbp
+
+
+def test_encodings_round_trip_and_refuse_what_does_not_fit():
+    classes = np.array([0, 2, 1, 1, 0], dtype=np.int64)
+    assert encode(classes, regression=False) == ("classes", "02110")
+    assert decode(*encode(classes, regression=False)).tolist() == classes.tolist()
+    values = np.array([0.12345, 4.9, -1.0])
+    encoding, text = encode(values, regression=True)
+    assert encoding == "values" and decode(encoding, text).tolist() == pytest.approx(
+        [0.1235, 4.9, -1.0], abs=1e-6
+    )
+    with pytest.raises(MbpError, match=r"class ids 0\.\.11 do not fit one digit each"):
+        encode(np.array([0, 11]), regression=False)
+    with pytest.raises(MbpError, match="unknown outcome encoding 'zip'"):
+        decode("zip", "")
+    row = outcome_row("random/0/0.5", np.array([1, 0]), np.array([1, 1]), regression=False)
+    assert row == {"model_key": "random/0/0.5", "n_examples": 2, "encoding": "classes",
+                   "predictions": "10", "labels": "11"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A tiny sweep (importance + random) and a layer-wise run in one store."""
+    tmp = tmp_path_factory.mktemp("outcomes")
+    make_tiny_model_dir(tmp / "tiny-model")
+    make_tiny_sst2(tmp / "data")
+    env = mbp_env(tmp)
+    model = str(tmp / "tiny-model")
+    run_mbp(["sweep", "--model", model, *TINY_SWEEP, "--order", "importance", "random",
+             "--seeds", "0", "1"], env)  # fmt: skip
+    run_mbp(["layers", "--model", model, "--task", "sst2", "--examples", "40",
+             "--train-examples", "32", "--epochs", "1", "--quiet", "--device", "cpu"], env)  # fmt: skip
+    return ResultsStore(tmp / "store.duckdb", read_only=True)
+
+
+def _recomputed(row) -> float:
+    preds, labels = decode(row.encoding, row.predictions), decode(row.encoding, row.labels)
+    return compute_metrics(TASKS["sst2"], preds, labels)["accuracy"]
+
+
+def test_every_curve_point_has_outcomes_that_give_its_value(stored):
+    points = stored.curve_points(metric="accuracy")
+    outcomes = stored.outcomes().set_index(["run_id", "model_key"])
+    assert len(points) == 5 * 3  # grid of 5 x (importance + 2 random seeds)
+    for point in points.itertuples():
+        key = (point.run_id, f"{point.order_name}/{point.seed}/{point.fraction:g}")
+        row = outcomes.loc[key]
+        assert row.n_examples == point.n_examples == 40
+        assert _recomputed(row) == pytest.approx(point.value)
+
+
+def test_layer_runs_store_the_unpruned_model_once_and_every_target(stored):
+    drops = stored.layer_importance(metric="accuracy")
+    outcomes = stored.outcomes(run_ids=drops["run_id"].unique().tolist())
+    keys = outcomes["model_key"].tolist()
+    assert keys.count(UNPRUNED) == 1 and set(drops["target"]) <= set(keys)
+    by_key = outcomes.set_index("model_key")
+    base = _recomputed(by_key.loc[UNPRUNED])
+    for drop in drops.itertuples():
+        assert drop.base_value == pytest.approx(base)
+        assert drop.value == pytest.approx(_recomputed(by_key.loc[drop.target]))
