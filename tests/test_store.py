@@ -193,6 +193,7 @@ def test_write_cell_all_row_kinds_and_queries(store: ResultsStore) -> None:
         "layer_importance": 6,
         "latency": 0,
         "run_jobs": 0,
+        "outcomes": 0,
         "checkpoints": 0,
     }
 
@@ -261,6 +262,7 @@ def test_reset_run_keeps_run_and_delete_run_removes_all(store: ResultsStore) -> 
         "layer_importance": 0,
         "latency": 0,
         "run_jobs": 0,
+        "outcomes": 0,
         "checkpoints": 0,
     }
 
