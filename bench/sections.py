@@ -801,3 +801,32 @@ def gpu(tokenizer) -> Section:
         f"{time.perf_counter() - t0:.0f} s."
     )
     return sec
+
+
+# ---------------------------------------------------------------- figure 9
+
+
+def browser(reps: int = 3) -> Section:
+    """The dashboard in Chromium (bench/browser_timing.py): first charts and a widget change per
+    page, over the shipped store and 1,000,000 curve rows, with the split of each visit."""
+    from pathlib import Path
+
+    from bench import browser_timing
+
+    sec = Section("9. The dashboard in a browser")
+    if not Path(browser_timing.CHROMIUM).exists():
+        sec.rows.append(Row("9", "dashboard in Chromium", "not measured (no /usr/bin/chromium)"))
+        return sec
+    load = browser_timing.load_average()
+    results = browser_timing.run(reps=reps)
+    for r in results:
+        where = f"dashboard in Chromium, {r['store']} store, {r['page']}"
+        sec.rows += [
+            Row("9", f"{where}: first charts", f"{r['first_s']:.2f} s (rep 1 {r['first_rep1_s']:.2f})",
+                f"< {r['first_target_s']:g} s", met(r["first_met"] and not r["problems"]),
+                "; ".join(r["problems"])),
+            Row("9", f"{where}: widget change", f"{r['widget_s']:.2f} s", f"< {r['widget_target_s']:g} s",
+                met(r["widget_met"])),
+        ]  # fmt: skip
+    sec.details += browser_timing.markdown(results, load)
+    return sec

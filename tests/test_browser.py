@@ -13,37 +13,29 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ServerDidNotStart,
+    StreamlitApp,
+    settle,
+)
+from tests.browser_support import select_option as _select
 from tests.fixtures.store_fixture import fixture_store_copy
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 # url path -> Plotly charts the page draws from the fixture store
 PAGES = {"": 2, "curves": 1, "layers": 2, "heads": 3, "claims": 3, "live": 0, "runs": 0}
 WORDS = ["the", "cat", "dog", "man", "woman", "child", "house", "car", "street", "city", "tree", "bird", "book", "table", "water", "food", "big", "small", "old", "new", "happy", "sad", "red", "blue", "green", "sits", "runs", "walks", "eats", "sleeps"]  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _tiny_sst2(root: Path, n_train: int = 64, n_dev: int = 48) -> Path:
@@ -68,7 +60,6 @@ def server(tmp_path_factory) -> Iterator[str]:
         pytest.skip(f"{CHROMIUM} not installed (make system-deps)")
     pytest.importorskip("playwright.sync_api")
     tmp = tmp_path_factory.mktemp("browser")
-    port = _free_port()
     env = {
         **os.environ,
         "MBP_STORE": str(fixture_store_copy(tmp / "store.duckdb")),
@@ -79,32 +70,13 @@ def server(tmp_path_factory) -> Iterator[str]:
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("MBP_MODE", None)
-    log = open(tmp / "streamlit.log", "wb")  # noqa: SIM115 (closed at teardown)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-         str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        pytest.fail(f"streamlit did not start: {(tmp / 'streamlit.log').read_text()[-2000:]}")
-    yield base
-    os.killpg(proc.pid, signal.SIGTERM)
+    app = StreamlitApp(env, tmp / "streamlit.log")
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
+        base = app.start()
+    except ServerDidNotStart as err:
+        pytest.fail(str(err))
+    yield base
+    app.stop()
     shutil.copyfile(tmp / "streamlit.log", SHOTS.parent / "streamlit.log")
 
 
@@ -118,25 +90,6 @@ def page(server):
         tab = browser.new_page(viewport={"width": 1440, "height": 1800})
         yield tab
         browser.close()
-
-
-def settle(tab, charts: int = 0, timeout: float = 90, quiet_s: float = 1.5) -> None:
-    """Wait until `charts` Plotly charts are drawn and Streamlit has not been running the
-    script for `quiet_s` in a row (a rerun that starts late, on a loaded machine, is waited for
-    rather than raced)."""
-    tab.wait_for_selector("h1", timeout=timeout * 1000)
-    deadline = time.time() + timeout
-    idle_since = None
-    while time.time() < deadline:
-        running = tab.locator('[data-testid="stStatusWidget"]').count()
-        drawn = tab.locator(".js-plotly-plot .main-svg").count()
-        if running or drawn < charts:
-            idle_since = None
-        elif idle_since is None:
-            idle_since = time.time()
-        elif time.time() - idle_since >= quiet_s:
-            return
-        time.sleep(0.2)
 
 
 def assert_clean(tab) -> None:
@@ -179,12 +132,6 @@ def test_curves_against_flops_saved_with_their_pareto_front(server, page):
     assert "% of encoder FLOPs per example saved" in chart and "Pareto front" in chart
     assert "x=flops" in page.url and "pareto=1" in page.url
     page.screenshot(path=str(SHOTS / "curves-flops-pareto.png"), full_page=True)
-
-
-def _select(tab, label: str, option: str) -> None:
-    box = tab.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
-    box.click()
-    tab.get_by_role("option", name=re.compile(re.escape(option))).first.click()
 
 
 def _fill(tab, testid: str, label: str, value: str) -> None:
