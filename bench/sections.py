@@ -830,3 +830,14 @@ def browser(reps: int = 3) -> Section:
         ]  # fmt: skip
     sec.details += browser_timing.markdown(results, load)
     return sec
+
+
+# ---------------------------------------------------------------- figure 10
+
+
+def bf16(repeats: int = 3) -> Section:
+    """bf16 vs fp32 on CPU (bench/bf16.py): agreement on the real e5-small (accuracy per cell,
+    prediction flips, importance Spearman), a short fine-tune's dev score, and the speed ratio."""
+    from bench import bf16 as bf16_bench
+
+    return bf16_bench.section(bf16_bench.measure(repeats=repeats))

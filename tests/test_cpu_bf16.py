@@ -146,3 +146,19 @@ def test_bf16_and_fp32_runs_are_different_runs_that_coexist(native_bf16, tmp_pat
     both = [find_checkpoint(fp32_spec), find_checkpoint(bf16_spec)]
     assert all(c is not None for c in both) and both[0].path != both[1].path
     assert len(store.curve_points(run_ids=list(run_ids.values()))) == 6
+
+
+def test_bench_section_reports_agreement_and_the_auto_rule():
+    from bench.bf16 import Cell, Result, section
+
+    result = Result(native=False, flags=(), load_start="1.0", load_end="1.0")
+    result.cells = [Cell("SST-2 dev", "unpruned", 0, 0.86, 0.86, 0, 64, 0.01),
+                    Cell("SST-2 dev", "random", 72, 0.52, 0.50, 3, 64, 0.05)]  # fmt: skip
+    result.spearman, result.top_overlap = {"SST-2 dev": 0.99}, {"SST-2 dev": 0.9}
+    result.finetune = {"fp32": 0.80, "bf16": 0.80}
+    result.speed_fp32_s, result.speed_bf16_s = [1.0, 1.1, 0.9], [2.0, 2.2, 1.8]
+    sec = section(result)
+    text = "\n".join(f"{r.figure} | {r.value} | {r.met}" for r in sec.rows)
+    assert "2.0 pt (SST-2 dev, random) | no" in text and "3 of 128" in text
+    assert "0.50x" in text and not result.auto_rule_met()  # emulated: never switches auto
+    assert "no native bf16" in "\n".join(sec.details)
