@@ -71,3 +71,23 @@ def test_layer_runs_store_the_unpruned_model_once_and_every_target(stored):
     for drop in drops.itertuples():
         assert drop.base_value == pytest.approx(base)
         assert drop.value == pytest.approx(_recomputed(by_key.loc[drop.target]))
+
+
+def test_curve_points_get_intervals_from_their_outcomes(stored):
+    from mbp.analysis.tables import curve_intervals
+
+    points = stored.curve_points(metric="accuracy")
+    frame = curve_intervals(stored, points["run_id"].unique().tolist(), metric="accuracy")
+    assert len(frame) == len(points)
+    merged = frame.merge(points, on=["run_id", "order_name", "seed", "fraction"])
+    assert merged["value_x"].tolist() == pytest.approx(merged["value_y"].tolist())
+    assert (merged["low"] <= merged["value_x"]).all() and (
+        merged["value_x"] <= merged["high"]
+    ).all()
+    unpruned = merged[merged["fraction"] == 0]
+    assert (unpruned["drop"] == 0).all() and (unpruned["drop_high"] == 0).all()  # itself
+    pruned = merged[merged["fraction"] > 0]
+    # paired: the drop's interval is never wider than the value's own (same examples)
+    assert ((pruned["drop_high"] - pruned["drop_low"]) <= (pruned["high"] - pruned["low"]) * 2
+            + 1e-9).all()  # fmt: skip
+    assert curve_intervals(stored, [], metric="accuracy").empty

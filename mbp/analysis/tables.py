@@ -17,7 +17,7 @@ then the one with the most finished cells, then the newest; pass `n_examples` to
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -546,3 +546,50 @@ def prunability_table(summary: pd.DataFrame, keep: float = 0.9) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- intervals
+
+
+def curve_intervals(
+    store: ResultsStore, run_ids: Sequence[str], *, metric: str, level: float = 0.95
+) -> pd.DataFrame:
+    """Bootstrap intervals of the curve points of `run_ids` from their stored outcomes
+    (mbp.analysis.bootstrap), one row per (run, order, seed, fraction) that has outcomes:
+    run_id, order_name, seed, fraction, value, low, high (the metric's interval) and drop,
+    drop_low, drop_high (unpruned minus pruned, paired: the same resampled examples for the
+    point and the run's unpruned point of the same order and seed). Runs stored before
+    outcomes were (schema < 6) have no rows."""
+    from mbp.analysis.bootstrap import interval, paired_difference, resample, scorer
+    from mbp.store.outcomes import decode
+
+    columns = ["run_id", "order_name", "seed", "fraction", "value", "low", "high", "drop",
+               "drop_low", "drop_high"]  # fmt: skip
+    if not run_ids:
+        return pd.DataFrame(columns=columns)
+    outcomes = store.outcomes(run_ids=list(run_ids))
+    points = store.curve_points(run_ids=list(run_ids), metric=metric)
+    if outcomes.empty or points.empty:
+        return pd.DataFrame(columns=columns)
+    stored = {(r.run_id, r.model_key): r for r in outcomes.itertuples()}
+    rows = []
+    for point in points.itertuples():
+        row = stored.get((point.run_id, f"{point.order_name}/{point.seed}/{point.fraction:g}"))
+        base = stored.get((point.run_id, f"{point.order_name}/{point.seed}/0"))
+        if row is None:
+            continue
+        preds, labels = decode(row.encoding, row.predictions), decode(row.encoding, row.labels)
+        score = scorer(row.task, metric)
+        idx = resample(len(labels), seed=0)  # one draw per run: every point of it paired
+        value = interval(preds, labels, score, idx, level)
+        drop = (
+            paired_difference(
+                decode(base.encoding, base.predictions), preds, labels, score, idx, level
+            )
+            if base is not None
+            else None
+        )
+        rows.append([point.run_id, point.order_name, point.seed, point.fraction,
+                     value.estimate, value.low, value.high,
+                     *(astuple(drop)[:3] if drop else (np.nan,) * 3)])  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
