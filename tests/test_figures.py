@@ -414,3 +414,15 @@ def test_plotly_config_downloads_png_or_svg():
     assert plotly_config("x", "svg")["toImageButtonOptions"]["format"] == "svg"
     with pytest.raises(ValueError):
         plotly_config("x", "gif")
+
+
+def test_example_intervals_become_error_bars_scaled_with_the_curve():
+    summary = summary_frame(orders=("importance",))
+    summary = summary.assign(ci_low=summary["mean"] - 0.02, ci_high=summary["mean"] + 0.03)
+    (curve,) = traces(pruning_curves(summary, metric="accuracy"), "curve")
+    assert np.allclose(curve.error_y.array, 0.03) and np.allclose(curve.error_y.arrayminus, 0.02)
+    (relative,) = traces(pruning_curves(summary, metric="accuracy", relative=True), "curve")
+    assert np.allclose(relative.error_y.array, 0.03 / 0.8 * 100)  # % of the unpruned 0.8
+    (plain,) = traces(pruning_curves(summary_frame(orders=("importance",)), metric="accuracy"),
+                      "curve")  # fmt: skip
+    assert plain.error_y.array is None

@@ -91,3 +91,31 @@ def test_curve_points_get_intervals_from_their_outcomes(stored):
     assert ((pruned["drop_high"] - pruned["drop_low"]) <= (pruned["high"] - pruned["low"]) * 2
             + 1e-9).all()  # fmt: skip
     assert curve_intervals(stored, [], metric="accuracy").empty
+
+
+def test_the_curves_page_draws_the_intervals_as_error_bars(stored, monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app import figures, roles
+
+    monkeypatch.setenv("MBP_STORE", str(stored.path))
+    monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.delenv("MBP_MODE", raising=False)
+    model = stored.runs()["model"].iloc[0]
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    at = AppTest.from_file(str(app), default_timeout=180)
+    at.query_params.update({"task": "sst2", "model": model, "lang": "en",
+                            "orders": "importance,random", "ci": "1"})  # fmt: skip
+    at.switch_page("views/curves.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (fig,) = figures(at)
+    curves = {t.meta["order"]: t for t in roles(fig, "curve")}
+    bars = curves["importance"].error_y
+    assert bars.array is not None and len(bars.array) == 5
+    assert (np.asarray(bars.array) >= 0).all() and np.asarray(bars.arrayminus)[-1] >= 0
+    assert curves["random"].error_y.array is None  # two seeds: the seed band instead
+    at.toggle(key="cv_ci").set_value(False).run()
+    (fig,) = figures(at)
+    assert all(t.error_y.array is None for t in roles(fig, "curve"))

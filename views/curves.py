@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mbp.analysis.tables import prunability_table
+from mbp.analysis.tables import attach_intervals, prunability_table
 from mbp.figures import ORDER_LABELS, model_label
 from mbp.tasks.scoring import chance_level
 from views import _common as common
@@ -63,13 +63,19 @@ def body() -> None:
             "Examples", counts, index=counts.index(_examples_param(counts)), key="cv_examples",
             help="several runs differ in evaluated examples",
         )  # fmt: skip
-    d1, d2 = st.columns([3.0, 1.2], vertical_alignment="bottom")
+    d1, d2, d3 = st.columns([3.0, 1.2, 1.4], vertical_alignment="bottom")
     x_axis = d1.segmented_control(
         "x-axis", list(X_CHOICES), format_func=X_CHOICES.get, required=True, key="cv_x",
         default=common.param("x", "heads", list(X_CHOICES)),
         help="what the pruned model saves: encoder FLOPs per example on the evaluated "
         "examples' real lengths, or parameters, counted from its structure",
     ) or "heads"  # fmt: skip
+    with_ci = d3.toggle(
+        "95 % intervals", value=common.param("ci", "0", ["0", "1"]) == "1", key="cv_ci",
+        help="error bars: the bootstrap interval over the evaluated examples (resampled from "
+        "each point's stored predictions), for orders with one seed; random orders show their "
+        "seed band",
+    )  # fmt: skip
     pareto = d2.toggle(
         "Pareto front", value=common.param("pareto", "0", ["0", "1"]) == "1", key="cv_pareto",
         help="per model and language, the points no other order or protocol shown beats on "
@@ -84,6 +90,7 @@ def body() -> None:
         band=band_key if band_key != "minmax" else None,
         x=x_axis if x_axis != "heads" else None,
         pareto="1" if pareto else None,
+        ci="1" if with_ci else None,
         examples=str(n_examples) if n_examples is not None else None,
     )
     pinned = common.pinned_runs(PICKER)
@@ -105,6 +112,16 @@ def body() -> None:
         f"{sel.task} · {', '.join(map(model_label, sel.models))} · {', '.join(sel.langs)} · "
         f"{common.PROTOCOL_LABELS[sel.protocol]}"
     )
+    runs = common.query("chart_runs", kind="sweep", methods=orders, **where)
+    if with_ci:
+        shown = runs[runs["shown"]]
+        intervals = common.query("curve_intervals", run_ids=shown["run_id"].tolist(),
+                                 metric=metric)  # fmt: skip
+        summary = attach_intervals(summary, intervals, shown)
+        if summary["ci_low"].isna().all():
+            st.caption("No intervals: the shown runs were stored before per-example outcomes "
+                       "were (store schema 6), or have only random orders with several seeds. "
+                       "Re-running them with `--force` stores the outcomes.")  # fmt: skip
     fig = common.figure(
         "pruning_curves",
         summary,
@@ -126,8 +143,7 @@ def body() -> None:
             f"{' '.join(sel.langs) or 'en'} --order {' '.join(missing)}`.",
             icon=":material/info:",
         )  # fmt: skip
-    common.run_provenance(common.query("chart_runs", kind="sweep", methods=orders, **where),
-                          key=PICKER)  # fmt: skip
+    common.run_provenance(runs, key=PICKER)
     column = {"flops": "flops_saved", "params": "params_saved", "speedup": "speedup"}
     if x_axis in column and summary[column[x_axis]].isna().any():
         missing = int(summary[column[x_axis]].isna().sum())

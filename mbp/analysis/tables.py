@@ -593,3 +593,24 @@ def curve_intervals(
                      value.estimate, value.low, value.high,
                      *(astuple(drop)[:3] if drop else (np.nan,) * 3)])  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
+
+
+def attach_intervals(
+    summary: pd.DataFrame, intervals: pd.DataFrame, runs: pd.DataFrame
+) -> pd.DataFrame:
+    """`summary` (curve_summary) with ci_low / ci_high: the bootstrap interval over examples
+    of each point of a one-seed series (`curve_intervals` of the shown `runs`, chart_runs);
+    random orders over several seeds keep their seed band instead (NaN here)."""
+    keys = ["model", "lang", "protocol", "order_name", "fraction"]
+    out = summary.drop(columns=["ci_low", "ci_high"], errors="ignore")
+    if intervals.empty or summary.empty:
+        return out.assign(ci_low=np.nan, ci_high=np.nan)
+    meta = runs[["run_id", "model", "lang", "protocol"]]
+    per_point = intervals.merge(meta, on="run_id").groupby(keys, as_index=False).agg(
+        ci_low=("low", "first"), ci_high=("high", "first"), seeds=("seed", "nunique")
+    )  # fmt: skip
+    per_point = per_point[per_point["seeds"] == 1].drop(columns="seeds")
+    merged = out.merge(per_point, on=keys, how="left")
+    one_seed = merged["n_seeds"] == 1
+    merged.loc[~one_seed, ["ci_low", "ci_high"]] = np.nan
+    return merged

@@ -62,8 +62,9 @@ def relative_values(summary: pd.DataFrame) -> pd.DataFrame:
     """mean/std/min/max/base as % of the unpruned score of the same model and language."""
     out = summary.copy()
     base = out["base"].where(out["base"].abs() > 1e-12)
-    for column in ("mean", "std", "min", "max"):
-        out[column] = out[column] / base * 100.0
+    for column in ("mean", "std", "min", "max", "ci_low", "ci_high"):
+        if column in out.columns:
+            out[column] = out[column] / base * 100.0
     out["base"] = 100.0
     return out
 
@@ -285,8 +286,14 @@ def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, col
         if order == "random" and seeds > 1
         else ""
     )
+    error = {}
+    if "ci_low" in part and part["ci_low"].notna().any():  # bootstrap interval over examples
+        low, high = part["ci_low"].to_numpy(dtype=float), part["ci_high"].to_numpy(dtype=float)
+        error = {"error_y": {"type": "data", "array": high - mean, "arrayminus": mean - low,
+                             "color": color, "thickness": 1.2, "width": 3}}  # fmt: skip
     out.append(
         {
+            **error,
             "type": "scatter",
             "x": x,
             "y": mean,
