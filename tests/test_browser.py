@@ -10,15 +10,19 @@ waits for it to finish and finds its curve on the Pruning-curves page.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mbp.store import ResultsStore
 from tests.browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -54,12 +58,15 @@ def _tiny_sst2(root: Path, n_train: int = 64, n_dev: int = 48) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[str]:
+STORES: dict[str, Path] = {}  # server base url -> the store its live runs write
+
+
+def _serve(tmp: Path, extra_env: dict[str, str]) -> Iterator[str]:
+    """`streamlit run app.py` on a free port with the fixture store (or `extra_env`'s),
+    the tiny model allowed and a tiny SST-2; stopped (process group) at teardown."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed (make system-deps)")
     pytest.importorskip("playwright.sync_api")
-    tmp = tmp_path_factory.mktemp("browser")
     env = {
         **os.environ,
         "MBP_STORE": str(fixture_store_copy(tmp / "store.duckdb")),
@@ -68,16 +75,25 @@ def server(tmp_path_factory) -> Iterator[str]:
         "MBP_CACHE": str(tmp / "cache"),
         "MBP_JOBS_DIR": str(tmp / "jobs"),
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
-    env.pop("MBP_MODE", None)
+    if "MBP_MODE" not in extra_env:
+        env.pop("MBP_MODE", None)
     app = StreamlitApp(env, tmp / "streamlit.log")
     try:
         base = app.start()
     except ServerDidNotStart as err:
         pytest.fail(str(err))
+    STORES[base] = Path(env["MBP_STORE"])
     yield base
     app.stop()
-    shutil.copyfile(tmp / "streamlit.log", SHOTS.parent / "streamlit.log")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tmp / "streamlit.log", SHOTS.parent / f"streamlit-{tmp.name}.log")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    yield from _serve(tmp_path_factory.mktemp("browser"), {})
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +239,8 @@ def test_a_retrain_live_run_lands_on_the_curves_page(server, page):
     _fill(page, "stNumberInput", "Examples per language", "32")
     _fill(page, "stNumberInput", "Fine-tuning examples", "48")
     page.screenshot(path=str(SHOTS / "live-retrain-form.png"), full_page=True)
-    page.get_by_text("retrain (the paper", exact=False).first.click()
+    protocol = page.locator('[data-testid="stButtonGroup"]').filter(has_text="Protocol")
+    protocol.locator("button").filter(has_text="retrain").first.click()
     settle(page)
     assert_clean(page)
     page.get_by_role("button", name="Launch").click()
@@ -246,3 +263,110 @@ def test_a_retrain_live_run_lands_on_the_curves_page(server, page):
     body = page.inner_text("body")
     assert "From 2 stored run(s), 2 picked: 32 examples · seeds 0 · retrain" in body, body
     page.screenshot(path=str(SHOTS / "live-retrain-curves.png"), full_page=True)
+
+
+def _launch_tiny(tab, base: str, grid: str, seeds: str, examples: str, train: str) -> str:
+    """Fill the Live-run form for the tiny model, launch, and return the job id."""
+    tab.goto(f"{base}/live")
+    settle(tab)
+    _select(tab, "Model", "tiny-bert")
+    settle(tab)
+    _fill(tab, "stTextInput", "Grid", grid)
+    _fill(tab, "stTextInput", "Random seeds", seeds)
+    _fill(tab, "stNumberInput", "Examples per language", examples)
+    _fill(tab, "stNumberInput", "Fine-tuning examples", train)
+    settle(tab)
+    assert_clean(tab)
+    tab.get_by_role("button", name="Launch").click()
+    tab.wait_for_url(re.compile(r"job="), timeout=60_000)
+    return re.search(r"job=([\w-]+)", tab.url).group(1)
+
+
+def test_a_cancelled_live_run_is_cancelled_in_mbp_runs(server, page):
+    job_id = _launch_tiny(page, server, "0:1:0.02", "0 1 2 3 4 5 6 7", "48", "64")
+    store = STORES[server]
+    deadline = time.time() + 300
+    running = None
+    while time.time() < deadline and running is None:  # cancel once its sweep stores cells
+        time.sleep(0.5)
+        with contextlib.suppress(Exception):  # the run's process holds the file a moment
+            runs = ResultsStore(store, read_only=True).job_runs(job_id)
+            live = runs[(runs["kind"] == "sweep") & (runs["status"] == "running")
+                        & (runs["cells_done"] > 0)]  # fmt: skip
+            running = live["run_id"].iloc[0] if len(live) else None
+    assert running, "the live run never stored a cell"
+    page.get_by_role("button", name="Cancel").first.click()
+    status = wait_for_job(page)
+    assert status == "cancelled", page.inner_text("body")[-2000:]
+    settle(page)
+    listing = subprocess.run(
+        [sys.executable, "-m", "mbp", "runs", "--store", str(STORES[server])],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    # the run that was computing when Cancel was clicked: cancelled; none left "running"
+    rows = {line.split()[0]: line.split() for line in listing.splitlines() if line.strip()}
+    assert rows[running][8] == "cancelled", listing
+    assert not any(row[8] == "running" for row in rows.values()), listing
+    page.screenshot(path=str(SHOTS / "live-cancelled.png"), full_page=True)
+    assert job_id in page.url
+
+
+def test_hostile_links_show_a_notice_not_a_traceback(server, page):
+    junk = ",".join(["en"] * 3000)
+    page.goto(f"{server}/curves?task=%3Cscript%3E&model=/etc/passwd&lang={junk},xx&y=foo")
+    settle(page, 1)
+    assert_clean(page)
+    body = page.inner_text("body")
+    assert "task='<script>' not available here" in body
+    assert "repeated lang= value(s) dropped" in body and "y='foo' not available here" in body
+    page.screenshot(path=str(SHOTS / "curves-hostile-link.png"), full_page=True)
+
+
+def test_head_importance_says_which_runs_it_shows(server, page):
+    page.goto(f"{server}/heads?task=xnli&model=e5-small")
+    settle(page, 3)
+    assert_clean(page)
+    body = page.inner_text("body")
+    assert re.search(r"From 2 stored run\(s\): \d+ examples · seeds 0 · posthoc", body), body
+    assert "Runs shown (2 of 2 matching)" in body
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory) -> Iterator[str]:
+    """Demo mode with capped live runs: a read-only copy of precomputed/, the tiny model."""
+    yield from _serve(
+        tmp_path_factory.mktemp("demo"), {"MBP_MODE": "demo", "MBP_DEMO_LIVE_RUNS": "capped"}
+    )
+
+
+def test_a_demo_visitor_cannot_see_or_cancel_another_visitors_run(demo_server, page):
+    browser = page.context.browser  # two new contexts: two visitors, two Streamlit sessions
+    contexts = [browser.new_context(viewport={"width": 1440, "height": 1800}) for _ in range(2)]
+    first, second = (context.new_page() for context in contexts)
+    try:
+        job_id = _launch_tiny(first, demo_server, "0:1:0.2", "0 1 2", "48", "64")
+        settle(first)
+        assert job_id in first.inner_text("body")
+        assert first.get_by_role("button", name="Cancel").count() or wait_for_job(first)
+
+        second.goto(f"{demo_server}/live")  # another visitor: no job list, no commands, paths
+        settle(second)
+        text = second.inner_text("body")
+        assert (
+            "Traceback" not in text and second.locator('[data-testid="stException"]').count() == 0
+        )
+        # the demo's one-at-a-time cap holds across visitors, without naming the other's run
+        assert "already running; the demo allows 1 at a time: wait for it to finish" in text
+        assert job_id not in text and "Recent" not in text and "--store" not in text
+        second.goto(f"{demo_server}/live?job={job_id}")  # even with the first one's link
+        second.get_by_text("is not available in the demo").first.wait_for(timeout=120_000)
+        settle(second)
+        assert second.get_by_role("button", name="Cancel").count() == 0
+        second.screenshot(path=str(SHOTS / "demo-second-visitor.png"), full_page=True)
+
+        assert wait_for_job(first) in ("done", "running", "cancelled", "timed out")
+        assert job_id in first.inner_text("body")  # the owner still sees it
+        assert "--store" not in first.inner_text("body")  # and no command or server path
+    finally:
+        for context in contexts:
+            context.close()

@@ -81,7 +81,9 @@ def test_capped_demo_accepts_a_small_run_and_refuses_big_ones():
     grid = validate_request(request(grid="0:1:0.1"), CAPPED_DEMO)  # 11 points > 6
     assert any("grid points 11" in p for p in grid)
     busy = validate_request(request(), CAPPED_DEMO, active_jobs=1)
-    assert any("at a time" in p for p in busy)
+    assert busy == [
+        "1 live run(s) already running; the demo allows 1 at a time: wait for it to finish"
+    ]
     assert any(
         "training examples 0" in p for p in validate_request(request(train_examples=0), CAPPED_DEMO)
     )

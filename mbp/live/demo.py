@@ -253,9 +253,11 @@ def validate_request(
     cap(train, caps.max_train_examples, "training examples")
     cap(params.finetune.epochs, caps.max_epochs, "epochs")
     if caps.max_concurrent is not None and active_jobs >= caps.max_concurrent:
+        fix = ("wait for it to finish" if settings.demo  # a visitor cannot cancel another's run
+               else "wait for it or cancel it")  # fmt: skip
         problems.append(
-            f"{active_jobs} live run(s) already running; this dashboard allows "
-            f"{caps.max_concurrent} at a time: wait for it or cancel it"
+            f"{active_jobs} live run(s) already running; {'the demo' if settings.demo else 'this dashboard'} "
+            f"allows {caps.max_concurrent} at a time: {fix}"
         )
     return problems
 
