@@ -373,9 +373,9 @@ def _details(r: Result) -> list[str]:
                 "examples",
                 "acc fp32",
                 "acc bf16",
-                "|diff| pt",
+                "abs diff pt",
                 "flips",
-                "max |logit diff|",
+                "max abs logit diff",
             ),
             rows,
         ),
@@ -400,9 +400,25 @@ def _details(r: Result) -> list[str]:
         f"bf16: every cell within {100 * MAX_CELL_DIFF:.1f} accuracy points, head-importance "
         f"Spearman >= {MIN_SPEARMAN}, fine-tuned dev score within {100 * MAX_FINETUNE_DIFF:.0f} "
         f"point, and >= {MIN_SPEEDUP}x faster with native bf16; this run "
-        + ("meets it." if r.auto_rule_met() else "does not meet it."),
+        + ("meets it." if r.auto_rule_met() else f"does not meet it ({_unmet(r)})."),
     ]
     return out
+
+
+def _unmet(r: Result) -> str:
+    """Which parts of the `auto` rule this run missed."""
+    out = []
+    if not r.cells or max(c.diff for c in r.cells) > MAX_CELL_DIFF:
+        out.append("accuracy per cell")
+    if any(rho < MIN_SPEARMAN for rho in r.spearman.values()):
+        out.append("importance ranking")
+    if len(r.finetune) == 2 and abs(r.finetune["bf16"] - r.finetune["fp32"]) > MAX_FINETUNE_DIFF:
+        out.append("fine-tuned dev score")
+    if not r.native:
+        out.append("no native bf16 here, so no speed-up to measure")
+    elif not r.speedup >= MIN_SPEEDUP:
+        out.append("speed-up")
+    return "; ".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
