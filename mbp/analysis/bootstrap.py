@@ -67,6 +67,11 @@ def scorer(task: str, metric: str) -> Scorer:
     return rows
 
 
+def _on_all(score: Scorer, preds: np.ndarray, labels: np.ndarray) -> float:
+    """The metric on every example (the point estimate)."""
+    return float(score(preds[None, :], labels[None, :])[0])
+
+
 def _percentiles(samples: np.ndarray, estimate: float, level: float) -> Interval:
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(samples, [tail, 100 - tail])
@@ -77,8 +82,7 @@ def interval(
     preds: np.ndarray, labels: np.ndarray, score: Scorer, idx: np.ndarray, level: float = LEVEL
 ) -> Interval:
     """The metric of one model with its bootstrap interval over the examples `idx` draws."""
-    estimate = score(preds[None, :], labels[None, :])[0]
-    return _percentiles(score(preds[idx], labels[idx]), estimate, level)
+    return _percentiles(score(preds[idx], labels[idx]), _on_all(score, preds, labels), level)
 
 
 def paired_difference(
@@ -90,8 +94,7 @@ def paired_difference(
     level: float = LEVEL,
 ) -> Interval:
     """metric(a) - metric(b), both scored on the same resampled examples."""
-    estimate = score(preds_a[None, :], labels[None, :])[0] - score(preds_b[None, :],
-                                                                  labels[None, :])[0]  # fmt: skip
+    estimate = _on_all(score, preds_a, labels) - _on_all(score, preds_b, labels)
     samples = score(preds_a[idx], labels[idx]) - score(preds_b[idx], labels[idx])
     return _percentiles(samples, estimate, level)
 
@@ -107,7 +110,6 @@ def unpaired_difference(
 ) -> Interval:
     """metric(a) - metric(b) with independent resamples for each side: what comparing two
     separate intervals amounts to (for examples that differ, e.g. two languages' test sets)."""
-    estimate = score(preds_a[None, :], labels[None, :])[0] - score(preds_b[None, :],
-                                                                  labels[None, :])[0]  # fmt: skip
+    estimate = _on_all(score, preds_a, labels) - _on_all(score, preds_b, labels)
     samples = score(preds_a[idx_a], labels[idx_a]) - score(preds_b[idx_b], labels[idx_b])
     return _percentiles(samples, estimate, level)

@@ -189,12 +189,13 @@ def _chosen_runs_sql(kind: str, extra: str) -> str:
     )
 
 
-def _examples_clause(n_examples: int | None) -> tuple[str, list[Any]]:
-    """Keep runs of `n_examples` evaluation examples (None: any) and every pinned run (the
-    pinned list comes as the clause's second parameter)."""
+def _examples_clause(n_examples: int | None, pins: list[str]) -> tuple[str, list[Any]]:
+    """Keep runs of `n_examples` evaluation examples (None: any) and every pinned run; the
+    parameters end with the pinned list `_chosen_runs_sql` orders by."""
     if n_examples is None:
-        return "", []
-    return " AND (n_examples = ? OR list_contains(?::VARCHAR[], run_id))", [int(n_examples)]
+        return "", [pins]
+    return (" AND (n_examples = ? OR list_contains(?::VARCHAR[], run_id))",
+            [int(n_examples), pins, pins])  # fmt: skip
 
 
 def chart_runs(
@@ -223,9 +224,9 @@ def chart_runs(
         clause, vals = _in(column, values)
         extra += clause
         params += vals
-    examples, examples_params = _examples_clause(n_examples)
     pins = list(pinned)
-    chosen_params = [*params, *examples_params, *([pins] if examples else []), pins]
+    examples, examples_params = _examples_clause(n_examples, pins)
+    chosen_params = [*params, *examples_params]
     return store.sql(
         f"""
         WITH chosen AS ({_chosen_runs_sql(kind, extra + examples)}),
@@ -279,9 +280,8 @@ def curve_summary(
     if task is not None:
         extra += " AND task = ?"
         params.append(task)
-    examples, examples_params = _examples_clause(n_examples)
-    pins = list(pinned)
-    params += [*examples_params, *([pins] if examples else []), pins]
+    examples, examples_params = _examples_clause(n_examples, list(pinned))
+    params += examples_params
     metric_sql = "?" if metric is not None else _primary_metric_sql()
     if metric is not None:
         params.append(metric)
@@ -572,6 +572,7 @@ def curve_intervals(
     if outcomes.empty or points.empty:
         return pd.DataFrame(columns=columns)
     stored = {(r.run_id, r.model_key): r for r in outcomes.itertuples()}
+    draws: dict[int, np.ndarray] = {}  # example count -> shared indices: every point paired
     rows = []
     for point in points.itertuples():
         row = stored.get((point.run_id, f"{point.order_name}/{point.seed}/{point.fraction:g}"))
@@ -580,7 +581,9 @@ def curve_intervals(
             continue
         preds, labels = decode(row.encoding, row.predictions), decode(row.encoding, row.labels)
         score = scorer(row.task, metric)
-        idx = resample(len(labels), seed=0)  # one draw per run: every point of it paired
+        if len(labels) not in draws:
+            draws[len(labels)] = resample(len(labels), seed=0)
+        idx = draws[len(labels)]
         value = interval(preds, labels, score, idx, level)
         drop = (
             paired_difference(

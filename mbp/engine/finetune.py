@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from mbp.engine.batching import length_sorted_batches
-from mbp.engine.device import Precision, autocast, resolve_device, resolved_precision
+from mbp.engine.device import autocast, resolve_device, resolved_precision
 from mbp.engine.evaluate import evaluate
 from mbp.engine.prune import load_pruned, prune_heads, save_pruned
 from mbp.paths import cache_dir
@@ -113,17 +113,14 @@ def finetune(
     *,
     data_dir: str | None = None,
     device: str = "auto",
-    precision: Precision | None = None,
     dev_examples: int = 2000,
     progress: bool = True,
 ) -> Checkpoint:
     """Fine-tune (or reuse) and return the checkpoint, with its dev score.
 
     The forward passes (training and the dev score) run in `spec.precision`, part of the
-    checkpoint's key; weights and optimiser state stay fp32. `precision` is not used (the
-    recipe says it); it stays so that callers passing their run's precision keep working.
+    checkpoint's key; weights and optimiser state stay fp32.
     """
-    del precision
     found = find_checkpoint(spec)
     if found is not None:
         return found

@@ -112,12 +112,11 @@ def checkpoint(ctx: RunContext, exp: Experiment):
         announce_finetune(ctx, spec)
         remote = getattr(ctx.executor, "finetune", None)
         if remote is not None:  # a cluster executor trains on a worker and installs it here
-            remote(spec, data_dir=ctx.data_dir, device=ctx.device, precision=ctx.precision)
+            remote(spec, data_dir=ctx.data_dir, device=ctx.device)
     ckpt = finetune(
         spec,
         data_dir=ctx.data_dir,
         device=ctx.device,
-        precision=ctx.precision,
         progress=ctx.progress,
     )
     check_same_checkpoint(ctx, exp, ckpt)

@@ -114,7 +114,7 @@ class CellWorker:
 
 
 @ray.remote(max_retries=MAX_RETRIES)
-def _finetune_remotely(spec, files_box: list, device: str, precision: str) -> dict[str, bytes]:
+def _finetune_remotely(spec, files_box: list, device: str) -> dict[str, bytes]:
     """A run's fine-tune on a worker: the task's data files arrive through the object store;
     the checkpoint's files go back (a worker sharing MBP_CACHE has written it there too)."""
     from mbp.engine.finetune import finetune
@@ -123,8 +123,7 @@ def _finetune_remotely(spec, files_box: list, device: str, precision: str) -> di
     files = ray.get(files_box[0])
     root = Path(tempfile.mkdtemp(prefix="mbp-ray-finetune-"))
     write_files(files, root)
-    ckpt = finetune(spec, data_dir=str(root) if files else None, device=device,
-                    precision=precision, progress=False)  # fmt: skip
+    ckpt = finetune(spec, data_dir=str(root) if files else None, device=device, progress=False)
     folder = Path(ckpt.path)
     return {str(f.relative_to(folder)): f.read_bytes() for f in folder.rglob("*") if f.is_file()}
 
@@ -167,7 +166,7 @@ class RayExecutor:
                 )
         return max(1, min(fit, units))
 
-    def finetune(self, spec, *, data_dir: str | None, device: str, precision: str) -> None:
+    def finetune(self, spec, *, data_dir: str | None, device: str) -> None:
         """Train `spec` on a Ray worker and install the checkpoint into this machine's cache
         (the driver records it in the store as for a local fine-tune)."""
         from mbp.engine.finetune import checkpoint_dir, find_checkpoint
@@ -184,7 +183,7 @@ class RayExecutor:
         )
         task = _finetune_remotely.options(
             num_cpus=self.options.cpus_per_worker, num_gpus=self.options.gpus_per_worker
-        ).remote(spec, [ray.put(files)], device, precision)
+        ).remote(spec, [ray.put(files)], device)
         try:
             checkpoint_files = ray.get(task)
         except RayTaskError as err:

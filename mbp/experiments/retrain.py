@@ -146,7 +146,6 @@ class RetrainWork:
             spec,
             data_dir=self.data_dir,
             device=str(self.device),
-            precision=self.precision,
             progress=self.progress,
         )
         model, tokenizer = ft.load_checkpoint(ckpt.path)
