@@ -311,6 +311,37 @@ def test_live_run_page_form_and_validation(fixture_env):
     assert at.button(key="lr_launch").disabled
 
 
+def test_live_run_page_says_how_many_examples_separate_two_languages(fixture_env):
+    from mbp.analysis import power
+
+    at = open_page("live_run")
+    at.selectbox(key="lr_model").set_value("e5-small").run()  # sst2: 3 random seeds stored
+
+    def guidance() -> str:
+        return " ".join(m.value for m in at.markdown)
+
+    needed = power.examples_needed(*power.around(0.5, 0.05))  # the defaults: 5 points near 50 %
+    assert f"needs **{needed:,} examples per language**: your 200 are :red[not enough]" in (
+        guidance()
+    )
+    assert "**Random-order seeds**: one seed's score spreads by" in guidance()
+    assert "**Fine-tunes**: spread unknown" in guidance()  # no recipe with two seeds stored
+    assert any("95 % two-sided test, 80 % power" in c.value for c in at.caption)
+    at.number_input(key="lr_examples").set_value(2000).run()
+    assert not at.exception
+    assert "your 2,000 are :green[enough]" in guidance()
+    assert "2,000 examples per language separate gaps of" in guidance()
+    at.slider(key="lr_gap").set_value(2).run()
+    assert "your 2,000 are :red[not enough]" in guidance()
+
+
+def test_layers_page_says_when_its_runs_have_no_intervals(fixture_env):
+    at = open_page("layers", {"ci": "1"})
+    assert at.toggle(key="ly_ci").value
+    assert any("these runs predate per-example outcomes" in c.value for c in at.caption)
+    assert len(figures(at)[0].data) == 1  # no invented intervals: no hatch marks
+
+
 def test_runs_and_data_page(fixture_env):
     at = open_page("runs_data")
     runs = page_tables(at)[0]

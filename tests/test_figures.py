@@ -426,3 +426,22 @@ def test_example_intervals_become_error_bars_scaled_with_the_curve():
     (plain,) = traces(pruning_curves(summary_frame(orders=("importance",)), metric="accuracy"),
                       "curve")  # fmt: skip
     assert plain.error_y.array is None
+
+
+def test_layer_heatmap_hatches_drops_within_noise_and_hovers_their_interval():
+    frame = layer_frame()
+    frame["drop_low"] = frame["drop"] - 0.015  # half-width 1.5 points around each drop
+    frame["drop_high"] = frame["drop"] + 0.015
+    frame.loc[frame["target"] == "group:top", ["drop_low", "drop_high"]] = np.nan  # none stored
+    frame["within_noise"] = (frame["drop_low"] <= 0) & (frame["drop_high"] >= 0)
+    fig = layer_heatmap(frame, lang_order=["en", "sw"])
+    heat, marks = fig.data
+    assert marks.meta["role"] == "within_noise" and fig.layout.showlegend
+    # |drop| <= 0.015: L1 of en and sw (0.01) only; group:top has no interval, so no mark
+    assert sorted(zip(marks.x, [y[:2] for y in marks.y], strict=True)) == [("L1", "en"),
+                                                                           ("L1", "sw")]  # fmt: skip
+    assert "95 % interval" in heat.hovertemplate
+    assert heat.customdata[0][0] == "[-0.50, +2.50]"  # en L1: 1 point +- 1.5, in points
+    assert heat.customdata[0][-1] == "none (no stored outcomes)"
+    plain = layer_heatmap(layer_frame())  # no interval columns: the figure as before
+    assert len(plain.data) == 1 and "interval" not in plain.data[0].hovertemplate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mbp.analysis.tables import group_reliance
+from mbp.analysis.tables import attach_layer_intervals, group_reliance
 from mbp.figures import model_label, symmetric_limit
 from views import _common as common
 
@@ -31,7 +31,7 @@ def body() -> None:
     preferred = [
         f"{m} · {sel.task}" for m in sel.models if f"{m} · {sel.task}" in options
     ] or options[:1]
-    c1, c2, c3 = st.columns([2, 2, 2])
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 1.2], vertical_alignment="bottom")
     default = common.linked_choice("lmodel", "ltask", options, preferred[0])
     choice = c1.selectbox("Model · task", options, index=options.index(default), key="ly_run")
     model, task = choice.split(" · ")
@@ -43,7 +43,14 @@ def body() -> None:
         key="ly_value", required=True,
         help="points = metric x 100; relative = % of the unpruned score",
     ) or "points"  # fmt: skip
-    common.set_params(lmodel=model, ltask=task, sort=sort, drop=value)
+    with_ci = c4.toggle(
+        "95 % intervals", value=common.param("ci", "0", ["0", "1"]) == "1", key="ly_ci",
+        help="each drop's paired bootstrap interval over the evaluated examples (the same "
+        "resampled examples for the model with and without the layer, from stored "
+        "predictions); hatched cells: the interval includes 0, a drop within noise",
+    )  # fmt: skip
+    common.set_params(lmodel=model, ltask=task, sort=sort, drop=value,
+                      ci="1" if with_ci else None)  # fmt: skip
     protocol = sel.protocols[0]
     if len(sel.protocols) > 1:  # "both" in the sidebar: one heatmap at a time, chosen here
         protocol = st.segmented_control(
@@ -60,8 +67,17 @@ def body() -> None:
             f"mbp layers --model {model} --task {task} --lang all{flag}",
         )
         return
+    if with_ci:
+        intervals = common.query("layer_intervals", run_ids=sorted(drops["run_id"].unique()),
+                                 metric=str(drops["metric"].iloc[0]))  # fmt: skip
+        drops = attach_layer_intervals(drops, intervals)
+        if drops["drop_low"].isna().all():
+            st.caption("No intervals: these runs predate per-example outcomes (store schema 6); "
+                       "re-running them with `--force` stores them.")  # fmt: skip
     if value == "relative":
         drops = drops.assign(drop=drops["relative_drop"])
+        if with_ci:
+            drops = drops.assign(drop_low=drops["relative_low"], drop_high=drops["relative_high"])
     meta = common.languages()
     order, labels = _language_order(sorted(drops["lang"].unique()), meta, SORTS[sort])
     unit = "% of unpruned" if value == "relative" else "points"
@@ -83,6 +99,14 @@ def body() -> None:
         "Red = removing it hurt, blue = it helped; one colour scale for every language "
         f"(±{symmetric_limit(drops['drop']) * 100:.1f} {unit}). Layers count from 1 at the bottom."
     )
+    if with_ci and drops["drop_low"].notna().any():
+        known = drops["drop_low"].notna()
+        st.caption(
+            f"Hatched: {int(drops['within_noise'].sum())} of {int(known.sum())} drops with an "
+            "interval are within noise (their 95 % paired bootstrap interval over the examples "
+            "includes 0); hover a cell for its interval."
+            + (f" {int((~known).sum())} cells have no stored outcomes." if (~known).any() else "")
+        )
 
     reliance = group_reliance(drops)
     merged = reliance.merge(meta.reset_index(drop=True), on="lang", how="left")

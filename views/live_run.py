@@ -137,6 +137,7 @@ def _form(cfg: demo.DemoSettings) -> None:
         grid=grid, examples=examples, device=device, train_examples=train, epochs=epochs,
         protocol=protocol, finetune=finetune,
     )  # fmt: skip
+    _sample_size_help(c7, request)
     active = jobs().active()
     problems = demo.validate_request(request, cfg, active_jobs=len(active),
                                      cuda_available=_cuda_available() if device == "cuda" else None)  # fmt: skip
@@ -154,6 +155,75 @@ def _form(cfg: demo.DemoSettings) -> None:
         job = _launch(request, cfg, estimate, cells)
         st.query_params["job"] = job.job_id
         st.rerun()
+
+
+def _sample_size_help(where, request: demo.LiveRunRequest) -> None:
+    """'How many examples?' under the example count: the examples (and seeds) a run needs to
+    separate two languages by a chosen gap (mbp.analysis.power), against the count chosen."""
+    from mbp.analysis import power
+
+    with where.popover("How many examples?", icon=":material/calculate:", width="stretch"):
+        gap = st.slider("Gap to detect (points)", 1, 20, 5, key="lr_gap",
+                        help="the difference between two languages' scores the run should "
+                        "tell apart from noise")  # fmt: skip
+        level = st.slider("Scores near (%)", 20, 80, 50, key="lr_level",
+                          help="the languages' typical accuracy; 50 % is the worst case (the "
+                          "most noise per example)")  # fmt: skip
+        try:
+            p1, p2 = power.around(level / 100, gap / 100)
+            needed = power.examples_needed(p1, p2)
+            smallest = power.detectable_difference(request.examples, level / 100)
+        except MbpError as exc:
+            st.warning(str(exc))
+            return
+        verdict = ":green[enough]" if needed <= request.examples else ":red[not enough]"
+        st.markdown(
+            f"Separating two languages **{gap} points** apart needs **{needed:,} examples per "
+            f"language**: your {request.examples:,} are {verdict} (one model, a deterministic "
+            "order; seeds below)."
+        )
+        if smallest is not None:
+            st.markdown(f"{request.examples:,} examples per language separate gaps of "
+                        f"**{smallest * 100:.1f} points** or more.")  # fmt: skip
+        spread = common.query("seed_spread", model=request.model, task=request.task)
+        _seed_lines(spread, request, p1, p2)
+        metric = TASKS[request.task].primary_metric
+        caveat = "" if metric == "accuracy" else (
+            f" {request.task} is scored by {metric}, not accuracy: read these as a rough guide."
+        )  # fmt: skip
+        st.caption(power.ASSUMPTIONS + caveat)
+
+
+def _seed_lines(spread: pd.DataFrame, request: demo.LiveRunRequest, p1: float, p2: float) -> None:
+    """What seeds add: the random order's seeds (this form's) and fine-tuning seeds, each at
+    the spread measured in the store, or why it is unknown."""
+    from mbp.analysis import power
+
+    by_source = spread.set_index("source") if len(spread) else pd.DataFrame()
+    n = request.examples
+    for source, what in (("random order", "random-order seeds"), ("fine-tuning", "fine-tunes")):
+        if source not in by_source.index:
+            st.markdown(f"**{what.capitalize()}**: spread unknown: no {request.model} run on "
+                        f"{request.task} with two or more of them stored.")  # fmt: skip
+            continue
+        sd, seeds = float(by_source.loc[source, "sd"]), int(by_source.loc[source, "seeds"])
+        k = power.seeds_needed(p1, p2, n, sd)
+        if k is not None:
+            need = f"**{k}** per language"
+        elif power.examples_needed(p1, p2) > n:
+            need = f"no number of them: {n:,} examples alone are too few"
+        else:
+            need = f"more than {power.MAX_SEEDS}"
+        line = (f"**{what.capitalize()}**: one seed's score spreads by {sd * 100:.1f} points "
+                f"(stored, {seeds} seeds); with {n:,} examples the gap needs {need}")  # fmt: skip
+        if source == "random order" and "random" in request.orders and k is not None:
+            try:
+                chosen = len(demo.to_params(request).seeds)
+            except MbpError:
+                chosen = None
+            if chosen is not None:
+                line += f"; you chose {chosen}"
+        st.markdown(line + ".")
 
 
 def _model_option(name: str) -> str:

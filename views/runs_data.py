@@ -7,8 +7,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from mbp.analysis.export import one_based
-from mbp.analysis.tables import rows_for_runs
+from mbp.analysis.export import download_frame
 from views import _common as common
 
 TABLES = {
@@ -67,7 +66,9 @@ def body() -> None:
     table = TABLES[label]
     scope = f"{len(run_ids)} selected run(s)" if rows else f"all {len(run_ids)} shown run(s)"
     d1.caption(f"{label} of {scope} · layers and heads numbered from 1, as on screen "
-               "(columns marked '1-based')")  # fmt: skip
+               "(columns marked '1-based') · layer drops and curve points with their 95 % "
+               "bootstrap intervals (_low/_high) where the runs stored per-example outcomes, "
+               "empty for older runs")  # fmt: skip
     stem = f"mbp-{table}"
     store = common.store()
     d2.download_button(
@@ -86,10 +87,11 @@ def body() -> None:
 
 def _frame(store, table: str, run_ids: list[str], runs: pd.DataFrame) -> pd.DataFrame:
     """Built when the button is clicked (deferred), from the store directly: no Streamlit.
-    Layer and head numbers are 1-based, as on screen (`mbp.analysis.export.one_based`)."""
+    Layer and head numbers are 1-based, as on screen; intervals where the runs stored
+    outcomes (`mbp.analysis.export.download_frame`)."""
     if table == "runs":
         return runs
-    return one_based(table, rows_for_runs(store, table, run_ids))
+    return download_frame(store, table, run_ids)
 
 
 def _parquet(frame: pd.DataFrame) -> bytes:

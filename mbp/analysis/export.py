@@ -2,7 +2,8 @@
 
 The store keeps 0-based `layer`, `head`, `layer:N` targets and `[layer, head]` pairs (the
 engine's indices); a download renames those columns with "(1-based)" and adds 1, so a number in
-a CSV means the same layer as on screen.
+a CSV means the same layer as on screen. `download_frame` adds each value's bootstrap interval
+where the runs stored per-example outcomes (`with_intervals`).
 
     python -c "import pandas as pd; from mbp.analysis.export import one_based; \
 print(one_based('head_importance', pd.DataFrame({'layer': [0], 'head': [3]})))"
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 #: store column -> its name in a download
@@ -66,3 +68,49 @@ def one_based(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     else:
         return out
     return out.rename(columns={c: n for c, n in RENAMED.items() if c in out.columns})
+
+
+#: table -> the interval columns `with_intervals` adds (NaN where a run has no outcomes)
+INTERVAL_COLUMNS = {
+    "layer_importance": ["drop_low", "drop_high"],
+    "curve_points": ["value_low", "value_high", "drop_low", "drop_high"],
+}
+
+
+def with_intervals(store, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (rows of store table `table`, 0-based) with 95 % bootstrap intervals from the
+    runs' stored outcomes: a layer drop's paired interval (drop_low, drop_high); a curve
+    point's value interval (value_low, value_high) and the paired interval of its drop from
+    the unpruned point (drop_low, drop_high). NaN where a run predates outcomes (schema < 6);
+    other tables pass through."""
+    from mbp.analysis.tables import curve_intervals, layer_intervals
+
+    if table not in INTERVAL_COLUMNS:
+        return frame
+    columns = INTERVAL_COLUMNS[table]
+    if frame.empty:
+        return frame.assign(**{c: np.nan for c in columns})
+    run_ids = sorted(frame["run_id"].unique())
+    keys = ["run_id", "target"] if table == "layer_importance" else [
+        "run_id", "order_name", "seed", "fraction"]  # fmt: skip
+    parts = []
+    for metric in sorted(frame["metric"].unique()):
+        if table == "layer_importance":
+            found = layer_intervals(store, run_ids, metric=metric)
+        else:
+            found = curve_intervals(store, run_ids, metric=metric).rename(
+                columns={"low": "value_low", "high": "value_high"}
+            )
+        parts.append(found[[*keys, *columns]].assign(metric=metric))
+    found = pd.concat(parts, ignore_index=True)
+    if found.empty:  # runs from before outcomes: say nothing rather than merge on no rows
+        return frame.assign(**{c: np.nan for c in columns})
+    return frame.merge(found, on=[*keys, "metric"], how="left")
+
+
+def download_frame(store, table: str, run_ids: list[str]) -> pd.DataFrame:
+    """A download of `table` for `run_ids`: the rows, their intervals where stored
+    (`with_intervals`), layers and heads numbered from 1 (`one_based`)."""
+    from mbp.analysis.tables import rows_for_runs
+
+    return one_based(table, with_intervals(store, table, rows_for_runs(store, table, run_ids)))

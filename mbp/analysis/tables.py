@@ -617,3 +617,109 @@ def attach_intervals(
     one_seed = merged["n_seeds"] == 1
     merged.loc[~one_seed, ["ci_low", "ci_high"]] = np.nan
     return merged
+
+
+def layer_intervals(
+    store: ResultsStore, run_ids: Sequence[str], *, metric: str, level: float = 0.95
+) -> pd.DataFrame:
+    """Paired bootstrap intervals of the layer drops of `run_ids` from their stored outcomes
+    (mbp.analysis.bootstrap): one row per (run, target) whose model and the run's unpruned
+    model both have outcomes: run_id, target, drop, drop_low, drop_high (unpruned minus
+    pruned, both scored on the same resampled examples). Runs stored before outcomes were
+    (schema < 6) have no rows."""
+    from mbp.analysis.bootstrap import paired_difference, resample, scorer
+    from mbp.store.outcomes import UNPRUNED, decode
+
+    columns = ["run_id", "target", "drop", "drop_low", "drop_high"]
+    outcomes = store.outcomes(run_ids=list(run_ids)) if run_ids else pd.DataFrame()
+    if outcomes.empty:
+        return pd.DataFrame(columns=columns)
+    draws: dict[int, np.ndarray] = {}  # example count -> shared indices, as curve_intervals
+    rows = []
+    for run_id, part in outcomes.groupby("run_id", sort=True):
+        by_key = part.set_index("model_key")
+        if UNPRUNED not in by_key.index:  # a sweep's or importance run's outcomes
+            continue
+        base = by_key.loc[UNPRUNED]
+        labels = decode(base.encoding, base.labels)
+        base_preds = decode(base.encoding, base.predictions)
+        score = scorer(base.task, metric)
+        if len(labels) not in draws:
+            draws[len(labels)] = resample(len(labels), seed=0)
+        for key, row in by_key.drop(index=UNPRUNED).iterrows():
+            preds = decode(row.encoding, row.predictions)
+            if len(preds) != len(labels):  # not the base model's examples: no pairing
+                continue
+            drop = paired_difference(base_preds, preds, labels, score, draws[len(labels)], level)
+            rows.append([run_id, key, drop.estimate, drop.low, drop.high])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def attach_layer_intervals(drops: pd.DataFrame, intervals: pd.DataFrame) -> pd.DataFrame:
+    """`drops` (layer_drops) with each drop's paired interval (`layer_intervals`): drop_low,
+    drop_high, the same divided by the unpruned score (relative_low, relative_high), and
+    within_noise: the interval includes 0 (False where the run has no outcomes)."""
+    out = drops.drop(columns=["drop_low", "drop_high", "relative_low", "relative_high",
+                              "within_noise"], errors="ignore")  # fmt: skip
+    found = intervals[["run_id", "target", "drop_low", "drop_high"]] if len(intervals) else None
+    if found is None or out.empty:
+        out = out.assign(drop_low=np.nan, drop_high=np.nan)
+    else:
+        out = out.merge(found, on=["run_id", "target"], how="left")
+    base = out["base_value"].where(out["base_value"] != 0)
+    return out.assign(
+        relative_low=out["drop_low"] / base,
+        relative_high=out["drop_high"] / base,
+        within_noise=(out["drop_low"] <= 0) & (out["drop_high"] >= 0),
+    )
+
+
+def seed_spread(store: ResultsStore, *, model: str, task: str) -> pd.DataFrame:
+    """How far one seed's score spreads (sample standard deviation, metric units), per source:
+    - "random order": across the random-order seeds of one sweep run at the same pruned
+      fraction (0 < f < 1), the median over those fractions and runs: what a run's random
+      seeds average away;
+    - "fine-tuning": the fine-tuned dev score across seeds of one recipe (checkpoints of the
+      task's training task that differ only in seed, no heads pruned), the recipe with most
+      seeds: what a second fine-tune could change.
+    Columns source, sd, seeds (the most seeds behind one spread), values (spreads the median
+    is over); a source with no two seeds stored has no row."""
+    import json
+
+    from mbp.tasks import TASKS
+
+    columns = ["source", "sd", "seeds", "values"]
+    rows = []
+    random = store.sql(
+        f"""
+        WITH per AS (
+            SELECT c.run_id, c.fraction, stddev_samp(c.value) AS sd,
+                   count(DISTINCT c.seed) AS seeds
+            FROM curve_points c JOIN runs r USING (run_id)
+            WHERE r.kind = 'sweep' AND r.model = ? AND r.task = ? AND c.order_name = 'random'
+              AND c.fraction > 0 AND c.fraction < 1 AND c.metric = {_primary_metric_sql()}
+            GROUP BY c.run_id, c.fraction HAVING count(DISTINCT c.seed) >= 2
+        )
+        SELECT median(sd) AS sd, max(seeds) AS seeds, count(*) AS n FROM per
+        """,
+        [model, task],
+    )
+    if len(random) and int(random["n"].iloc[0]) > 0:
+        rows.append(["random order", float(random["sd"].iloc[0]), int(random["seeds"].iloc[0]),
+                     int(random["n"].iloc[0])])  # fmt: skip
+    train_task = TASKS[task].train_task if task in TASKS else task
+    ckpts = store.checkpoints()
+    if len(ckpts):
+        ckpts = ckpts[(ckpts["model"] == model) & (ckpts["task"] == train_task)]
+    recipes: dict[str, dict[int, float]] = {}
+    for spec_json, value in zip(ckpts.get("spec_json", []), ckpts.get("dev_value", []),
+                                strict=True):  # fmt: skip
+        spec = json.loads(spec_json)
+        if spec.get("pruned_heads") or value is None or pd.isna(value):
+            continue
+        seed = int(spec.pop("seed", 0))
+        recipes.setdefault(json.dumps(spec, sort_keys=True), {})[seed] = float(value)
+    best = max(recipes.values(), key=len, default={})
+    if len(best) >= 2:
+        rows.append(["fine-tuning", float(np.std(list(best.values()), ddof=1)), len(best), 1])
+    return pd.DataFrame(rows, columns=columns)

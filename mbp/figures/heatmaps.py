@@ -65,6 +65,9 @@ def layer_heatmap(
     `drops` has columns lang, target, drop (a fraction: metric units, or a relative drop),
     shown x100 in `unit` ("points" for metric drops, "% of unpruned" for relative ones).
     Positive (red) = removing it hurt. `zmax` fixes the scale (default: the largest |drop|).
+    With columns drop_low, drop_high and within_noise (tables.attach_layer_intervals) the
+    hover shows each drop's 95 % interval and a hatch stroke marks the cells whose interval
+    includes 0 (a drop within the examples' noise).
     """
     if drops.empty:
         return empty_figure("No layer-importance results for this selection")
@@ -74,11 +77,16 @@ def layer_heatmap(
     grid = grid.reindex(index=langs, columns=columns) * 100.0
     limit = (zmax if zmax is not None else symmetric_limit(drops["drop"])) * 100.0
     values = grid.to_numpy(dtype=float)
+    x_labels = [target_label(c) for c in columns]
+    y_labels = [_dot_label(lang, (lang_labels or {}).get(lang)) for lang in langs]
+    with_ci = {"drop_low", "drop_high", "within_noise"} <= set(drops.columns) and bool(
+        drops["drop_low"].notna().any()
+    )
     heat = {
         "type": "heatmap",
         "z": values,
-        "x": [target_label(c) for c in columns],
-        "y": [_dot_label(lang, (lang_labels or {}).get(lang)) for lang in langs],
+        "x": x_labels,
+        "y": y_labels,
         "colorscale": DIVERGING_SCALE,
         "zmin": -limit,
         "zmax": limit,
@@ -93,20 +101,72 @@ def layer_heatmap(
             "<b>%{y}</b>, removing %{x}<br>" + value_name + f": %{{z:.2f}} {unit}<extra></extra>"
         ),
     }
+    traces = [heat]
+    if with_ci:
+        heat["customdata"] = _interval_text(drops, langs, columns)
+        heat["hovertemplate"] = heat["hovertemplate"].replace(
+            "<extra>", f"<br>95 % interval: %{{customdata}} {unit}<extra>"
+        )
+        traces.append(_noise_marks(drops, langs, columns, x_labels, y_labels))
     n_layers = sum(c.startswith("layer:") for c in columns)
     shapes = [vline(n_layers - 0.5, "#1F2430", width=2)] if 0 < n_layers < len(columns) else []
     return assemble(
-        [heat],
+        traces,
         title=title,
         height=max(260, 34 * len(langs) + 140),
-        showlegend=False,
+        showlegend=with_ci,  # the hatch's one legend entry, below the plot
         layout={
             "shapes": shapes,
             "yaxis": {"autorange": "reversed", "showgrid": False},
             "xaxis": {"side": "top", "showgrid": False, "tickangle": 0},
-            "margin": {"t": 96 if title else 60, "b": 24},
+            "margin": {"t": 96 if title else 60, "b": 56 if with_ci else 24},
         },
     )
+
+
+def _interval_text(drops: pd.DataFrame, langs: list[str], columns: list[str]) -> np.ndarray:
+    """(langs, targets) hover text of each drop's interval x100, or why there is none."""
+    low, high = (
+        drops.pivot_table(index="lang", columns="target", values=name, aggfunc="mean")
+        .reindex(index=langs, columns=columns)
+        .to_numpy(dtype=float)
+        * 100.0
+        for name in ("drop_low", "drop_high")
+    )
+    text = np.full(low.shape, "none (no stored outcomes)", dtype=object)
+    known = np.isfinite(low) & np.isfinite(high)
+    text[known] = [f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(low[known], high[known],
+                                                                   strict=True)]  # fmt: skip
+    return text
+
+
+def _noise_marks(
+    drops: pd.DataFrame,
+    langs: list[str],
+    columns: list[str],
+    x_labels: list[str],
+    y_labels: list[str],
+) -> dict:
+    """A hatch stroke over every cell whose drop's interval includes 0."""
+    noise = (
+        drops.assign(within_noise=drops["within_noise"].astype(float))
+        .pivot_table(index="lang", columns="target", values="within_noise", aggfunc="max")
+        .reindex(index=langs, columns=columns)
+        .to_numpy(dtype=float)
+    )
+    rows, cols = np.nonzero(noise == 1.0)
+    return {
+        "type": "scatter",
+        "mode": "markers",
+        "x": [x_labels[c] for c in cols],
+        "y": [y_labels[r] for r in rows],
+        "marker": {"symbol": "line-ne-open", "size": 24, "color": "rgba(31, 36, 48, 0.55)",
+                   "line": {"width": 1.5}},
+        "name": "within noise: the drop's 95 % interval includes 0",
+        "hoverinfo": "skip",
+        "showlegend": True,
+        "meta": {"role": "within_noise"},
+    }  # fmt: skip
 
 
 def _head_grid(scores: pd.DataFrame) -> pd.DataFrame:
