@@ -38,11 +38,11 @@ def free_port() -> int:
 
 
 class StreamlitApp:
-    """`streamlit run app.py` headless on a free local port with `env`, its output in
-    `log_path`; in its own process group, so stopping it stops whatever it started."""
+    """`streamlit run app.py` (or `script`) headless on a free local port with `env`, its output
+    in `log_path`; in its own process group, so stopping it stops whatever it started."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env, self.log_path = env, Path(log_path)
+    def __init__(self, env: dict[str, str], log_path: Path, script: Path = ROOT / "app.py") -> None:
+        self.env, self.log_path, self.script = env, Path(log_path), Path(script)
         self.proc: subprocess.Popen | None = None
         self.base = ""
 
@@ -51,7 +51,7 @@ class StreamlitApp:
         port = free_port()
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed by stop())
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+            [sys.executable, "-m", "streamlit", "run", str(self.script), "--server.port",
              str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
              "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,

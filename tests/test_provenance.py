@@ -104,6 +104,12 @@ def test_the_curves_page_says_which_runs_and_a_link_can_pick_one(monkeypatch, tm
     query = {"task": "sst2", "model": "e5-small", "lang": "en", "orders": "random"}
     at = _curves_page(monkeypatch, tmp_path, store_path, query)
     assert "From 1 stored run(s): 500 examples · seeds 0 1 2 · posthoc" in _captions(at)
+    # "Runs shown" is drawn only when opened: closed, no picker and no table reach the browser
+    assert "cv_runs" not in [m.key for m in at.multiselect]
+    assert not [d for d in at.dataframe if "checkpoint" in d.value]
+    at.session_state["cv_runs_open"] = True
+    at.run()
+    assert [d for d in at.dataframe if "checkpoint" in d.value]
     picker = at.multiselect(key="cv_runs")
     assert picker.value == [] and any(SMALL[:8] in option for option in picker.options)
     at = _curves_page(monkeypatch, tmp_path, store_path, {**query, "runs": SMALL})

@@ -142,9 +142,11 @@ def _cached_claims(
     _curves: Any,
     _drops: Any,
 ) -> list[Any]:
-    from mbp.analysis.claims import ModelPair, evaluate_claims_from
+    from mbp.analysis.claims import ModelPair, claim_draws, evaluate_claims_from
 
-    return evaluate_claims_from(_curves, _drops, languages(), ModelPair(bert, mbert), protocol)
+    pair = ModelPair(bert, mbert)
+    draws = claim_draws(open_store()[0], pair, protocol)  # intervals, where outcomes are stored
+    return evaluate_claims_from(_curves, _drops, languages(), pair, protocol, *draws)
 
 
 def stored_models() -> list[str]:
@@ -461,8 +463,13 @@ def chart(fig: Any, name: str, *, key: str | None = None) -> None:
 
 
 def empty_state(what: str, command: str, extra: str | None = None) -> None:
-    """Say what is missing and which `mbp` command fills it."""
-    text = f"**{what}**\n\nFill it with:\n```bash\n{command}\n```"
+    """Say what is missing and which `mbp` command fills it.
+
+    The command is inline code, one line each, not a fenced block: a fenced block loads the
+    syntax highlighter (Prism), measured at 8 % of a loaded page's browser CPU (BENCHMARKS 9).
+    """
+    lines = "  \n".join(f"`{line.strip()}`" for line in command.splitlines() if line.strip())
+    text = f"**{what}**\n\nFill it with:  \n{lines}"
     if extra:
         text += f"\n{extra}"
     st.info(text, icon=":material/inbox:")
@@ -558,6 +565,31 @@ def provenance_line(runs: pd.DataFrame) -> str:
     )
 
 
+def lazy_expander(label: str, *, key: str) -> Any:
+    """An expander whose body the page draws only while it is open (check `.open`): a closed
+    "Runs shown" then costs the browser no table (BENCHMARKS 9: tables and charts, not the
+    server, are what a visitor waits for)."""
+    return st.expander(label, key=key, on_change="rerun")
+
+
+def _run_picker(runs: pd.DataFrame, labels: dict[str, str], wanted: list[str], key: str) -> None:
+    """The "Runs shown" body of a chart with a picker: the picker (where there is a choice)
+    and the shown runs' details."""
+    if len(runs) > int(runs["shown"].sum()) or wanted:
+        st.multiselect(
+            "Pick runs (each replaces the most complete run of its line)",
+            list(labels), default=[r for r in wanted if r in labels] if key not in
+            st.session_state else None, format_func=labels.get, key=key,
+            help="Default: per line, the run with the most examples, then the most "
+            "finished cells, then the newest.",
+        )  # fmt: skip
+    table = runs[runs["shown"]].drop(columns=["shown"])
+    st.dataframe(table, hide_index=True, column_config={
+        "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+        "dev_value": st.column_config.NumberColumn("fine-tuned dev score", format="%.4f"),
+    })  # fmt: skip
+
+
 def run_provenance(runs: pd.DataFrame, *, key: str, pick: bool = True) -> None:
     """Under a chart: the one-line provenance, the shown runs' details, and (`pick`) where
     other runs could feed it too, a picker mirrored in the URL as `runs=`. Charts that must
@@ -568,8 +600,9 @@ def run_provenance(runs: pd.DataFrame, *, key: str, pick: bool = True) -> None:
     if runs.empty:
         return
     if not pick:
-        with st.expander(f"Runs shown ({int(runs['shown'].sum())})"):
-            st.dataframe(runs[runs["shown"]].drop(columns=["shown", "pinned"]), hide_index=True)
+        box = lazy_expander(f"Runs shown ({int(runs['shown'].sum())})", key=f"{key}_open")
+        if box.open:
+            box.dataframe(runs[runs["shown"]].drop(columns=["shown", "pinned"]), hide_index=True)
         return
     labels = {row.run_id: _run_label(row) for row in runs.itertuples()}
     wanted = pinned_runs(key)
@@ -578,20 +611,10 @@ def run_provenance(runs: pd.DataFrame, *, key: str, pick: bool = True) -> None:
         if missing:
             st.warning(f"Picked run(s) {', '.join(missing)} from the link do not match this "
                        "chart's selection and are ignored.", icon=":material/link_off:")  # fmt: skip
-    alternatives = len(runs) > int(runs["shown"].sum())
-    with st.expander(f"Runs shown ({int(runs['shown'].sum())} of {len(runs)} matching)"):
-        if alternatives or wanted:
-            st.multiselect(
-                "Pick runs (each replaces the most complete run of its line)",
-                list(labels), default=[r for r in wanted if r in labels] if key not in
-                st.session_state else None, format_func=labels.get, key=key,
-                help="Default: per line, the run with the most examples, then the most "
-                "finished cells, then the newest.",
-            )  # fmt: skip
-        table = runs[runs["shown"]].drop(columns=["shown"])
-        st.dataframe(table, hide_index=True, column_config={
-            "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
-            "dev_value": st.column_config.NumberColumn("fine-tuned dev score", format="%.4f"),
-        })  # fmt: skip
+    box = lazy_expander(f"Runs shown ({int(runs['shown'].sum())} of {len(runs)} matching)",
+                        key=f"{key}_open")  # fmt: skip
+    if box.open:  # closed, the picker is not drawn: its choice lives on in the URL
+        with box:
+            _run_picker(runs, labels, wanted, key)
     picked = st.session_state.get(key, wanted)
     set_params(**{RUNS_PARAM: ",".join(r for r in picked if r in labels) or None})

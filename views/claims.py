@@ -84,8 +84,8 @@ def _claim(result: logic.ClaimResult, figure, pair: tuple[str, str]) -> None:
     with left:
         common.chart(figure(result), f"claim-{result.number}-{result.protocol}",
                      key=f"claim-{result.number}-{result.protocol}")  # fmt: skip
-        common.run_provenance(_runs(result, *pair), key=f"cl_runs_{result.number}",
-                              pick=False)  # fmt: skip
+        common.run_provenance(_runs(result, *pair), pick=False,
+                              key=f"cl_runs_{result.number}_{result.protocol}")  # fmt: skip
     with right:
         st.markdown(f"**Statistic:** {result.statistic}  \n**Rule:** {result.threshold}")
         numbers = pd.DataFrame(
