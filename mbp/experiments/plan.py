@@ -292,7 +292,7 @@ def plan_status(runs, steps: list[Step]) -> list[dict]:
     rows = []
     for step in steps:
         params = step.params()
-        states, seconds = [], 0.0
+        states, seconds, devices = [], 0.0, set()
         for key in step.runs:
             found = [r for r in by_key.get(key, []) if _matches(r, params)]
             found.sort(key=lambda r: r.status != "done")  # a finished copy wins
@@ -300,6 +300,7 @@ def plan_status(runs, steps: list[Step]) -> list[dict]:
             if found:
                 elapsed = getattr(found[0], "cell_seconds", getattr(found[0], "elapsed_s", None))
                 seconds += float(elapsed) if elapsed is not None and elapsed == elapsed else 0.0
+                devices.add(str(getattr(found[0], "device", "") or ""))
         done = sum(s == "done" for s in states)
         missing = sum(s is None for s in states)
         rows.append(
@@ -309,8 +310,10 @@ def plan_status(runs, steps: list[Step]) -> list[dict]:
                 "done": done,
                 "unfinished": len(states) - done - missing,
                 "not started": missing,
-                # evaluation time of the runs (fine-tuning excluded), to plan what is left
+                # the cells' own time: evaluations, and a retrained cell's own fine-tune (the
+                # unpruned checkpoint a run starts from is not counted), to plan what is left
                 "minutes": round(seconds / 60, 1),
+                "device": ", ".join(sorted(d for d in devices if d)),
                 "state": "done"
                 if states and done == len(states)
                 else "not started"
