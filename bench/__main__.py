@@ -11,7 +11,7 @@ FLOPs, 5 peak memory, 6 the dashboard (bench/bench_dashboard.py, if present), 7 
 paper-scale sweep (only where a GPU is visible), 8 the Ray executor's per-cell overhead and
 scaling (bench/ray_bench.py), 9 the dashboard in Chromium: first charts and a widget change per
 page (bench/browser_timing.py), 10 bf16 vs fp32 on CPU: agreement and speed
-(bench/bf16.py).
+(bench/bf16.py), 11 fine-tuning throughput vs the Hugging Face Trainer (bench/finetune_speed.py).
 """
 
 from __future__ import annotations
@@ -25,10 +25,14 @@ import warnings
 
 from bench.common import Row, Section, load_average, machine_info
 
+ALL = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="figures to run, e.g. 1,3,6")
+    parser.add_argument(
+        "--only", default=",".join(map(str, sorted(ALL))), help="figures to run, e.g. 1,3,6"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (>= 3)")
     parser.add_argument("--mbert-per-lang", type=int, default=2, help="sweep pairs per language")
     parser.add_argument("--e5-per-lang", type=int, default=2, help="sweep pairs per language")
@@ -80,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         ({8}, "figure 8: Ray executor", lambda: _ray(settings.repeats)),
         ({9}, "figure 9: dashboard in a browser", lambda: sections.browser(settings.repeats)),
         ({10}, "figure 10: bf16 on CPU", lambda: sections.bf16(settings.repeats)),
+        (
+            {11},
+            "figure 11: fine-tuning vs the Trainer",
+            lambda: sections.finetune_speed(settings.repeats),
+        ),
     ]
     done: list[Section] = []
     for figures, title, fn in plan:
@@ -105,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(rows))
     print(f"\ntotal {total / 60:.1f} min; load average at the end {load_average()}")
-    if not args.no_doc and only == {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:
+    if not args.no_doc and only == ALL:
         info["load average at end (1/5/15 min)"] = load_average()
         path = write_doc(info, settings.describe(), rows, done, total)
         print(f"wrote {path}")
     elif not args.no_doc:
         print("docs/BENCHMARKS.md not rewritten: only a full run writes it")
-    if only != {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:  # a partial run: its sections' Markdown, to read
+    if only != ALL:  # a partial run: its sections' Markdown, to read
         for sec in done:
             print("\n".join(sec.details))
     return 0

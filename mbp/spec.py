@@ -72,8 +72,13 @@ class FinetuneSpec(_Spec):
     # what the forward pass computed in (fp32 | bf16 | fp16; 'auto' resolved): a bf16 fine-tune
     # is a different checkpoint from an fp32 one
     precision: str = "fp32"
+    # random: shuffled batches; bucketed: batches of similar lengths (less padding, faster),
+    # which trains to other weights, so it is part of the key
+    batching: str = "random"
+    # adamw: torch's default (foreach) AdamW; adamw-fused: its fused kernel (other bits)
+    optimizer: str = "adamw"
 
-    ADDED_LATER: ClassVar[tuple[str, ...]] = ("precision",)
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("precision", "batching", "optimizer")
 
 
 @dataclass(frozen=True)

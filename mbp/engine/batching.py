@@ -2,6 +2,9 @@
 
 for batch in length_sorted_batches(encoded, batch_size=64, pad_id=tokenizer.pad_token_id):
     logits = model(**batch.inputs).logits   # batch.index: positions in `encoded`
+
+For training, `bucketed_batches` keeps batches random but of similar lengths (shuffle, sort
+within chunks of batches, shuffle the batch order), as Hugging Face's `LengthGroupedSampler`.
 """
 
 from __future__ import annotations
@@ -28,28 +31,83 @@ def length_sorted_batches(
 
     Longest first, so the first batch shows the peak memory at once.
     """
-    lengths = np.array([len(x) for x in encoded.input_ids])
+    lengths = _lengths(encoded)
     order = np.argsort(-lengths, kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield padded_batch(encoded, order[start : start + batch_size], pad_id, device, lengths)
+
+
+#: Batches per sorted chunk in `bucketed_batches` (as Hugging Face's `LengthGroupedSampler`).
+BUCKET_CHUNK_BATCHES = 50
+
+
+def bucketed_order(
+    lengths: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    chunk_batches: int = BUCKET_CHUNK_BATCHES,
+) -> list[np.ndarray]:
+    """Training batches (index arrays) of similar lengths, still random: shuffle, sort each chunk
+    of `chunk_batches` batches by length, cut it into batches, shuffle the batches' order.
+
+    Every example is in exactly one batch; there are ceil(n / batch_size) batches, as with plain
+    random batches (only the last chunk can end in a short one).
+    """
+    if batch_size < 1 or chunk_batches < 1:
+        raise ValueError(
+            f"batch_size {batch_size} and chunk_batches {chunk_batches} must be >= 1: e.g. 32, 50"
+        )
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * chunk_batches
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), chunk):
+        part = order[start : start + chunk]
+        part = part[np.argsort(-lengths[part], kind="stable")]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def bucketed_batches(
+    encoded,
+    batch_size: int,
+    pad_id: int,
+    device: str | torch.device,
+    rng: np.random.Generator,
+    chunk_batches: int = BUCKET_CHUNK_BATCHES,
+) -> Iterator[Batch]:
+    """One epoch of `bucketed_order` batches of `encoded`, each padded to its own longest."""
+    lengths = _lengths(encoded)
+    for index in bucketed_order(lengths, batch_size, rng, chunk_batches):
+        yield padded_batch(encoded, index, pad_id, device, lengths)
+
+
+def _lengths(encoded) -> np.ndarray:
+    return np.array([len(x) for x in encoded.input_ids], dtype=np.int64)
+
+
+def padded_batch(
+    encoded, index: np.ndarray, pad_id: int, device: str | torch.device, lengths=None
+) -> Batch:
+    """The examples `index` of `encoded`, in that order, padded to the longest of them."""
+    lengths = _lengths(encoded) if lengths is None else lengths
     has_types = getattr(encoded, "token_type_ids", None) is not None
     labels = np.asarray(encoded.labels)
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
-        width = int(lengths[index].max())
-        ids = np.full((len(index), width), pad_id, dtype=np.int64)
-        mask = np.zeros((len(index), width), dtype=np.int64)
-        types = np.zeros((len(index), width), dtype=np.int64) if has_types else None
-        for row, i in enumerate(index):
-            n = lengths[i]
-            ids[row, :n] = encoded.input_ids[i]
-            mask[row, :n] = 1
-            if types is not None:
-                types[row, :n] = encoded.token_type_ids[i]
-        inputs = {
-            "input_ids": torch.from_numpy(ids).to(device),
-            "attention_mask": torch.from_numpy(mask).to(device),
-        }
+    width = int(lengths[index].max())
+    ids = np.full((len(index), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(index), width), dtype=np.int64)
+    types = np.zeros((len(index), width), dtype=np.int64) if has_types else None
+    for row, i in enumerate(index):
+        n = lengths[i]
+        ids[row, :n] = encoded.input_ids[i]
+        mask[row, :n] = 1
         if types is not None:
-            inputs["token_type_ids"] = torch.from_numpy(types).to(device)
-        yield Batch(
-            inputs, torch.from_numpy(labels[index]).to(device), index, int(lengths[index].sum())
-        )
+            types[row, :n] = encoded.token_type_ids[i]
+    inputs = {
+        "input_ids": torch.from_numpy(ids).to(device),
+        "attention_mask": torch.from_numpy(mask).to(device),
+    }
+    if types is not None:
+        inputs["token_type_ids"] = torch.from_numpy(types).to(device)
+    return Batch(
+        inputs, torch.from_numpy(labels[index]).to(device), index, int(lengths[index].sum())
+    )

@@ -5,12 +5,15 @@ max length 128, 3 epochs, linear warm-up then decay. A finished checkpoint with 
 `FinetuneSpec` key is reused; a killed run leaves no half-written checkpoint (it is written to a
 temporary directory and renamed into place). With `pruned_heads`, the heads are removed first
 and stay removed while the rest is retrained (prune-then-fine-tune, Budhraja et al. 2020).
+Faster, opt-in (other weights, so part of the key): `batching="bucketed"` (batches of similar
+lengths, padded per batch) and `optimizer="adamw-fused"` (docs/BENCHMARKS.md figure 11).
 
     ckpt = finetune(FinetuneSpec("minilm-l6", checksum, "sst2", train_examples=4000, epochs=1))
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,10 +29,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from mbp.engine.batching import length_sorted_batches
+from mbp.engine.batching import bucketed_batches, length_sorted_batches
 from mbp.engine.device import autocast, resolve_device, resolved_precision
 from mbp.engine.evaluate import evaluate
 from mbp.engine.prune import load_pruned, prune_heads, save_pruned
+from mbp.errors import MbpError
 from mbp.paths import cache_dir
 from mbp.spec import FinetuneSpec
 
@@ -43,6 +47,20 @@ _TORCH_START_SEED = 67280421310721
 #: trains to the same weights in every process of these machines. `MBP_FINETUNE_THREADS`
 #: trades that for speed; a checkpoint is identified by its weights' sha256 in any case.
 FINETUNE_THREADS = int(os.environ.get("MBP_FINETUNE_THREADS", "1"))
+#: `FinetuneSpec.batching`: shuffled batches, or batches of similar lengths (bucketed).
+BATCHINGS = ("random", "bucketed")
+#: `FinetuneSpec.optimizer`: torch's AdamW (foreach), or its fused kernel.
+OPTIMIZERS = ("adamw", "adamw-fused")
+
+
+@dataclass
+class Trained:
+    """A fine-tuned model in memory, before its dev score and checkpoint."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    n_train: int
+    train_seconds: float  # the training loop only (no loading, no dev score)
 
 
 @dataclass
@@ -125,36 +143,75 @@ def finetune(
     if found is not None:
         return found
     torch_device = resolve_device(device)
-    resolved_precision(torch_device, spec.precision)  # refuses bf16 on a CPU without it
-    threads = torch.get_num_threads()
-    if torch_device.type == "cpu":
-        torch.set_num_threads(FINETUNE_THREADS)
+    check_recipe(spec, torch_device)
+    with finetune_threads(torch_device):
+        return _finetune(spec, torch_device, data_dir, dev_examples, progress)
+
+
+def check_recipe(spec: FinetuneSpec, device: torch.device) -> None:
+    """Refuse (MbpError, one line) a recipe this device cannot train."""
+    resolved_precision(device, spec.precision)  # refuses bf16 on a CPU without it
+    if spec.batching not in BATCHINGS:
+        raise MbpError(f"batching {spec.batching!r} is unknown: use one of {', '.join(BATCHINGS)}")
+    if spec.optimizer not in OPTIMIZERS:
+        raise MbpError(
+            f"optimizer {spec.optimizer!r} is unknown: use one of {', '.join(OPTIMIZERS)}"
+        )
+
+
+@contextlib.contextmanager
+def finetune_threads(device: torch.device, threads: int | None = None):
+    """On CPU, train on `threads` (default `FINETUNE_THREADS`) intra-op threads, then restore."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(threads or FINETUNE_THREADS)
     try:
-        return _finetune(spec, torch_device, data_dir, spec.precision, dev_examples, progress)
+        yield
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
 
 
-def _finetune(spec, torch_device, data_dir, precision, dev_examples, progress) -> Checkpoint:
-    from mbp.models import load_model
+def training_data(spec: FinetuneSpec, tokenizer, data_dir: str | None = None):
+    """The encoded training examples a spec trains on (an `mbp.tasks.Encoded`)."""
     from mbp.tasks import complement, encode, get_task, load_examples, subsample
 
     task = get_task(spec.task)
-    regression = task.labels is None
-    torch.manual_seed(_TORCH_START_SEED + spec.seed)  # the new classifier's initial weights
-    model, tokenizer = load_model(spec.model, num_labels=1 if regression else len(task.labels))
-    if spec.pruned_heads:
-        model = prune_heads(model, list(spec.pruned_heads))
-    model.to(torch_device)
     train = load_examples(spec.task, task.train_split, data_dir=data_dir)
     # Never train on the held-out 10% of train, so "heldout" stays a clean evaluation split
     # (the shared data has no MNLI dev file).
     train = complement(train, load_examples(spec.task, "heldout", data_dir=data_dir))
     if spec.train_examples:
         train = subsample(train, spec.train_examples, spec.seed)
-    encoded = encode(tokenizer, train, spec.max_length)
-    pad_id = tokenizer.pad_token_id or 0
+    return encode(tokenizer, train, spec.max_length)
 
+
+def initial_model(spec: FinetuneSpec, device: torch.device):
+    """(model, tokenizer) a spec starts from: the pre-trained model with a new classifier seeded
+    from the spec (whatever ran before in the process), its pruned heads removed."""
+    from mbp.models import load_model
+    from mbp.tasks import get_task
+
+    task = get_task(spec.task)
+    torch.manual_seed(_TORCH_START_SEED + spec.seed)  # the new classifier's initial weights
+    labels = 1 if task.labels is None else len(task.labels)
+    model, tokenizer = load_model(spec.model, num_labels=labels)
+    if spec.pruned_heads:
+        model = prune_heads(model, list(spec.pruned_heads))
+    return model.to(device), tokenizer
+
+
+def train(
+    spec: FinetuneSpec, device: torch.device, *, data_dir: str | None = None, progress: bool = False
+) -> Trained:
+    """Train the spec's model on the current thread setting (see `finetune_threads`); no
+    checkpoint, no dev score. `finetune` is this plus both."""
+    from mbp.tasks import get_task
+
+    check_recipe(spec, device)
+    regression = get_task(spec.task).labels is None
+    model, tokenizer = initial_model(spec, device)
+    encoded = training_data(spec, tokenizer, data_dir)
+    pad_id = tokenizer.pad_token_id or 0
     if spec.freeze_embeddings:
         # the word-embedding matrix (250k x 384 for e5-small) dominates the optimizer's work
         model.get_input_embeddings().weight.requires_grad_(False)
@@ -179,7 +236,10 @@ def _finetune(spec, torch_device, data_dir, precision, dev_examples, progress) -
             "weight_decay": 0.0,
         },
     ]
-    optimizer = torch.optim.AdamW(params, lr=spec.lr)
+    # frozen parameters are left out above: no optimiser state, no update work
+    optimizer = torch.optim.AdamW(
+        params, lr=spec.lr, fused=True if spec.optimizer == "adamw-fused" else None
+    )
     steps_per_epoch = int(np.ceil(len(encoded.input_ids) / spec.batch_size))
     total = max(1, int(np.ceil(steps_per_epoch * spec.epochs)))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(spec.warmup_ratio * total), total)
@@ -187,9 +247,10 @@ def _finetune(spec, torch_device, data_dir, precision, dev_examples, progress) -
     model.train()
     bar = tqdm(total=total, desc=f"fine-tune {spec.model} on {spec.task}", disable=not progress)
     step = 0
+    batches = bucketed_batches if spec.batching == "bucketed" else _shuffled_batches
     while step < total:
-        for batch in _shuffled_batches(encoded, spec.batch_size, pad_id, torch_device, rng):
-            with autocast(torch_device, precision):
+        for batch in batches(encoded, spec.batch_size, pad_id, device, rng):
+            with autocast(device, spec.precision):
                 logits = model(**batch.inputs).logits.float()
             if regression:
                 loss = F.mse_loss(logits[:, 0], batch.labels.float())
@@ -207,9 +268,19 @@ def _finetune(spec, torch_device, data_dir, precision, dev_examples, progress) -
                 break
     bar.close()
     model.eval()
+    return Trained(model, tokenizer, len(encoded.input_ids), time.perf_counter() - start)
 
+
+def _finetune(spec, torch_device, data_dir, dev_examples, progress) -> Checkpoint:
+    from mbp.tasks import encode, get_task
     from mbp.tasks.scoring import scoring_examples
 
+    task = get_task(spec.task)
+    trained = train(spec, torch_device, data_dir=data_dir, progress=progress)
+    start = time.perf_counter() - trained.train_seconds  # training + the dev score, as always
+    model, tokenizer = trained.model, trained.tokenizer
+    pad_id = tokenizer.pad_token_id or 0
+    precision = spec.precision
     dev_split, dev = scoring_examples(spec.task, data_dir, dev_examples)
     scores = evaluate(
         model,
@@ -228,8 +299,9 @@ def _finetune(spec, torch_device, data_dir, precision, dev_examples, progress) -
         "dev_scores": scores,
         "dev_split": dev_split,
         "dev_examples": len(dev.labels),
-        "n_train": len(encoded.input_ids),
+        "n_train": trained.n_train,
         "seconds": seconds,
+        "train_seconds": trained.train_seconds,
         "device": str(torch_device),
         "precision": precision,
     }

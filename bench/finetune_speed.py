@@ -1,0 +1,425 @@
+"""Fine-tuning throughput: mbp against the Hugging Face `Trainer`, the same recipe (figure 11).
+
+    .venv/bin/python -m bench.finetune_speed                  # minilm-l6, 512 SST-2, 3 repeats
+    .venv/bin/python -m bench.finetune_speed --train 1000 --dev 872 --repeats 3
+    .venv/bin/python -m bench.finetune_speed --quick          # a smoke test: a few steps
+
+One recipe (model, training examples, epochs, lr, batch, max length, warm-up, weight decay,
+seed) trained side by side, repeats interleaved (A B C, C B A, ...), each variant from the same
+initial weights (mbp's seeded classifier) on the same examples:
+
+- the anchor: `transformers.Trainer`, every example padded to max length (as the paper's
+  `run_glue.py`), and the `Trainer` with dynamic padding (`DataCollatorWithPadding`), both on
+  all cores with the Trainer's default optimiser;
+- mbp's default recipe (random batches padded per batch, AdamW) on `FINETUNE_THREADS`;
+- mbp with the levers: bucketed batches (`batching="bucketed"`), fused AdamW
+  (`optimizer="adamw-fused"`), on 1 thread and on all cores. Frozen parameters are never in
+  mbp's optimiser; bf16 autocast is a lever only where the CPU has native bf16.
+
+Throughput = training examples x epochs / seconds of the training loop (no loading, no dev
+score), median over repeats. Every model is scored by mbp's `evaluate` on the same dev
+examples. Where the target is missed, a torch.profiler profile of mbp's fastest variant says
+where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from bench.common import DATA_DIR, Row, Section, cores, load_average, median, met
+from bench.report import markdown_table
+
+TARGET_RATIO = 3.0  # mbp with the levers / the Trainer padded to max length, examples/s
+MAX_DEV_DIFF = 0.01  # |dev score difference| to the anchor, as a fraction (1 point)
+ANCHOR = "trainer-pad"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What every variant trains: one FinetuneSpec's recipe (the Trainer gets the same)."""
+
+    model: str = "minilm-l6"
+    task: str = "sst2"
+    train: int = 512
+    epochs: float = 1.0
+    lr: float = 2e-5
+    batch: int = 32
+    max_length: int = 128
+    seed: int = 0
+    dev: int = 872  # dev examples every model is scored on (SST-2 dev has 872)
+
+    def spec(self, **levers):
+        from mbp.models import model_checksum
+        from mbp.spec import FinetuneSpec
+
+        return FinetuneSpec(self.model, model_checksum(self.model), self.task,
+                            train_examples=self.train, epochs=self.epochs, lr=self.lr,
+                            batch_size=self.batch, max_length=self.max_length, seed=self.seed,
+                            **levers)  # fmt: skip
+
+    def describe(self) -> str:
+        return (
+            f"{self.model} on {self.train} {self.task.upper()} training examples, "
+            f"{self.epochs:g} epoch(s), lr {self.lr:g}, batch {self.batch}, max length "
+            f"{self.max_length}, linear schedule with 10% warm-up, weight decay 0.01, "
+            f"gradient clipping 1.0, seed {self.seed}; dev score on {self.dev} dev examples"
+        )
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    label: str
+    trainer_padding: str = ""  # "max_length" | "longest": a Trainer run; "": an mbp run
+    batching: str = "random"
+    optimizer: str = "adamw"
+    threads: int = 0  # 0: FINETUNE_THREADS (mbp) / all cores (the Trainer)
+
+    @property
+    def is_trainer(self) -> bool:
+        return bool(self.trainer_padding)
+
+
+def variants(all_cores: int) -> list[Variant]:
+    from mbp.engine.finetune import FINETUNE_THREADS
+
+    one = FINETUNE_THREADS
+    return [
+        Variant(ANCHOR, "HF Trainer, padded to max length (anchor)", "max_length",
+                threads=all_cores),
+        Variant("trainer-dynamic", "HF Trainer, dynamic padding", "longest", threads=all_cores),
+        Variant("mbp-default", "mbp default (random batches, AdamW)", threads=one),
+        Variant("mbp-bucketed", "mbp bucketed batches, AdamW", batching="bucketed", threads=one),
+        Variant("mbp-levers", "mbp bucketed + fused AdamW", batching="bucketed",
+                optimizer="adamw-fused", threads=one),
+        Variant("mbp-levers-all", "mbp bucketed + fused AdamW", batching="bucketed",
+                optimizer="adamw-fused", threads=all_cores),
+    ]  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    variant: Variant
+    seconds: list[float] = field(default_factory=list)
+    dev: float = float("nan")
+    n_train: int = 0
+    optimizer: str = ""  # what actually ran (the Trainer's default optimiser)
+
+    @property
+    def rate(self) -> float:
+        return self.n_train / median(self.seconds) if self.seconds else float("nan")
+
+
+@dataclass
+class Result:
+    recipe: Recipe
+    outcomes: dict[str, Outcome]
+    widths: dict[str, float]  # batching -> mean padded tokens per example
+    mean_length: float
+    native_bf16: bool
+    flags: tuple[str, ...]
+    load_start: str
+    load_end: str = ""
+    seconds: float = 0.0
+    profile: list[tuple[str, float]] = field(default_factory=list)
+    profile_note: str = ""
+
+    def ratio(self, name: str, anchor: str = ANCHOR) -> float:
+        return self.outcomes[name].rate / self.outcomes[anchor].rate
+
+    def dev_diff(self, name: str, anchor: str = ANCHOR) -> float:
+        return abs(self.outcomes[name].dev - self.outcomes[anchor].dev)
+
+    def met(self, name: str) -> bool:
+        return self.ratio(name) >= TARGET_RATIO and self.dev_diff(name) <= MAX_DEV_DIFF
+
+
+# ---------------------------------------------------------------- the runs
+
+
+def _trainer_run(recipe: Recipe, v: Variant, data_dir: str):
+    """(train seconds, trained model, optimiser name): the HF `Trainer` on mbp's examples,
+    from mbp's initial model (the same seeded classifier)."""
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from mbp.engine.finetune import finetune_threads, initial_model, training_data
+
+    cpu = torch.device("cpu")
+    spec = recipe.spec()
+    model, tokenizer = initial_model(spec, cpu)
+    encoded = training_data(spec, tokenizer, data_dir)
+    rows = []
+    for i, ids in enumerate(encoded.input_ids):
+        row = {"input_ids": ids.tolist(), "labels": int(encoded.labels[i])}
+        if encoded.token_type_ids is not None:
+            row["token_type_ids"] = encoded.token_type_ids[i].tolist()
+        rows.append(row)
+    padding = v.trainer_padding
+    collator = DataCollatorWithPadding(
+        tokenizer,
+        padding=padding,
+        max_length=recipe.max_length if padding == "max_length" else None,
+    )
+    total = max(1, math.ceil(math.ceil(len(rows) / recipe.batch) * recipe.epochs))
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out, per_device_train_batch_size=recipe.batch, learning_rate=recipe.lr,
+            num_train_epochs=recipe.epochs, warmup_steps=int(spec.warmup_ratio * total),
+            weight_decay=spec.weight_decay, max_grad_norm=1.0, lr_scheduler_type="linear",
+            seed=recipe.seed, data_seed=recipe.seed, use_cpu=True, report_to="none",
+            save_strategy="no", logging_strategy="no", disable_tqdm=True,
+            dataloader_num_workers=0,
+        )  # fmt: skip
+        trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator)
+        with finetune_threads(cpu, v.threads):
+            t0 = time.perf_counter()
+            trainer.train()
+            seconds = time.perf_counter() - t0
+    return seconds, model.eval(), str(getattr(args.optim, "value", args.optim)), len(rows)
+
+
+def _mbp_run(recipe: Recipe, v: Variant, data_dir: str):
+    from mbp.engine.finetune import finetune_threads, train
+
+    cpu = torch.device("cpu")
+    spec = recipe.spec(batching=v.batching, optimizer=v.optimizer)
+    with finetune_threads(cpu, v.threads):
+        trained = train(spec, cpu, data_dir=data_dir)
+    return trained.train_seconds, trained.model, v.optimizer, trained.n_train
+
+
+def _dev_score(model, dev, task, pad_id: int) -> float:
+    """The task's primary metric on the dev examples (mbp's `evaluate`, fp32, for every model)."""
+    from mbp.engine.evaluate import evaluate
+
+    scores = evaluate(model, dev, task, pad_id=pad_id, device="cpu", precision="fp32")
+    return float(scores[task.primary_metric])
+
+
+def padded_widths(lengths: np.ndarray, batch: int, seed: int) -> dict[str, float]:
+    """Mean padded tokens per example for one epoch of each batching (what the model computes
+    on): random batches (mbp's default and the Trainer's dynamic padding), bucketed, and pad
+    to max length is the max length itself."""
+    from mbp.engine.batching import bucketed_order
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    shuffled = [order[i : i + batch] for i in range(0, len(order), batch)]
+    bucketed = bucketed_order(lengths, batch, np.random.default_rng(seed))
+
+    def width(batches):
+        return sum(int(lengths[b].max()) * len(b) for b in batches) / len(lengths)
+
+    return {"random": width(shuffled), "bucketed": width(bucketed)}
+
+
+def measure(recipe: Recipe = Recipe(), repeats: int = 3, data_dir: str = DATA_DIR,
+            profile: bool = True, names: tuple[str, ...] = ()) -> Result:  # fmt: skip
+    from mbp.engine.device import cpu_bf16_flags
+    from mbp.engine.finetune import finetune_threads, initial_model, training_data
+    from mbp.tasks import encode, get_task
+    from mbp.tasks.scoring import scoring_examples
+
+    t0 = time.perf_counter()
+    all_cores = cores()
+    chosen = [v for v in variants(all_cores) if not names or v.name in names]
+    flags = cpu_bf16_flags()
+    result = Result(recipe, {v.name: Outcome(v) for v in chosen}, {}, 0.0, bool(flags), flags,
+                    load_average())  # fmt: skip
+    task = get_task(recipe.task)
+    _, tokenizer = initial_model(recipe.spec(), torch.device("cpu"))
+    pad_id = tokenizer.pad_token_id or 0
+    dev = encode(
+        tokenizer, scoring_examples(recipe.task, data_dir, recipe.dev)[1], recipe.max_length
+    )
+    train = training_data(recipe.spec(), tokenizer, data_dir)
+    lengths = np.array([len(x) for x in train.input_ids])
+    result.mean_length = float(lengths.mean())
+    result.widths = padded_widths(lengths, recipe.batch, recipe.seed)
+    for r in range(repeats):
+        order = chosen if r % 2 == 0 else chosen[::-1]
+        for v in order:
+            run: Callable = _trainer_run if v.is_trainer else _mbp_run
+            seconds, model, optimizer, n = run(recipe, v, data_dir)
+            out = result.outcomes[v.name]
+            out.seconds.append(seconds)
+            out.n_train, out.optimizer = int(n * recipe.epochs), optimizer
+            if r == 0:  # the same recipe trains the same model every repeat: score it once
+                with finetune_threads(torch.device("cpu"), all_cores):
+                    out.dev = _dev_score(model, dev, task, pad_id)
+            print(f"    repeat {r + 1} {v.name}: {seconds:.1f} s "
+                  f"({n * recipe.epochs / seconds:.1f} examples/s), dev {out.dev:.3f}",
+                  flush=True)  # fmt: skip
+            del model
+    best = _best_mbp(result)
+    if profile and best and ANCHOR in result.outcomes and not result.met(best):
+        result.profile, result.profile_note = _profile(recipe, result.outcomes[best].variant,
+                                                       data_dir)  # fmt: skip
+    result.load_end = load_average()
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _best_mbp(result: Result) -> str | None:
+    names = [n for n, o in result.outcomes.items() if not o.variant.is_trainer and o.seconds]
+    return max(names, key=lambda n: result.outcomes[n].rate) if names else None
+
+
+def _profile(recipe: Recipe, v: Variant, data_dir: str) -> tuple[list[tuple[str, float]], str]:
+    """Top ops by self CPU time (%) of `v` training on 4 batches, and the optimiser's share."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from mbp.engine.finetune import finetune_threads, train
+
+    cpu = torch.device("cpu")
+    small = replace(recipe, train=min(recipe.train, 4 * recipe.batch))
+    spec = small.spec(batching=v.batching, optimizer=v.optimizer)
+    with finetune_threads(cpu, v.threads), profile(activities=[ProfilerActivity.CPU]) as prof:
+        trained = train(spec, cpu, data_dir=data_dir)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:10]
+    ops = [(e.key, 100 * e.self_cpu_time_total / total) for e in top]
+    step = sum(e.cpu_time_total for e in events if e.key.startswith("Optimizer.step#"))
+    backward = sum(e.cpu_time_total for e in events
+                   if e.key.startswith("autograd::engine::evaluate_function"))  # fmt: skip
+    note = (
+        f"{v.label} on {v.threads} thread(s), {small.train} examples "
+        f"({trained.train_seconds:.1f} s): of the ops' CPU time, the optimiser step takes "
+        f"{100 * step / total:.0f}%, the backward pass {100 * backward / total:.0f}%, the forward "
+        f"pass and the rest {100 * max(0.0, 1 - (step + backward) / total):.0f}%"
+    )
+    return ops, note
+
+
+# ---------------------------------------------------------------- the report
+
+
+def section(r: Result) -> Section:
+    sec = Section("11. Fine-tuning throughput vs the Hugging Face Trainer")
+    anchor = r.outcomes.get(ANCHOR)
+    for o in r.outcomes.values():
+        v = o.variant
+        sec.rows.append(Row("11", f"fine-tune {v.label}, {v.threads} thread(s)",
+                            f"{o.rate:.1f} examples/s (dev {o.dev:.3f})"))  # fmt: skip
+    if anchor is None:
+        return sec
+    for name, o in r.outcomes.items():
+        if o.variant.is_trainer:
+            continue
+        ratio, diff = r.ratio(name), r.dev_diff(name)
+        dynamic = (f"; {r.ratio(name, 'trainer-dynamic'):.2f}x the dynamic-padding Trainer"
+                   if "trainer-dynamic" in r.outcomes else "")  # fmt: skip
+        sec.rows.append(Row("11", f"{o.variant.label}, {o.variant.threads} thread(s) / Trainer "
+                            "padded to max length", f"{ratio:.2f}x, dev {100 * diff:.1f} pt apart"
+                            f"{dynamic}", f">= {TARGET_RATIO:g}x, dev within "
+                            f"{100 * MAX_DEV_DIFF:.0f} pt", met(r.met(name))))  # fmt: skip
+    sec.details += details(r)
+    return sec
+
+
+def details(r: Result) -> list[str]:
+    flags = ", ".join(r.flags) or "none"
+    bf16 = (
+        "This CPU has native bf16 (" + flags + "): bf16 autocast is a lever here (not measured "
+        "by this figure)."
+        if r.native_bf16
+        else "**No native bf16 on this CPU** (no avx512_bf16 / amx_bf16), so bf16 autocast is "
+        "not a lever here: mbp refuses it, and torch's emulation is slower than fp32 (figure 10)."
+    )
+    out = [
+        f"Recipe: {r.recipe.describe()}. Load average (1/5/15 min) {r.load_start} at the start, "
+        f"{r.load_end} at the end; {r.seconds / 60:.1f} min in all; {cores()} cores. {bf16}",
+        "",
+        f"Mean tokens per training example {r.mean_length:.1f}; padded tokens per example the "
+        f"model computes on: {r.recipe.max_length} padded to max length, "
+        f"{r.widths.get('random', float('nan')):.1f} random batches padded per batch (mbp's "
+        "default, the Trainer's dynamic padding), "
+        f"{r.widths.get('bucketed', float('nan')):.1f} bucketed.",
+        "",
+    ]
+    rows = []
+    for name, o in r.outcomes.items():
+        v = o.variant
+        ratio = f"{r.ratio(name):.2f}x" if ANCHOR in r.outcomes else "-"
+        diff = f"{100 * r.dev_diff(name):.1f}" if ANCHOR in r.outcomes else "-"
+        rows.append((v.label, v.threads, o.optimizer, " / ".join(f"{s:.1f}" for s in o.seconds),
+                     f"{o.rate:.1f}", ratio, f"{o.dev:.3f}", diff))  # fmt: skip
+    out += [
+        markdown_table(
+            (
+                "variant",
+                "threads",
+                "optimiser",
+                "train s per repeat",
+                "examples/s",
+                "vs anchor",
+                "dev score",
+                "abs dev diff pt",
+            ),
+            rows,
+        ),
+        "",
+    ]
+    if r.profile:
+        out += [
+            f"**Where the time goes** (target missed; torch.profiler, {r.profile_note}):",
+            "",
+            markdown_table(("op", "self CPU %"), [(k, f"{p:.1f}") for k, p in r.profile]),
+            "",
+        ]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.finetune_speed",
+                                     description=__doc__.split("\n")[0])  # fmt: skip
+    parser.add_argument("--model", default="minilm-l6", help="registry name or model folder")
+    parser.add_argument("--train", type=int, default=512, help="training examples")
+    parser.add_argument("--dev", type=int, default=872, help="dev examples scored")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (>= 3)")
+    parser.add_argument("--data-dir", default=DATA_DIR, help="data root (glue/SST-2/...)")
+    parser.add_argument("--only", default="", help="variants, e.g. trainer-pad,mbp-levers")
+    parser.add_argument("--no-profile", action="store_true", help="skip the profile of a miss")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke test: 64 examples, batch 16, 32 dev, 1 repeat, no profile")  # fmt: skip
+    args = parser.parse_args(argv)
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    from mbp.engine.device import use_all_cores
+
+    warnings.filterwarnings("ignore")
+    hf_logging.set_verbosity_error()
+    use_all_cores()
+    recipe = Recipe(model=args.model, train=args.train, dev=args.dev, epochs=args.epochs,
+                    lr=args.lr, batch=args.batch, max_length=args.max_length)  # fmt: skip
+    repeats, profile = args.repeats, not args.no_profile
+    if args.quick:
+        recipe = replace(recipe, train=64, batch=16, dev=32)
+        repeats, profile = 1, False
+    names = tuple(x.strip() for x in args.only.split(",") if x.strip())
+    result = measure(recipe, repeats, args.data_dir, profile, names)
+    sec = section(result)
+    from bench.report import table
+
+    print(table(sec.rows))
+    print("\n".join(sec.details))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

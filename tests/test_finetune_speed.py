@@ -1,0 +1,168 @@
+"""Fine-tuning's speed levers: bucketed batches, the fused optimiser, and their benchmark.
+
+Fast: bucketed batches on a tiny random BERT's tokenised data (every example once per epoch,
+padded per batch), the new spec fields leave stored keys unchanged, a bucketed + fused
+fine-tune of the tiny model, and the benchmark's `--quick` path. Slow: on real SST-2, a
+bucketed fine-tune of minilm-l6 scores in the default recipe's band.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mbp.engine.batching import bucketed_batches, bucketed_order
+from mbp.errors import MbpError
+from mbp.models import is_available
+from mbp.spec import FinetuneSpec
+from tests.tiny_project import make_tiny_model_dir, make_tiny_sst2
+
+
+def _encoded(tokenizer, n: int, seed: int = 0):
+    from mbp.models.tiny import WORDS
+    from mbp.tasks import encode
+    from mbp.tasks.examples import Examples
+
+    rng = np.random.default_rng(seed)
+    texts = [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 30)))) for _ in range(n)]
+    examples = Examples("sst2", "train", "en", ids=np.arange(n), text_a=texts, text_b=None,
+                        labels=np.arange(n) % 2, source="test")  # fmt: skip
+    return encode(tokenizer, examples, 64)
+
+
+def test_bucketed_batches_cover_every_example_once_padded_per_batch(tiny_tokenizer):
+    encoded = _encoded(tiny_tokenizer, 203)
+    lengths = np.array([len(x) for x in encoded.input_ids])
+    batches = list(bucketed_batches(encoded, 8, pad_id=0, device="cpu",
+                                    rng=np.random.default_rng(1), chunk_batches=5))  # fmt: skip
+    seen = np.concatenate([b.index for b in batches])
+    assert sorted(seen.tolist()) == list(range(203))  # every example exactly once
+    assert len(batches) == int(np.ceil(203 / 8))  # as many steps as random batches
+    for b in batches:
+        ids, mask = b.inputs["input_ids"], b.inputs["attention_mask"]
+        assert ids.shape[1] == lengths[b.index].max()  # padded to its own longest only
+        assert mask.sum(1).tolist() == lengths[b.index].tolist()
+        for row, i in enumerate(b.index):
+            assert ids[row, : lengths[i]].tolist() == encoded.input_ids[i].tolist()
+        assert b.labels.tolist() == encoded.labels[b.index].tolist()
+    # batches of similar lengths: far less padding than random batches of the same size
+    order = np.random.default_rng(1).permutation(203)
+    random_width = sum(lengths[order[i : i + 8]].max() * len(order[i : i + 8])
+                       for i in range(0, 203, 8))  # fmt: skip
+    bucketed_width = sum(b.inputs["input_ids"].numel() for b in batches)
+    assert bucketed_width < 0.8 * random_width
+
+
+def test_bucketed_order_is_random_yet_reproducible():
+    lengths = np.random.default_rng(0).integers(3, 60, size=500)
+    a = bucketed_order(lengths, 16, np.random.default_rng(7))
+    b = bucketed_order(lengths, 16, np.random.default_rng(7))
+    c = bucketed_order(lengths, 16, np.random.default_rng(8))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+    with pytest.raises(ValueError, match="batch_size 0"):
+        bucketed_order(lengths, 0, np.random.default_rng(0))
+
+
+def test_new_spec_fields_keep_old_keys_and_opt_in_changes_the_key():
+    # keys computed by the spec before `batching` and `optimizer` existed
+    old = FinetuneSpec("minilm-l6", "abc123", "sst2")
+    assert old.key == "9fcaf36d15e98afe"
+    bf16 = FinetuneSpec("minilm-l6", "abc123", "sst2", train_examples=1000, epochs=1.0,
+                        precision="bf16")  # fmt: skip
+    assert bf16.key == "7fedb265da1da725"
+    assert "batching" not in old.to_dict() and "optimizer" not in old.to_dict()
+    bucketed = FinetuneSpec("minilm-l6", "abc123", "sst2", batching="bucketed")
+    fused = FinetuneSpec("minilm-l6", "abc123", "sst2", optimizer="adamw-fused")
+    assert len({old.key, bucketed.key, fused.key}) == 3
+    assert bucketed.to_dict()["batching"] == "bucketed"
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    monkeypatch.setenv("MBP_CACHE", str(tmp_path / "cache"))
+    model_dir = make_tiny_model_dir(tmp_path / "tiny-model", layers=2, heads=4)
+    return str(model_dir), str(make_tiny_sst2(tmp_path / "data"))
+
+
+def test_bucketed_fused_finetune_is_its_own_reproducible_checkpoint(tiny):
+    from mbp.engine.finetune import finetune, finetune_threads, train
+
+    model, data = tiny
+    base = dict(train_examples=48, epochs=2, batch_size=8)
+    default = finetune(FinetuneSpec(model, "x", "sst2", **base), data_dir=data, device="cpu",
+                       progress=False)  # fmt: skip
+    spec = FinetuneSpec(model, "x", "sst2", batching="bucketed", optimizer="adamw-fused", **base)
+    fast = finetune(spec, data_dir=data, device="cpu", progress=False)
+    assert fast.path != default.path and fast.n_train == 48
+    assert fast.weights_sha256 != default.weights_sha256
+    with finetune_threads(torch.device("cpu")):  # same spec and threads: the same weights
+        again = train(spec, torch.device("cpu"), data_dir=data)
+    from mbp.engine.finetune import load_checkpoint
+
+    stored, _ = load_checkpoint(fast.path)
+    for (name, p), q in zip(again.model.state_dict().items(), stored.state_dict().values(),
+                            strict=True):  # fmt: skip
+        assert torch.equal(p, q), name
+
+
+@pytest.mark.parametrize(("field", "value"), [("batching", "sorted"), ("optimizer", "sgd")])
+def test_unknown_lever_is_refused_in_one_line(tiny, field, value):
+    from mbp.engine.finetune import finetune
+
+    model, data = tiny
+    spec = FinetuneSpec(model, "x", "sst2", train_examples=16, **{field: value})
+    with pytest.raises(MbpError) as err:
+        finetune(spec, data_dir=data, device="cpu", progress=False)
+    text = str(err.value)
+    assert repr(value) in text and "use one of" in text and "\n" not in text
+
+
+def test_bench_quick_path_reports_ratios_against_the_trainer(tiny, capsys):
+    pytest.importorskip("accelerate")  # the Trainer needs it
+    from bench import finetune_speed
+
+    model, data = tiny
+    assert finetune_speed.main(["--quick", "--model", model, "--data-dir", data]) == 0
+    out = capsys.readouterr().out
+    assert "HF Trainer, padded to max length (anchor)" in out
+    assert "/ Trainer padded to max length" in out and ">= 3x" in out
+    assert "padded tokens per example" in out
+    result_rows = [line for line in out.splitlines() if "/ Trainer padded" in line]
+    assert len(result_rows) == 4 and all(
+        line.rstrip().endswith(("yes", "no")) for line in result_rows
+    )
+
+
+# ---------------------------------------------------------------- slow: real SST-2
+
+REAL = dict(train_examples=1000, epochs=1.0, lr=5e-5, batch_size=32, max_length=64)
+#: How far apart two recipes' dev accuracies may be and still be "the same band": two seeds of
+#: the default recipe on these sizes differ by about this much (measured, see the test).
+BAND = 0.03
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not is_available("minilm-l6"), reason="minilm-l6 is not installed")
+def test_bucketed_finetune_on_real_sst2_scores_in_the_default_band(shared_data_dir):
+    from mbp.engine.evaluate import evaluate
+    from mbp.engine.finetune import train
+    from mbp.models import model_checksum
+    from mbp.tasks import encode, get_task
+    from mbp.tasks.scoring import scoring_examples
+
+    cpu = torch.device("cpu")
+    checksum = model_checksum("minilm-l6")
+    scores = {}
+    for name, levers in (("default", {}), ("bucketed", {"batching": "bucketed",
+                                                        "optimizer": "adamw-fused"})):  # fmt: skip
+        spec = FinetuneSpec("minilm-l6", checksum, "sst2", **REAL, **levers)
+        trained = train(spec, cpu, data_dir=str(shared_data_dir))
+        _, dev = scoring_examples("sst2", str(shared_data_dir), 872)
+        tok = trained.tokenizer
+        scores[name] = evaluate(trained.model, encode(tok, dev, 64), get_task("sst2"),
+                                pad_id=tok.pad_token_id or 0, device=cpu,
+                                precision="fp32")["accuracy"]  # fmt: skip
+    assert scores["default"] >= 0.75, scores  # the default recipe learns the task
+    assert abs(scores["bucketed"] - scores["default"]) <= BAND, scores
