@@ -21,7 +21,9 @@ def body() -> None:
     st.markdown(
         "Budhraja et al. (2021) make three claims. Each verdict below is **computed** from the "
         "stored results by `mbp.analysis.claims` with the thresholds shown, for the stand-in models; it "
-        "says whether the claim holds *on these data*, not whether the paper is right."
+        "says whether the claim holds *on these data*, not whether the paper is right. Where "
+        "the runs stored their per-example outcomes, each statistic gets a 95 % interval over "
+        "resampled examples, and a verdict stands only if that interval clears its threshold."
     )
     models = sorted(common.query("store_inventory")["model"].dropna().unique())
     if not models:
@@ -64,7 +66,7 @@ def _verdicts(by_protocol: dict[str, list[logic.ClaimResult]]) -> pd.DataFrame:
         row = {"claim": number}
         for protocol, results in by_protocol.items():
             result = next(r for r in results if r.number == number)
-            row[common.PROTOCOL_LABELS[protocol]] = result.verdict
+            row[common.PROTOCOL_LABELS[protocol]] = f"{result.verdict} ({result.interval_short})"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -86,8 +88,11 @@ def _claim(result: logic.ClaimResult, figure, pair: tuple[str, str]) -> None:
                      key=f"claim-{result.number}-{result.protocol}")  # fmt: skip
         common.run_provenance(_runs(result, *pair), pick=False,
                               key=f"cl_runs_{result.number}_{result.protocol}")  # fmt: skip
+        if not result.groups.empty:
+            _groups(result)
     with right:
-        st.markdown(f"**Statistic:** {result.statistic}  \n**Rule:** {result.threshold}")
+        st.markdown(f"**Statistic:** {result.statistic}  \n**Rule:** {result.threshold}  \n"
+                    f"**Uncertainty:** {result.uncertainty}")  # fmt: skip
         numbers = pd.DataFrame(
             {
                 "quantity": list(result.numbers),
@@ -99,6 +104,17 @@ def _claim(result: logic.ClaimResult, figure, pair: tuple[str, str]) -> None:
             st.markdown(f"- *{test.name}*: **{test.outcome}** — {test.detail}"
                         + (f" (p = {test.p_value:.2f})" if test.p_value is not None else ""))  # fmt: skip
         _used(result)
+
+
+def _groups(result: logic.ClaimResult) -> None:
+    """Claim 3 under resampling: per language, how often it is among the most bottom- or
+    top-reliant, instead of one ranking."""
+    st.markdown(f"**Which languages are the most bottom- or top-reliant, over {result.draws:,} "
+                "resamples of the evaluated examples:**")  # fmt: skip
+    common.chart(common.figure("claim3_groups_figure", result.groups),
+                 f"claim-3-groups-{result.protocol}",
+                 key=f"claim-3-groups-{result.protocol}")  # fmt: skip
+    st.dataframe(logic.groups_table(result.groups), hide_index=True)
 
 
 def _runs(result: logic.ClaimResult, bert: str, mbert: str) -> pd.DataFrame:

@@ -113,3 +113,35 @@ def unpaired_difference(
     estimate = _on_all(score, preds_a, labels) - _on_all(score, preds_b, labels)
     samples = score(preds_a[idx_a], labels[idx_a]) - score(preds_b[idx_b], labels[idx_b])
     return _percentiles(samples, estimate, level)
+
+
+def percentile_interval(samples: np.ndarray, estimate: float, level: float = LEVEL) -> Interval:
+    """The interval of any statistic recomputed on each resample (`samples`, one per draw)
+    around its value on all examples (`estimate`): e.g. a paper claim's statistic."""
+    return _percentiles(np.asarray(samples, dtype=float), estimate, level)
+
+
+def batch_scorer(task: str, metric: str) -> Scorer:
+    """`scorer` with binary F1 and binary Matthews also vectorised over the draws (a thousand
+    resamples in milliseconds instead of a second); anything else is `scorer` itself. Same
+    conventions as the task's own metric code (positive class 1, 0 where undefined)."""
+    if metric not in ("f1", "matthews"):
+        return scorer(task, metric)
+    rows = scorer(task, metric)
+
+    def counts(preds: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
+        p, g = preds == 1, labels == 1
+        return ((p & g).sum(axis=1).astype(float), (p & ~g).sum(axis=1).astype(float),
+                (~p & g).sum(axis=1).astype(float), (~p & ~g).sum(axis=1).astype(float))  # fmt: skip
+
+    def vectorised(preds: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        if max(preds.max(initial=0), labels.max(initial=0)) > 1:  # not binary: the task's code
+            return rows(preds, labels)
+        tp, fp, fn, tn = counts(preds, labels)
+        if metric == "f1":
+            denom = 2 * tp + fp + fn
+            return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+        denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        return np.divide(tp * tn - fp * fn, denom, out=np.zeros_like(tp), where=denom > 0)
+
+    return vectorised

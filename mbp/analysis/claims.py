@@ -13,18 +13,26 @@ whose verdict ("supported", "not supported", "inconclusive") follows from the nu
 thresholds below; nothing is typed by hand. In the offline setting the models are stand-ins
 (minilm-l6 for BERT, e5-small for mBERT), so a verdict holds "on these data" only.
 
+Uncertainty: given the same frames recomputed on resampled examples (`mbp.analysis.resampled`,
+a `draw` column), each claim recomputes its statistic on every draw with the code that computes
+it once (the point estimate is draw POINT), and its 95 % interval must clear the threshold of a
+verdict for the verdict to stand; otherwise the claim is "inconclusive" and says why. Claims
+resting on runs without stored outcomes keep their point verdict and say they have no interval.
+
     python -c "from mbp.store import ResultsStore; from mbp.analysis.claims import evaluate_claims;
     [print(c.verdict, c.explanation) for c in evaluate_claims(ResultsStore())]"
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from mbp.analysis.bootstrap import LEVEL, Interval, percentile_interval
 
 Verdict = Literal["supported", "not supported", "inconclusive"]
 
@@ -48,6 +56,20 @@ ORDER_PREFERENCE = ("importance", "random")
 MONOLINGUAL_CANDIDATES = ("bert-base-cased", "minilm-l6")
 MULTILINGUAL_CANDIDATES = ("bert-base-multilingual-cased", "e5-small", "xlm-roberta-base")
 
+#: The `draw` of the point estimate (every example once) beside the resamples 0, 1, ...
+POINT = -1
+NO_OUTCOMES = "no interval: the runs behind it predate per-example outcomes (re-run to get one)"
+CURVE_KEYS = ["model", "task", "lang", "order_name", "fraction"]
+
+#: Which values of a claim's statistic give which verdict: one definition for the point
+#: estimate and for its interval (a verdict stands when its rule holds at both ends).
+Rules = dict[str, Callable[[float], bool]]
+PARITY_RULES: Rules = {
+    "supported": lambda v: v <= PARITY_TOLERANCE,
+    "not supported": lambda v: v > PARITY_DIFFERENT_ABOVE,
+}
+XNLI_RULES: Rules = {"supported": lambda v: v >= XNLI_MARGIN, "not supported": lambda v: v <= 0}
+
 
 @dataclass(frozen=True)
 class GroupTest:
@@ -59,6 +81,8 @@ class GroupTest:
     outcome: Literal["agrees", "contradicts", "no clear effect", "not testable"]
     detail: str
     p_value: float | None = None
+    low: float | None = None  # the effect's interval over resampled examples (None: none)
+    high: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,10 +101,33 @@ class ClaimResult:
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     tests: tuple[GroupTest, ...] = ()
     protocol: str = "posthoc"  # which runs it was decided on (mbp.engine.names.PROTOCOLS)
+    interval: Interval | None = None  # the statistic's interval over resampled examples
+    draws: int = 0  # resamples behind `interval`
+    point_verdict: Verdict | None = None  # the verdict of the point estimate alone
+    groups: pd.DataFrame = field(default_factory=pd.DataFrame)  # claim 3: shares per language
+    value_format: str = ".1%"
 
     @property
     def headline(self) -> str:
         return f"{self.verdict} on these data"
+
+    @property
+    def uncertainty(self) -> str:
+        """The statistic's interval in words, or why it has none (the page and the report)."""
+        if self.value is None:
+            return "no interval: no statistic to resample"
+        if self.interval is None:
+            return NO_OUTCOMES
+        iv, f = self.interval, self.value_format
+        return (f"{iv.level:.0%} interval {iv.low:{f}} to {iv.high:{f}} over {self.draws:,} "
+                "paired resamples of the evaluated examples")  # fmt: skip
+
+    @property
+    def interval_short(self) -> str:
+        if self.interval is None:
+            return "no interval"
+        iv, f = self.interval, self.value_format
+        return f"{iv.level:.0%} interval [{iv.low:{f}}, {iv.high:{f}}]"
 
 
 @dataclass(frozen=True)
@@ -147,6 +194,47 @@ def _inconclusive(number: int, claim: str, why: str, statistic: str, threshold: 
                        used=used or {})  # fmt: skip
 
 
+def _matched(point_rows: pd.DataFrame, draws: pd.DataFrame | None, keys: list[str]
+             ) -> pd.DataFrame | None:  # fmt: skip
+    """The resampled rows of exactly the series `point_rows` holds, or None when any of them
+    has no stored outcomes: an interval over part of the data would be another statistic's."""
+    if draws is None or draws.empty or point_rows.empty:
+        return None
+    need = point_rows[keys].drop_duplicates()
+    found = need.merge(draws[keys].drop_duplicates(), on=keys)
+    return draws.merge(need, on=keys) if len(found) == len(need) else None
+
+
+def _point_verdict(value: float, rules: Rules) -> Verdict:
+    for verdict in ("supported", "not supported"):
+        if rules[verdict](value):
+            return verdict  # type: ignore[return-value]
+    return "inconclusive"
+
+
+def _judge(value: float, samples: pd.Series | None, rules: Rules, fmt: str = ".1%"
+           ) -> tuple[Verdict, Verdict, Interval | None, str]:  # fmt: skip
+    """(verdict, point verdict, interval, why they differ): a verdict stands only when its rule
+    holds over the whole interval of the statistic's resampled values (`samples`, per draw)."""
+    point = _point_verdict(value, rules)
+    if samples is None or samples.empty:
+        return point, point, None, ""
+    iv = percentile_interval(samples.to_numpy(), value)
+    if point == "inconclusive" or (rules[point](iv.low) and rules[point](iv.high)):
+        return point, point, iv, ""
+    why = (
+        f" Inconclusive under resampling: the point value {value:{fmt}} alone would make it "
+        f"{point}, but its {iv.level:.0%} interval over the evaluated examples "
+        f"({iv.low:{fmt}} to {iv.high:{fmt}}) does not clear that threshold, so the difference "
+        "is within the noise of which examples were evaluated."
+    )
+    return "inconclusive", point, iv, why
+
+
+def _n_draws(samples: pd.Series | None) -> int:
+    return 0 if samples is None else len(samples)
+
+
 # ----------------------------------------------------------------------------- claim 1
 
 CLAIM_1 = (
@@ -155,17 +243,38 @@ CLAIM_1 = (
 )
 
 
-def glue_parity(curves: pd.DataFrame, pair: ModelPair) -> ClaimResult:
+def _parity_gaps(rel: pd.DataFrame, pair: ModelPair) -> pd.Series:
+    """|relative drop(mBERT) - relative drop(BERT)| per (draw, task, fraction) both have."""
+    wide = rel.pivot_table(index=["draw", "task", "fraction"], columns="model",
+                           values="relative_drop")  # fmt: skip
+    if pair.bert not in wide.columns or pair.mbert not in wide.columns:
+        return pd.Series(dtype=float)
+    wide = wide.dropna(subset=[pair.bert, pair.mbert])
+    return (wide[pair.mbert] - wide[pair.bert]).abs()
+
+
+def _per_draw(gaps: pd.Series | None, points: int) -> pd.Series | None:
+    """A statistic's mean per resample, or None unless every draw has all `points`."""
+    if gaps is None or gaps.empty:
+        return None
+    sizes = gaps.groupby(level="draw").size()
+    return gaps.groupby(level="draw").mean() if (sizes == points).all() else None
+
+
+def glue_parity(curves: pd.DataFrame, pair: ModelPair,
+                draws: pd.DataFrame | None = None) -> ClaimResult:  # fmt: skip
     """Claim 1 from `curve_summary` rows (primary metric per task, lang en).
 
     Statistic: mean over GLUE tasks and fractions (0 < f <= MAX_FRACTION) of
     |relative drop(mBERT stand-in) - relative drop(BERT stand-in)|.
-    Supported if <= PARITY_TOLERANCE, not supported if > PARITY_DIFFERENT_ABOVE.
+    Supported if <= PARITY_TOLERANCE, not supported if > PARITY_DIFFERENT_ABOVE (PARITY_RULES);
+    with `draws` (`resampled.curve_draws`) the interval must clear the threshold too.
     """
     statistic = "mean |Δ relative drop| (mBERT − BERT)"
     threshold = (
         f"supported if ≤ {PARITY_TOLERANCE:.0%}, not supported if > {PARITY_DIFFERENT_ABOVE:.0%} "
-        f"(fractions 0 < f ≤ {MAX_FRACTION:.0%})"
+        f"(fractions 0 < f ≤ {MAX_FRACTION:.0%}); with per-example outcomes, the "
+        f"{LEVEL:.0%} interval must clear the threshold"
     )
     if pair.bert is None or pair.mbert is None:
         why = "needs GLUE pruning curves of a monolingual and a multilingual model"
@@ -178,43 +287,43 @@ def glue_parity(curves: pd.DataFrame, pair: ModelPair) -> ClaimResult:
         why = (f"no GLUE task has curves of one order for both {pair.bert} and {pair.mbert}: "
                f"run `mbp sweep --task sst2 --order importance` for each")  # fmt: skip
         return _inconclusive(1, CLAIM_1, why, statistic, threshold, used)
-    rel = relative_drops(_in_range(glue[glue["order_name"] == order]))
-    wide = rel.pivot_table(index=["task", "fraction"], columns="model", values="relative_drop")
-    wide = wide.dropna(subset=[c for c in (pair.bert, pair.mbert) if c in wide.columns])
-    if pair.bert not in wide.columns or pair.mbert not in wide.columns or len(wide) < MIN_POINTS:
+    rows = _in_range(glue[glue["order_name"] == order])
+    rel = relative_drops(rows)
+    diff = _parity_gaps(rel.assign(draw=POINT), pair)
+    diff = diff.droplevel("draw") if len(diff) else diff
+    if len(diff) < MIN_POINTS:
         why = (f"fewer than {MIN_POINTS} matched (task, fraction) points for {pair.bert} and "
                f"{pair.mbert} with 0 < f ≤ {MAX_FRACTION:.0%}")  # fmt: skip
         return _inconclusive(1, CLAIM_1, why, statistic, threshold, used)
-    diff = (wide[pair.mbert] - wide[pair.bert]).abs()
     value = float(diff.mean())
-    tasks = sorted(wide.index.get_level_values("task").unique())
+    resampled = _matched(rows, draws, CURVE_KEYS)
+    samples = _per_draw(
+        None if resampled is None else _parity_gaps(relative_drops(resampled), pair), len(diff)
+    )
+    verdict, point, interval, why = _judge(value, samples, PARITY_RULES)
+    tasks = sorted(diff.index.get_level_values("task").unique())
     per_task = diff.groupby(level="task").mean()
-    if value <= PARITY_TOLERANCE:
-        verdict: Verdict = "supported"
-    elif value > PARITY_DIFFERENT_ABOVE:
-        verdict = "not supported"
-    else:
-        verdict = "inconclusive"
     worst = per_task.idxmax()
     explanation = (
-        f"Over {len(tasks)} GLUE task(s) ({', '.join(tasks)}) and {len(wide)} matched pruning "
+        f"Over {len(tasks)} GLUE task(s) ({', '.join(tasks)}) and {len(diff)} matched pruning "
         f"levels ({order} order), the relative drops of {pair.mbert} and {pair.bert} differ by "
         f"{value:.1%} on average (largest on {worst}: {per_task.max():.1%}); the threshold for "
-        f"'almost the same' is {PARITY_TOLERANCE:.0%}."
+        f"'almost the same' is {PARITY_TOLERANCE:.0%}." + why
     )
     table = rel[["model", "task", "fraction", "relative_drop", "mean", "base", "heads_pruned"]]
     used.update(
         {"order": order, "tasks": tasks, "languages": ["en"], "examples": _examples(rel),
-         "fractions": sorted(wide.index.get_level_values("fraction").unique().tolist())}
+         "fractions": sorted(diff.index.get_level_values("fraction").unique().tolist())}
     )  # fmt: skip
     numbers = {
         "mean |Δ|": value,
         "max |Δ|": float(diff.max()),
         **{f"mean |Δ| {task}": float(v) for task, v in per_task.items()},
-        "matched points": len(wide),
+        "matched points": len(diff),
     }
     return ClaimResult(1, CLAIM_1, verdict, explanation, statistic, value, threshold, numbers,
-                       used, table.reset_index(drop=True))  # fmt: skip
+                       used, table.reset_index(drop=True), interval=interval,
+                       draws=_n_draws(samples), point_verdict=point)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- claim 2
@@ -222,16 +331,27 @@ def glue_parity(curves: pd.DataFrame, pair: ModelPair) -> ClaimResult:
 CLAIM_2 = "On XNLI, pruning attention heads costs mBERT more accuracy than on GLUE tasks."
 
 
-def xnli_costs_more(curves: pd.DataFrame, pair: ModelPair) -> ClaimResult:
+def _xnli_vs_glue(x: pd.DataFrame, g: pd.DataFrame) -> pd.DataFrame:
+    """Per (draw, fraction) both have: XNLI's relative drop (mean over languages) and GLUE's
+    (mean over tasks)."""
+    x_mean = x.groupby(["draw", "fraction"])["relative_drop"].mean()
+    g_mean = g.groupby(["draw", "fraction"])["relative_drop"].mean()
+    return pd.concat({"xnli": x_mean, "glue": g_mean}, axis=1).dropna()
+
+
+def xnli_costs_more(curves: pd.DataFrame, pair: ModelPair,
+                    draws: pd.DataFrame | None = None) -> ClaimResult:  # fmt: skip
     """Claim 2 for the mBERT stand-in: XNLI relative drop (mean over languages) minus GLUE
     relative drop (mean over tasks), averaged over matched fractions 0 < f <= MAX_FRACTION.
 
-    Supported if >= XNLI_MARGIN, not supported if <= 0, inconclusive in between.
+    Supported if >= XNLI_MARGIN, not supported if <= 0, inconclusive in between (XNLI_RULES);
+    with `draws` (`resampled.curve_draws`) the interval must clear the threshold too.
     """
     statistic = "mean (XNLI − GLUE) relative drop"
     threshold = (
         f"supported if ≥ +{XNLI_MARGIN:.0%}, not supported if ≤ 0 "
-        f"(fractions 0 < f ≤ {MAX_FRACTION:.0%})"
+        f"(fractions 0 < f ≤ {MAX_FRACTION:.0%}); with per-example outcomes, the "
+        f"{LEVEL:.0%} interval must clear the threshold"
     )
     model = pair.mbert
     if model is None:
@@ -246,30 +366,30 @@ def xnli_costs_more(curves: pd.DataFrame, pair: ModelPair) -> ClaimResult:
         why = (f"needs {model}'s curves on XNLI and on at least one GLUE task: run `mbp sweep "
                f"--model {model} --task xnli --lang all` and `--task sst2`")  # fmt: skip
         return _inconclusive(2, CLAIM_2, why, statistic, threshold, used)
-    x = relative_drops(_in_range(xnli))
-    g = relative_drops(_in_range(glue))
-    x_mean = x.groupby("fraction")["relative_drop"].mean()
-    g_mean = g.groupby("fraction")["relative_drop"].mean()
-    matched = pd.concat({"xnli": x_mean, "glue": g_mean}, axis=1).dropna()
+    x_rows, g_rows = _in_range(xnli), _in_range(glue)
+    x = relative_drops(x_rows)
+    g = relative_drops(g_rows)
+    matched = _xnli_vs_glue(x.assign(draw=POINT), g.assign(draw=POINT)).droplevel("draw")
     if len(matched) < 2:
         why = f"fewer than 2 matched pruning levels with 0 < f ≤ {MAX_FRACTION:.0%}"
         return _inconclusive(2, CLAIM_2, why, statistic, threshold, used)
     gap = matched["xnli"] - matched["glue"]
     value = float(gap.mean())
     share = float((gap > 0).mean())
-    if value >= XNLI_MARGIN:
-        verdict: Verdict = "supported"
-    elif value <= 0:
-        verdict = "not supported"
-    else:
-        verdict = "inconclusive"
+    resampled = _matched(pd.concat([x_rows, g_rows]), draws, CURVE_KEYS)
+    samples = None
+    if resampled is not None:
+        rel = relative_drops(resampled)
+        per = _xnli_vs_glue(rel[rel["task"] == "xnli"], rel[rel["task"] != "xnli"])
+        samples = _per_draw(per["xnli"] - per["glue"], len(matched))
+    verdict, point, interval, why = _judge(value, samples, XNLI_RULES)
     langs = sorted(x["lang"].unique())
     tasks = sorted(g["task"].unique())
     explanation = (
         f"At {len(matched)} matched pruning levels ({order} order), {model} loses "
         f"{matched['xnli'].mean():.1%} of its unpruned XNLI accuracy (mean of {len(langs)} "
         f"language(s)) vs {matched['glue'].mean():.1%} on GLUE ({', '.join(tasks)}): a gap of "
-        f"{value:+.1%}, XNLI costlier at {share:.0%} of the levels."
+        f"{value:+.1%}, XNLI costlier at {share:.0%} of the levels." + why
     )
     per_lang = x.groupby("lang")["relative_drop"].mean()
     table = pd.concat(
@@ -289,7 +409,8 @@ def xnli_costs_more(curves: pd.DataFrame, pair: ModelPair) -> ClaimResult:
         **{f"XNLI {lang} mean relative drop": float(v) for lang, v in per_lang.items()},
     }
     return ClaimResult(2, CLAIM_2, verdict, explanation, statistic, value, threshold, numbers,
-                       used, table.reset_index(drop=True))  # fmt: skip
+                       used, table.reset_index(drop=True), interval=interval,
+                       draws=_n_draws(samples), point_verdict=point)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- claim 3
@@ -300,90 +421,217 @@ CLAIM_3 = (
 )
 
 
-def _mean_gap(frame: pd.DataFrame, mask: pd.Series, name: str, detail: str) -> GroupTest:
-    inside, outside = frame.loc[mask, "reliance"], frame.loc[~mask, "reliance"]
-    if inside.empty or outside.empty:
-        return GroupTest(name, None, "points", "not testable", f"{detail}: one group is empty")
-    effect = float(inside.mean() - outside.mean())
-    p_value = None
-    if len(inside) >= 2 and len(outside) >= 2:
-        from scipy.stats import mannwhitneyu
+TESTS = ("pre-training size", "morphology", "word order")
+BOTTOM_RELIANT, TOP_RELIANT = "bottom-reliant", "top-reliant"
 
-        p_value = float(mannwhitneyu(inside, outside, alternative="two-sided").pvalue)
-    outcome = (
-        "agrees" if effect >= GROUP_EFFECT_POINTS
-        else "contradicts" if effect <= -GROUP_EFFECT_POINTS
-        else "no clear effect"
-    )  # fmt: skip
-    text = f"{detail}: {effect:+.2f} points ({len(inside)} vs {len(outside)} languages)"
-    return GroupTest(name, effect, "points", outcome, text, p_value)
+
+def _claim3_effects(data: pd.DataFrame) -> pd.DataFrame:
+    """Per draw, the three tests' effects on `data` (draw, lang, reliance and the language
+    metadata): Spearman ρ of reliance with log Wikipedia articles (average ranks, as scipy's
+    spearmanr; 0 where undefined), and the group mean gaps in points: agglutinative minus the
+    other languages, non-SVO minus SVO (NaN where a group is empty)."""
+    d = data.assign(log_wiki=np.log10(data["wiki_articles"].astype(float)))
+    draw = d["draw"]
+    ranks = pd.DataFrame({"x": d.groupby("draw")["log_wiki"].rank(),
+                          "y": d.groupby("draw")["reliance"].rank()})  # fmt: skip
+    centred = ranks - ranks.groupby(draw).transform("mean")
+    squares = (centred**2).groupby(draw).sum()
+    rho = (centred["x"] * centred["y"]).groupby(draw).sum() / np.sqrt(squares["x"] * squares["y"])
+    rho = rho.replace([np.inf, -np.inf], np.nan).fillna(0.0)
+
+    def gap(inside: pd.Series) -> pd.Series:
+        means = d["reliance"].groupby([draw, inside.rename("inside")]).mean().unstack()
+        if True not in means.columns or False not in means.columns:
+            return pd.Series(np.nan, index=rho.index)
+        return means[True] - means[False]
+
+    return pd.DataFrame({TESTS[0]: rho, TESTS[1]: gap(d["morphology"] == "agglutinative"),
+                         TESTS[2]: gap(d["word_order"] != "SVO")})  # fmt: skip
+
+
+def _claim3_outcomes(effects: pd.DataFrame) -> pd.DataFrame:
+    """Each test's outcome per draw: the claim predicts ρ ≤ -RHO_EFFECT and gaps ≥
+    GROUP_EFFECT_POINTS."""
+    size = effects[TESTS[0]]
+    out = pd.DataFrame(index=effects.index)
+    out[TESTS[0]] = np.select([size <= -RHO_EFFECT, size >= RHO_EFFECT],
+                              ["agrees", "contradicts"], "no clear effect")  # fmt: skip
+    for name in TESTS[1:]:
+        gap = effects[name]
+        out[name] = np.select(
+            [gap.isna(), gap >= GROUP_EFFECT_POINTS, gap <= -GROUP_EFFECT_POINTS],
+            ["not testable", "agrees", "contradicts"], "no clear effect",
+        )  # fmt: skip
+    return out
+
+
+def _claim3_verdict(agree: float, contra: float) -> Verdict:
+    """Supported when at least two tests agree and none contradicts; not supported when two
+    contradict (or one does and none agrees)."""
+    if agree >= 2 and contra == 0:
+        return "supported"
+    if contra >= 2 or (contra >= 1 and agree == 0):
+        return "not supported"
+    return "inconclusive"
+
+
+def _reliance_groups(data: pd.DataFrame, k: int) -> pd.Series:
+    """Per row of `data` (draw, lang, reliance): BOTTOM_RELIANT for the k languages of its draw
+    with the highest reliance, TOP_RELIANT for the k with the lowest, else ''."""
+    rank = data.groupby("draw")["reliance"].rank(method="first", ascending=False)
+    n = data.groupby("draw")["reliance"].transform("size")
+    return pd.Series(np.where(rank <= k, BOTTOM_RELIANT,
+                              np.where(rank > n - k, TOP_RELIANT, "")), index=data.index)  # fmt: skip
+
+
+def _p_values(data: pd.DataFrame) -> dict[str, float | None]:
+    """Two-sided p-values of the point estimates (Spearman; Mann-Whitney for the gaps)."""
+    from scipy.stats import mannwhitneyu, spearmanr
+
+    _, p_rho = spearmanr(np.log10(data["wiki_articles"].astype(float)), data["reliance"])
+    out: dict[str, float | None] = {TESTS[0]: float(p_rho) if np.isfinite(p_rho) else None}
+    for name, inside in ((TESTS[1], data["morphology"] == "agglutinative"),
+                         (TESTS[2], data["word_order"] != "SVO")):  # fmt: skip
+        a, b = data.loc[inside, "reliance"], data.loc[~inside, "reliance"]
+        ok = len(a) >= 2 and len(b) >= 2
+        out[name] = float(mannwhitneyu(a, b, alternative="two-sided").pvalue) if ok else None
+    return out
+
+
+def _group_test(name: str, effect: float, outcome: str, p_value: float | None, data: pd.DataFrame,
+                samples: pd.Series | None) -> GroupTest:  # fmt: skip
+    low = high = None
+    if samples is not None and samples.notna().any():
+        iv = percentile_interval(samples.to_numpy(), effect)
+        low, high = iv.low, iv.high
+    spread = "" if low is None else f"; {LEVEL:.0%} interval {low:+.2f} to {high:+.2f}"
+    if name == TESTS[0]:
+        return GroupTest(name, effect, "Spearman ρ", outcome,  # type: ignore[arg-type]
+                         f"ρ(reliance, log Wikipedia articles) = {effect:+.2f} over {len(data)} "
+                         f"languages (the claim predicts < 0){spread}", p_value, low, high)  # fmt: skip
+    inside = (
+        data["morphology"] == "agglutinative" if name == TESTS[1] else data["word_order"] != "SVO"
+    )
+    detail = (
+        "agglutinative minus other languages" if name == TESTS[1] else "non-SVO minus SVO languages"
+    )
+    if outcome == "not testable":
+        return GroupTest(name, None, "points", "not testable", f"{detail}: one group is empty")
+    text = (f"{detail}: {effect:+.2f} points ({int(inside.sum())} vs {int((~inside).sum())} "
+            f"languages){spread}")  # fmt: skip
+    return GroupTest(name, effect, "points", outcome, text, p_value, low, high)  # type: ignore[arg-type]
 
 
 def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
-                           model: str | None = None) -> ClaimResult:  # fmt: skip
-    """Claim 3 from per-language reliance on bottom layers (`dashboard_data.group_reliance`:
+                           model: str | None = None,
+                           draws: pd.DataFrame | None = None) -> ClaimResult:  # fmt: skip
+    """Claim 3 from per-language reliance on bottom layers (`tables.group_reliance`:
     reliance = drop(bottom third) - drop(top third), in points) and language metadata
-    (`dashboard_data.language_table`: word_order, morphology, wiki_articles).
+    (`tables.language_table`: word_order, morphology, wiki_articles).
 
     Three tests, each predicting higher reliance (bottom layers matter more) for:
     fewer Wikipedia articles (Spearman rho <= -RHO_EFFECT), agglutinative morphology, and
     non-SVO word order (group mean gaps >= GROUP_EFFECT_POINTS). Supported when at least two
     tests agree and none contradicts; not supported when two contradict (or one does and none
     agrees); otherwise inconclusive. Needs MIN_LANGUAGES languages.
+
+    `draws` (`group_reliance(resampled.layer_draws(...), keys=("draw", "lang"))`) repeats
+    every test on each resample: the verdict stands only when it holds at the worst ends of
+    the intervals of the agreeing and contradicting test counts, and `groups` says per
+    language how often it is among the most bottom- or top-reliant.
     """
     statistic = "tests agreeing with the claim"
     threshold = (
         f"|ρ| ≥ {RHO_EFFECT} for size; group gaps ≥ {GROUP_EFFECT_POINTS:g} point(s); supported "
-        "if ≥ 2 tests agree and none contradicts"
+        f"if ≥ 2 tests agree and none contradicts (with per-example outcomes: over the whole "
+        f"{LEVEL:.0%} intervals of both counts)"
     )
     data = reliance.dropna(subset=["reliance"]).merge(
         languages.reset_index(drop=True), on="lang", how="inner"
-    )
+    ).sort_values("lang", ignore_index=True)  # fmt: skip
     used: dict[str, Any] = {"models": {"mBERT stand-in": model} if model else {},
                             "languages": sorted(data["lang"].tolist())}  # fmt: skip
     if len(data) < MIN_LANGUAGES:
         why = (f"needs layer-wise results for at least {MIN_LANGUAGES} XNLI languages "
                f"(has {len(data)}): run `mbp layers --task xnli --lang all`")  # fmt: skip
         return _inconclusive(3, CLAIM_3, why, statistic, threshold, used)
-    from scipy.stats import spearmanr
-
-    rho, p_rho = spearmanr(np.log10(data["wiki_articles"].astype(float)), data["reliance"])
-    rho = float(rho) if np.isfinite(rho) else 0.0
-    size = GroupTest(
-        "pre-training size",
-        rho,
-        "Spearman ρ",
-        "agrees"
-        if rho <= -RHO_EFFECT
-        else "contradicts"
-        if rho >= RHO_EFFECT
-        else "no clear effect",
-        f"ρ(reliance, log Wikipedia articles) = {rho:+.2f} over {len(data)} languages "
-        "(the claim predicts < 0)",
-        float(p_rho) if np.isfinite(p_rho) else None,
-    )
-    morph = _mean_gap(data, data["morphology"] == "agglutinative", "morphology",
-                      "agglutinative minus other languages")  # fmt: skip
-    order = _mean_gap(data, data["word_order"] != "SVO", "word order",
-                      "non-SVO minus SVO languages")  # fmt: skip
-    tests = [size, morph, order]
-    agree = sum(t.outcome == "agrees" for t in tests)
-    contra = sum(t.outcome == "contradicts" for t in tests)
-    if agree >= 2 and contra == 0:
-        verdict: Verdict = "supported"
-    elif contra >= 2 or (contra >= 1 and agree == 0):
-        verdict = "not supported"
-    else:
-        verdict = "inconclusive"
-    top = data.sort_values("reliance", ascending=False)
+    point = data.assign(draw=POINT)
+    point_effects = _claim3_effects(point)
+    effects, outcomes = point_effects.iloc[0], _claim3_outcomes(point_effects).iloc[0]
+    agree = int((outcomes == "agrees").sum())
+    contra = int((outcomes == "contradicts").sum())
+    point_verdict = verdict = _claim3_verdict(agree, contra)
     k = min(3, len(data) // 2)
+    meta = ["lang", "wiki_articles", "morphology", "word_order"]
+    resampled = _matched(data[["lang"]], None if draws is None else
+                         draws.dropna(subset=["reliance"]), ["lang"])  # fmt: skip
+    effect_draws = interval = None
+    why, groups = "", pd.DataFrame()
+    if resampled is not None and (resampled.groupby("draw").size() == len(data)).all():
+        resampled = resampled[["draw", "lang", "reliance"]].merge(data[meta], on="lang")
+        resampled = resampled.sort_values(["draw", "lang"], ignore_index=True)
+        effect_draws = _claim3_effects(resampled)
+        per_draw = _claim3_outcomes(effect_draws)
+        agrees = (per_draw == "agrees").sum(axis=1)
+        contras = (per_draw == "contradicts").sum(axis=1)
+        interval = percentile_interval(agrees.to_numpy(), float(agree))
+        contra_iv = percentile_interval(contras.to_numpy(), float(contra))
+        worst = {"supported": _claim3_verdict(interval.low, contra_iv.high),
+                 "not supported": _claim3_verdict(interval.high, contra_iv.low)}  # fmt: skip
+        if verdict != "inconclusive" and worst[verdict] != verdict:
+            verdict = "inconclusive"
+            why = (
+                f" Inconclusive under resampling: on all examples the tests make it "
+                f"{point_verdict}, but over {len(agrees):,} resamples of the evaluated examples "
+                f"the {LEVEL:.0%} intervals of agreeing ({interval.low:g} to {interval.high:g}) "
+                f"and contradicting ({contra_iv.low:g} to {contra_iv.high:g}) tests do not keep "
+                "it there."
+            )
+        resampled["group"] = _reliance_groups(resampled, k)
+        shares = pd.crosstab(resampled["lang"], resampled["group"], normalize="index")
+        groups = pd.DataFrame({
+            "lang": data["lang"], "reliance": data["reliance"],
+            "group (all examples)": _reliance_groups(point, k),
+            f"{BOTTOM_RELIANT} share": data["lang"].map(shares.get(BOTTOM_RELIANT, {})).fillna(0.0),
+            f"{TOP_RELIANT} share": data["lang"].map(shares.get(TOP_RELIANT, {})).fillna(0.0),
+        }).sort_values([f"{BOTTOM_RELIANT} share", f"{TOP_RELIANT} share", "reliance"],
+                       ascending=[False, True, False], ignore_index=True)  # fmt: skip
+    p_values = _p_values(data)
+    tests = [
+        _group_test(
+            name,
+            float(effects[name]),
+            outcomes[name],
+            p_values[name],
+            data,
+            None if effect_draws is None else effect_draws[name],
+        )
+        for name in TESTS
+    ]
+    n_draws = 0 if effect_draws is None else len(effect_draws)
+    if groups.empty:  # one ranking, on all examples
+        labels = _reliance_groups(point, k)
+        ranked = data.assign(group=labels).sort_values("reliance", ascending=False)
+        bottom = ", ".join(ranked.loc[ranked["group"] == BOTTOM_RELIANT, "lang"])
+        top = ", ".join(ranked.loc[ranked["group"] == TOP_RELIANT, "lang"].iloc[::-1])
+        ranking = f"Most reliant on bottom layers: {bottom}; most on top layers: {top}."
+    else:
+
+        def most(column: str) -> str:
+            best = groups.nlargest(k, column, keep="first")
+            return ", ".join(f"{lang} {share:.0%}" for lang, share in
+                             zip(best["lang"], best[column], strict=True))  # fmt: skip
+
+        ranking = (
+            f"Among the {k} most reliant on bottom layers in a resample of the examples, most "
+            f"often: {most(f'{BOTTOM_RELIANT} share')}; among the {k} most reliant on top "
+            f"layers: {most(f'{TOP_RELIANT} share')} (share of {n_draws:,} resamples)."
+        )
     significant = [t.name for t in tests if t.p_value is not None and t.p_value < 0.05]
     top_heavy = int((data["reliance"] < 0).sum())
     explanation = (
         f"{agree} of 3 tests agree with the claim and {contra} contradict it, over "
-        f"{len(data)} languages. Most reliant on bottom layers: "
-        f"{', '.join(top['lang'].head(k))}; most on top layers: "
-        f"{', '.join(top['lang'].tail(k).iloc[::-1])}. In absolute terms, removing the top "
+        f"{len(data)} languages. {ranking} In absolute terms, removing the top "
         f"third costs more than removing the bottom third in {top_heavy} of {len(data)} "
         "languages; the claim is read as a trend across languages. "
         + (
@@ -393,6 +641,7 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
             else "None of the three effects is significant at p < 0.05 with this many "
             "languages: the verdict rests on effect sizes, not on significance."
         )
+        + why
     )
     numbers: dict[str, Any] = {t.name: t.effect for t in tests}
     numbers.update({f"{t.name} outcome": t.outcome for t in tests})
@@ -405,7 +654,21 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
     table = data[["lang", "reliance", "bottom", "middle", "top", "wiki_articles", "word_order",
                   "morphology", "family"]].copy()  # fmt: skip
     return ClaimResult(3, CLAIM_3, verdict, explanation, statistic, float(agree), threshold,
-                       numbers, used, table.reset_index(drop=True), tuple(tests))  # fmt: skip
+                       numbers, used, table.reset_index(drop=True), tuple(tests),
+                       interval=interval, draws=n_draws, point_verdict=point_verdict,
+                       groups=groups, value_format="g")  # fmt: skip
+
+
+def groups_table(groups: pd.DataFrame) -> pd.DataFrame:
+    """Claim 3's `ClaimResult.groups` as the Paper claims page and the report show it: the
+    shares of resamples in whole percent, reliance in points."""
+    if groups.empty:
+        return groups
+    out = groups.copy()
+    out["reliance"] = out["reliance"].map("{:+.2f}".format)
+    for column in (f"{BOTTOM_RELIANT} share", f"{TOP_RELIANT} share"):
+        out[column] = out[column].map("{:.0%}".format)
+    return out.rename(columns={"reliance": "reliance (points)"})
 
 
 # ----------------------------------------------------------------------------- all three
@@ -417,24 +680,49 @@ def evaluate_claims_from(
     languages: pd.DataFrame,
     pair: ModelPair,
     protocol: str = "posthoc",
+    curve_draws: pd.DataFrame | None = None,
+    layer_draws: pd.DataFrame | None = None,
 ) -> list[ClaimResult]:
     """All three claims from already-queried frames of one protocol: `curve_summary()` of every
-    model and task, `layer_drops()` of the mBERT stand-in on XNLI (or None), `language_table()`."""
+    model and task, `layer_drops()` of the mBERT stand-in on XNLI (or None), `language_table()`,
+    and the same on resampled examples (`claim_draws`; None: no intervals)."""
     from dataclasses import replace
 
     from mbp.analysis.tables import group_reliance
 
-    results = [glue_parity(curves, pair), xnli_costs_more(curves, pair)]
+    results = [glue_parity(curves, pair, curve_draws), xnli_costs_more(curves, pair, curve_draws)]
     reliance = group_reliance(drops if drops is not None and len(drops) else _NO_DROPS)
-    results.append(layers_follow_language(reliance, languages, pair.mbert))
+    reliance_draws = (
+        group_reliance(layer_draws, keys=("draw", "lang"))
+        if layer_draws is not None and len(layer_draws)
+        else None
+    )
+    results.append(layers_follow_language(reliance, languages, pair.mbert, reliance_draws))
     return [replace(r, protocol=protocol) for r in results]
+
+
+def claim_draws(
+    store: Any, pair: ModelPair, protocol: str = "posthoc"
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(curve draws, layer draws of the mBERT stand-in on XNLI) for `evaluate_claims_from`:
+    the claims' inputs on resampled examples, from the stored outcomes
+    (`mbp.analysis.resampled`); empty where the runs predate outcomes."""
+    from mbp.analysis import resampled
+
+    curves = resampled.curve_draws(store, protocol=protocol, max_fraction=MAX_FRACTION)
+    layers = (
+        resampled.layer_draws(store, model=pair.mbert, task="xnli", protocol=protocol)
+        if pair.mbert
+        else None
+    )
+    return curves, layers
 
 
 def evaluate_claims(
     store: Any, pair: ModelPair | None = None, protocol: str = "posthoc"
 ) -> list[ClaimResult]:
     """All three claims from a `ResultsStore` under one protocol (queries via
-    `mbp.analysis.tables`)."""
+    `mbp.analysis.tables`), with intervals where the runs have stored outcomes."""
     from mbp.analysis import tables as data
 
     curves = data.curve_summary(store, protocol=protocol)
@@ -448,7 +736,8 @@ def evaluate_claims(
         if pair.mbert
         else None
     )
-    return evaluate_claims_from(curves, drops, data.language_table(), pair, protocol)
+    draws = claim_draws(store, pair, protocol)
+    return evaluate_claims_from(curves, drops, data.language_table(), pair, protocol, *draws)
 
 
 def evaluate_both(store: Any, pair: ModelPair | None = None) -> dict[str, list[ClaimResult]]:

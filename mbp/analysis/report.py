@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from mbp.analysis import tables as data
-from mbp.analysis.claims import ClaimResult, evaluate_both
+from mbp.analysis.claims import ClaimResult, evaluate_both, groups_table
+from mbp.analysis.resampled import DRAWS
 from mbp.experiments.plan import GLUE_SPLIT
 from mbp.tasks.scoring import majority_baseline
 
@@ -302,9 +303,33 @@ def verdicts_table(by_protocol: dict[str, list[ClaimResult]]) -> pd.DataFrame:
         row: dict[str, Any] = {"claim": number}
         for protocol, results in by_protocol.items():
             result = next(r for r in results if r.number == number)
-            row[protocol] = f"{result.verdict} ({result.statistic} = {_fmt(result.value)})"
+            row[protocol] = (
+                f"{result.verdict} ({result.statistic} = {_fmt(result.value)}; "
+                f"{result.interval_short})"
+            )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def survives_resampling(by_protocol: dict[str, list[ClaimResult]]) -> list[str]:
+    """One line per protocol: which verdicts hold over their interval, which only on the point
+    estimate (inconclusive under resampling), and which have no interval (no outcomes)."""
+    lines = []
+    for protocol, results in by_protocol.items():
+        holds = [r for r in results if r.interval is not None and r.verdict == r.point_verdict]
+        falls = [r for r in results if r.interval is not None and r.verdict != r.point_verdict]
+        bare = [r for r in results if r.interval is None and r.value is not None]
+
+        def names(group: list[ClaimResult]) -> str:
+            return ", ".join(f"claim {r.number} ({r.verdict})" for r in group) or "none"
+
+        lines.append(
+            f"{protocol}: survive resampling of the evaluated examples: {names(holds)}; "
+            f"{', '.join(f'claim {r.number} ({r.point_verdict})' for r in falls) or 'none'} "
+            f"only on all examples (inconclusive under resampling); no interval (runs without "
+            f"stored per-example outcomes): {names(bare)}"
+        )
+    return lines
 
 
 def claim_section(result: ClaimResult, figure_name: str) -> str:
@@ -316,6 +341,7 @@ def claim_section(result: ClaimResult, figure_name: str) -> str:
         f"**Verdict: {result.headline}.** {result.explanation}",
         "",
         f"- statistic: {result.statistic} = {_fmt(result.value)} (threshold: {result.threshold})",
+        f"- uncertainty: {result.uncertainty}",
     ]
     for key, value in result.numbers.items():
         lines.append(
@@ -340,6 +366,14 @@ def claim_section(result: ClaimResult, figure_name: str) -> str:
         lines.append(
             f"- test '{test.name}': {test.outcome} (effect {_fmt(test.effect)} {test.unit}; {test.detail})"
         )
+    if not result.groups.empty:  # claim 3 under resampling, instead of one ranking
+        lines += [
+            "",
+            f"How often each language is among the most bottom- or top-reliant over "
+            f"{result.draws:,} resamples of the evaluated examples:",
+            "",
+            _table(groups_table(result.groups)).rstrip("\n"),
+        ]
     lines += ["", f"![claim {result.number}](figures/{figure_name})", ""]
     return "\n".join(lines)
 
@@ -476,7 +510,8 @@ def build_report(
         "command; `mbp precompute` resumes the rest (it first merges `precomputed/` into the "
         "store, so a new machine continues where the last one stopped), and "
         "`mbp precompute --status` prints this table (`minutes`: the summed time of the "
-        "step's cells on their device, fine-tuning excluded). Claims whose data is missing "
+        "step's cells on `device`: evaluations, and under the retrain protocol each cell's own "
+        "fine-tune; the one fine-tune a run starts from is not counted). Claims whose data is missing "
         "say so below rather than guess.",
         "",
         _table(progress, floatfmt=".1f"),
@@ -524,6 +559,13 @@ def build_report(
         + ".",
         "",
         _table(verdicts_table(by_protocol)),
+        f"Each statistic's 95 % interval comes from {DRAWS:,} paired resamples of the evaluated "
+        "examples (the same examples for the pruned and unpruned models), recomputed from the "
+        "stored per-example outcomes; a verdict stands only if its interval clears the "
+        "threshold, else it is inconclusive. Which conclusions survive resampling:",
+        "",
+        *[f"- {line}" for line in survives_resampling(by_protocol)],
+        "",
         *sections,
         *cost_section(store, figures),
         "## What is stored",

@@ -452,24 +452,25 @@ def language_table() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("lang", drop=False)
 
 
-def group_reliance(drops: pd.DataFrame) -> pd.DataFrame:
+def group_reliance(drops: pd.DataFrame, keys: Sequence[str] = ("lang",)) -> pd.DataFrame:
     """Per language: drop of the bottom, middle and top thirds and reliance = bottom - top.
 
     Columns lang, bottom, middle, top, reliance (metric units x100 = points), base_value,
-    n_examples.
+    n_examples; `keys` adds grouping columns before lang (("draw", "lang"): per resample).
     """
-    columns = ["lang", "bottom", "middle", "top", "reliance", "base_value", "n_examples"]
+    keys = list(keys)
+    columns = [*keys, "bottom", "middle", "top", "reliance", "base_value", "n_examples"]
     groups = drops[drops["target"].astype(str).str.startswith("group:")] if len(drops) else drops
     if groups.empty:
         return pd.DataFrame(columns=columns)
-    wide = groups.pivot_table(index="lang", columns="target", values="drop") * 100.0
+    wide = groups.pivot_table(index=keys, columns="target", values="drop") * 100.0
     wide.columns = [c.split(":", 1)[1] for c in wide.columns]
     for name in ("bottom", "middle", "top"):
         if name not in wide.columns:
             wide[name] = np.nan
     wide["reliance"] = wide["bottom"] - wide["top"]
-    wide["base_value"] = groups.groupby("lang")["base_value"].first()
-    wide["n_examples"] = groups.groupby("lang")["n_examples"].max()
+    wide["base_value"] = groups.groupby(keys)["base_value"].first()
+    wide["n_examples"] = groups.groupby(keys)["n_examples"].max()
     return wide.reset_index()[columns]
 
 

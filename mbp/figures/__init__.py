@@ -7,7 +7,13 @@ One fixed colour per XNLI language, model and prune order (`palette`); heatmaps 
 diverging scale symmetric around 0.
 """
 
-from mbp.figures.claims import claim1_figure, claim2_figure, claim2_highlights, claim3_figure
+from mbp.figures.claims import (
+    claim1_figure,
+    claim2_figure,
+    claim2_highlights,
+    claim3_figure,
+    claim3_groups_figure,
+)
 from mbp.figures.curves import color_mode, pruning_curves, relative_values
 from mbp.figures.heatmaps import (
     head_difference_heatmap,
@@ -46,6 +52,7 @@ __all__ = [
     "claim2_figure",
     "claim2_highlights",
     "claim3_figure",
+    "claim3_groups_figure",
     "color_mode",
     "empty_figure",
     "head_difference_heatmap",

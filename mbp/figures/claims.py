@@ -169,3 +169,39 @@ def claim3_figure(table: pd.DataFrame) -> go.Figure:
     return reliance_scatter(
         table, group_by="morphology", title="Bottom-layer reliance vs pre-training size"
     )
+
+
+#: Claim 3's groups under resampling: warm for the bottom layers, cool for the top, grey for
+#: neither (no language hue, so the language colours keep their meaning elsewhere).
+GROUP_COLORS = {"bottom-reliant": "#B45309", "top-reliant": "#1D4ED8", "neither": "#D1D5DB"}
+
+
+def claim3_groups_figure(groups: pd.DataFrame) -> go.Figure:
+    """Per language, the share of resamples of the examples that put it among the most
+    bottom-reliant, among the most top-reliant, or in neither group (stacked to 100 %):
+    `ClaimResult.groups` of claim 3."""
+    if groups.empty:
+        return empty_figure("No per-example outcomes behind the layer-wise runs: no resamples")
+    rows = groups.iloc[::-1]  # the most bottom-reliant on top
+    shares = {
+        "bottom-reliant": rows["bottom-reliant share"].to_numpy(dtype=float),
+        "top-reliant": rows["top-reliant share"].to_numpy(dtype=float),
+    }
+    shares["neither"] = (1.0 - shares["bottom-reliant"] - shares["top-reliant"]).clip(0, 1)
+    traces = [
+        {
+            "type": "bar", "orientation": "h", "name": name, "y": rows["lang"].tolist(),
+            "x": values * 100, "marker": {"color": GROUP_COLORS[name]},
+            "meta": {"role": "group-share", "group": name},
+            "hovertemplate": f"<b>%{{y}}</b>: {name} in %{{x:.0f}}% of resamples<extra></extra>",
+        }
+        for name, values in shares.items()
+    ]  # fmt: skip
+    return assemble(
+        traces,
+        title="Claim 3 under resampling: how often each language is in each group",
+        height=max(260, 24 * len(rows) + 150),
+        layout={"barmode": "stack",
+                "xaxis": {"title": {"text": "% of resamples of the evaluated examples"},
+                          "ticksuffix": "%", "range": [0, 100]}},
+    )  # fmt: skip
