@@ -145,7 +145,7 @@ def _cached_claims(
     from mbp.analysis.claims import ModelPair, claim_draws, evaluate_claims_from
 
     pair = ModelPair(bert, mbert)
-    draws = claim_draws(open_store()[0], pair, protocol)  # intervals, where outcomes are stored
+    draws = claim_draws(open_store()[0], pair, protocol, _curves)  # intervals, where stored
     return evaluate_claims_from(_curves, _drops, languages(), pair, protocol, *draws)
 
 

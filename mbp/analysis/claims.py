@@ -702,20 +702,31 @@ def evaluate_claims_from(
 
 
 def claim_draws(
-    store: Any, pair: ModelPair, protocol: str = "posthoc"
+    store: Any, pair: ModelPair, protocol: str = "posthoc", curves: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(curve draws, layer draws of the mBERT stand-in on XNLI) for `evaluate_claims_from`:
     the claims' inputs on resampled examples, from the stored outcomes
-    (`mbp.analysis.resampled`); empty where the runs predate outcomes."""
+    (`mbp.analysis.resampled`); empty where the runs predate outcomes. Given the point
+    `curves`, only the orders claims 1-2 pick from them are resampled (scoring is the cost)."""
     from mbp.analysis import resampled
 
-    curves = resampled.curve_draws(store, protocol=protocol, max_fraction=MAX_FRACTION)
+    orders = None
+    if curves is not None and len(curves):
+        glue = curves[(curves["task"] != "xnli") & (curves["lang"] == "en")]
+        picked = {
+            _pick_order(glue[glue["model"].isin([pair.bert, pair.mbert])], [pair.bert, pair.mbert]),
+            _pick_order(curves[curves["model"] == pair.mbert], [pair.mbert]),
+        }
+        orders = sorted(o for o in picked if o is not None)
+    curve_draws = resampled.curve_draws(
+        store, protocol=protocol, max_fraction=MAX_FRACTION, orders=orders
+    )
     layers = (
         resampled.layer_draws(store, model=pair.mbert, task="xnli", protocol=protocol)
         if pair.mbert
         else None
     )
-    return curves, layers
+    return curve_draws, layers
 
 
 def evaluate_claims(
@@ -736,7 +747,7 @@ def evaluate_claims(
         if pair.mbert
         else None
     )
-    draws = claim_draws(store, pair, protocol)
+    draws = claim_draws(store, pair, protocol, curves)
     return evaluate_claims_from(curves, drops, data.language_table(), pair, protocol, *draws)
 
 

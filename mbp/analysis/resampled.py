@@ -16,6 +16,8 @@ it has no interval rather than invent one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -75,13 +77,15 @@ def curve_draws(
     *,
     protocol: str,
     max_fraction: float | None = None,
+    orders: Sequence[str] | None = None,
     draws: int = DRAWS,
     seed: int = 0,
 ) -> pd.DataFrame:
     """`curve_summary(store, protocol=protocol)`'s `mean` (over seeds) and `base` (the mean of
     every unpruned point of the line) on each resample, for the same runs (the charts' choice
     rule): columns CURVE_COLUMNS. Only points whose every seed has outcomes, and only lines
-    whose every unpruned point has; fractions above `max_fraction` are left out."""
+    whose every unpruned point has; fractions above `max_fraction` and orders not in `orders`
+    (None: all) are left out, but every order's unpruned points stay (the base needs them)."""
     runs = _shown_runs(store, "sweep", protocol=protocol)
     outcomes = store.outcomes(run_ids=runs["run_id"].tolist()) if len(runs) else pd.DataFrame()
     if outcomes.empty:
@@ -90,6 +94,8 @@ def curve_draws(
     points = points[points["metric"] == points["task"].map(primary_metrics()).fillna("accuracy")]
     if max_fraction is not None:
         points = points[points["fraction"] <= max_fraction + 1e-9]
+    if orders is not None:  # scoring is the cost: only what is asked for, and every base
+        points = points[points["order_name"].isin(list(orders)) | (points["fraction"] == 0)]
     points = points.merge(runs[["run_id", "protocol"]], on="run_id")
     # the key curve_intervals and the sweeps use for a point's model
     points["model_key"] = [f"{o}/{s}/{f:g}" for o, s, f in
