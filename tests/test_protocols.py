@@ -93,6 +93,16 @@ def test_pages_show_the_protocol_choice_and_both_verdicts(store, monkeypatch):
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table.columns) == ["claim", "retrain (the paper's)", "posthoc"]
+
+    def drawn() -> list[str]:  # the protocol of each claim section the page drew
+        return [c.value for c in at.caption if c.value.startswith("Protocol:")]
+
+    # each claim's protocol tabs draw only the chosen one, the paper's first
+    assert drawn() == ["Protocol: retrain (the paper's)"] * 3
+    at.session_state["cl_tab_2"] = "posthoc"
+    at.run()
+    assert drawn() == ["Protocol: retrain (the paper's)", "Protocol: posthoc",
+                       "Protocol: retrain (the paper's)"]  # fmt: skip
     at.switch_page("views/curves.py").run()
     assert not at.exception
     chart = at.get("plotly_chart")[0].proto.spec

@@ -54,10 +54,14 @@ def body() -> None:
         if len(results) == 1:
             _claim(results[0], figures[number], (bert, mbert))
             continue
-        for tab, result in zip(st.tabs([common.PROTOCOL_LABELS[p] for p in protocols]), results,
-                               strict=True):  # fmt: skip
-            with tab:
-                _claim(result, figures[number], (bert, mbert))
+        # only the chosen protocol's tab is drawn (on_change="rerun"): each tab holds a chart
+        # and tables, which are what a visitor waits for (docs/BENCHMARKS.md figure 9)
+        tabs = st.tabs([common.PROTOCOL_LABELS[p] for p in protocols], key=f"cl_tab_{number}",
+                       on_change="rerun")  # fmt: skip
+        for tab, result in zip(tabs, results, strict=True):
+            if tab.open:
+                with tab:
+                    _claim(result, figures[number], (bert, mbert))
 
 
 def _verdicts(by_protocol: dict[str, list[logic.ClaimResult]]) -> pd.DataFrame:
