@@ -11,7 +11,8 @@ FLOPs, 5 peak memory, 6 the dashboard (bench/bench_dashboard.py, if present), 7 
 paper-scale sweep (only where a GPU is visible), 8 the Ray executor's per-cell overhead and
 scaling (bench/ray_bench.py), 9 the dashboard in Chromium: first charts and a widget change per
 page (bench/browser_timing.py), 10 bf16 vs fp32 on CPU: agreement and speed
-(bench/bf16.py), 11 fine-tuning throughput vs the Hugging Face Trainer (bench/finetune_speed.py).
+(bench/bf16.py), 11 fine-tuning throughput vs the Hugging Face Trainer (bench/finetune_speed.py), 12 the
+paper-protocol plan's measured cost and its projection to the paper's recipe (bench/plan_cost.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import warnings
 
 from bench.common import Row, Section, load_average, machine_info
 
-ALL = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+ALL = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             "figure 11: fine-tuning vs the Trainer",
             lambda: sections.finetune_speed(settings.repeats),
         ),
+        ({12}, "figure 12: the plan's cost", sections.plan_cost),
     ]
     done: list[Section] = []
     for figures, title, fn in plan:

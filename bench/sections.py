@@ -864,3 +864,36 @@ def finetune_speed(repeats: int = 3) -> Section:
     from bench import finetune_speed as ft_bench
 
     return ft_bench.section(ft_bench.measure(repeats=repeats))
+
+
+# ---------------------------------------------------------------- figure 12
+
+
+def plan_cost() -> Section:
+    """The paper-protocol plan's cost (bench/plan_cost.py): each retrain step's measured minutes
+    in the shipped results, and the labelled projection to the paper's recipe."""
+    from bench import plan_cost as cost
+
+    sec = Section(
+        "12. The paper-protocol plan's cost: measured, and projected to the paper's recipe"
+    )
+    runs = cost.measured_runs(cost.ROOT / "precomputed")
+    table = cost.project(runs)
+    for row in table.to_dict("records"):
+        done = row["state"] == "done"
+        measured = f"{row['measured min']:.1f} min on {row['device']}" if done else "-"
+        projected = f"{row['projected h']:,.1f} h (PROJECTION)" if done else "-"
+        sec.rows.append(Row("12", f"plan step {row['step']} ({row['recipe']})", measured,
+                            note=f"{row['state']}; at {row['paper recipe']}: {projected}"))  # fmt: skip
+    from bench.report import markdown_table
+
+    sec.details += [
+        "From the shipped results (`python -m bench.plan_cost`): a step's minutes are its cells' "
+        "own times (a retrained cell's fine-tune plus its evaluations). The projection carries "
+        "each finished step's seconds per training example-epoch to the task's whole training "
+        "set x 3 epochs on the same device; it is a projection, not a measurement.",
+        markdown_table(tuple(table.columns), [tuple("" if v != v else v for v in r)
+                                              for r in table.itertuples(index=False)]),
+        cost.gpu_note(runs),
+    ]  # fmt: skip
+    return sec
