@@ -442,6 +442,13 @@ def param_list(name: str, allowed: Sequence[str], default: Sequence[str]) -> lis
     return chosen or list(default)
 
 
+def interval_toggle(where: Any, *, key: str, help: str) -> bool:
+    """A chart page's "95 % intervals" switch, mirrored in the URL as `ci=1` (one key for
+    every page, so a link keeps it across pages)."""
+    on = param("ci", "0", ["0", "1"]) == "1"
+    return where.toggle("95 % intervals", value=on, key=key, help=help)
+
+
 def set_params(**values: str | None) -> None:
     for key, value in values.items():
         if value is None or value == "":

@@ -70,8 +70,8 @@ def body() -> None:
         help="what the pruned model saves: encoder FLOPs per example on the evaluated "
         "examples' real lengths, or parameters, counted from its structure",
     ) or "heads"  # fmt: skip
-    with_ci = d3.toggle(
-        "95 % intervals", value=common.param("ci", "0", ["0", "1"]) == "1", key="cv_ci",
+    with_ci = common.interval_toggle(
+        d3, key="cv_ci",
         help="error bars: the bootstrap interval over the evaluated examples (resampled from "
         "each point's stored predictions), for orders with one seed; random orders show their "
         "seed band",

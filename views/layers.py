@@ -43,8 +43,8 @@ def body() -> None:
         key="ly_value", required=True,
         help="points = metric x 100; relative = % of the unpruned score",
     ) or "points"  # fmt: skip
-    with_ci = c4.toggle(
-        "95 % intervals", value=common.param("ci", "0", ["0", "1"]) == "1", key="ly_ci",
+    with_ci = common.interval_toggle(
+        c4, key="ly_ci",
         help="each drop's paired bootstrap interval over the evaluated examples (the same "
         "resampled examples for the model with and without the layer, from stored "
         "predictions); hatched cells: the interval includes 0, a drop within noise",
