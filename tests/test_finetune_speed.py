@@ -137,9 +137,11 @@ def test_bench_quick_path_reports_ratios_against_the_trainer(tiny, capsys):
 
 # ---------------------------------------------------------------- slow: real SST-2
 
-REAL = dict(train_examples=1000, epochs=1.0, lr=5e-5, batch_size=32, max_length=64)
-#: How far apart two recipes' dev accuracies may be and still be "the same band": two seeds of
-#: the default recipe on these sizes differ by about this much (measured, see the test).
+# figure 10's short recipe, which learns SST-2 (0.789 there); 1,000 examples for 1 epoch at lr
+# 5e-5 did not move minilm-l6 off the majority class (0.509 for both recipes: measured)
+REAL = dict(train_examples=384, epochs=2.0, lr=1e-4, batch_size=16, max_length=64)
+#: How far apart two recipes' dev accuracies may be and still be "the same band": about two
+#: binomial standard errors of an accuracy near 0.8 on 872 dev examples (1.4 points each).
 BAND = 0.03
 
 
