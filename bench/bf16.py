@@ -444,11 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     use_all_cores()
     result = measure(args.sst2, args.xnli, args.importance, args.finetune, args.finetune_dev,
                      args.repeats, args.speed_examples)  # fmt: skip
-    sec = section(result)
-    from bench.report import table
+    from bench.report import print_section
 
-    print(table(sec.rows))
-    print("\n".join(sec.details))
+    print_section(section(result))
     return 0
 
 

@@ -430,11 +430,9 @@ def main(argv: list[str] | None = None) -> int:
         repeats, profile = 1, False
     names = tuple(x.strip() for x in args.only.split(",") if x.strip())
     result = measure(recipe, repeats, args.data_dir, profile, names)
-    sec = section(result)
-    from bench.report import table
+    from bench.report import print_section
 
-    print(table(sec.rows))
-    print("\n".join(sec.details))
+    print_section(section(result))
     return 0
 
 

@@ -18,6 +18,12 @@ def table(rows: list[Row]) -> str:
     return "\n".join([out[0], line, *out[1:]])
 
 
+def print_section(sec: Section) -> None:
+    """A figure's rows and details on stdout (a bench module run on its own)."""
+    print(table(sec.rows))
+    print("\n".join(sec.details))
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
