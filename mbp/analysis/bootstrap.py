@@ -54,11 +54,9 @@ def resample(n: int, draws: int = DRAWS, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(draws, n))
 
 
-def scorer(task: str, metric: str) -> Scorer:
-    """The task's `metric` on each row of (draws, n) predictions and labels; accuracy is
-    vectorised, the others call the task's own metric code row by row."""
-    if metric == "accuracy":
-        return lambda preds, labels: (preds == labels).mean(axis=1)
+def reference_scorer(task: str, metric: str) -> Scorer:
+    """The task's own metric code, row by row over (draws, n) predictions and labels: the
+    definition `scorer` agrees with."""
 
     def rows(preds: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return np.array([compute_metrics(task, p, g)[metric] for p, g in zip(preds, labels,
@@ -67,14 +65,42 @@ def scorer(task: str, metric: str) -> Scorer:
     return rows
 
 
+def scorer(task: str, metric: str) -> Scorer:
+    """The task's `metric` on each row of (draws, n) predictions and labels. Accuracy, binary
+    F1 and binary Matthews are vectorised over the draws (a thousand resamples in milliseconds
+    instead of a second), with the task's conventions (positive class 1, 0 where undefined);
+    anything else is `reference_scorer`."""
+    if metric == "accuracy":
+        return lambda preds, labels: (preds == labels).mean(axis=1)
+    rows = reference_scorer(task, metric)
+    if metric not in ("f1", "matthews"):
+        return rows
+
+    def vectorised(preds: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        if max(preds.max(initial=0), labels.max(initial=0)) > 1:  # not binary: the task's code
+            return rows(preds, labels)
+        p, g = preds == 1, labels == 1
+        tp, fp = (p & g).sum(axis=1).astype(float), (p & ~g).sum(axis=1).astype(float)
+        fn, tn = (~p & g).sum(axis=1).astype(float), (~p & ~g).sum(axis=1).astype(float)
+        if metric == "f1":
+            denom = 2 * tp + fp + fn
+            return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+        denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        return np.divide(tp * tn - fp * fn, denom, out=np.zeros_like(tp), where=denom > 0)
+
+    return vectorised
+
+
 def _on_all(score: Scorer, preds: np.ndarray, labels: np.ndarray) -> float:
     """The metric on every example (the point estimate)."""
     return float(score(preds[None, :], labels[None, :])[0])
 
 
-def _percentiles(samples: np.ndarray, estimate: float, level: float) -> Interval:
+def percentile_interval(samples: np.ndarray, estimate: float, level: float = LEVEL) -> Interval:
+    """The interval of any statistic recomputed on each resample (`samples`, one per draw)
+    around its value on all examples (`estimate`): a metric, a difference, a claim's statistic."""
     tail = (1 - level) / 2 * 100
-    low, high = np.nanpercentile(samples, [tail, 100 - tail])
+    low, high = np.nanpercentile(np.asarray(samples, dtype=float), [tail, 100 - tail])
     return Interval(float(estimate), float(low), float(high), level)
 
 
@@ -82,7 +108,7 @@ def interval(
     preds: np.ndarray, labels: np.ndarray, score: Scorer, idx: np.ndarray, level: float = LEVEL
 ) -> Interval:
     """The metric of one model with its bootstrap interval over the examples `idx` draws."""
-    return _percentiles(score(preds[idx], labels[idx]), _on_all(score, preds, labels), level)
+    return percentile_interval(score(preds[idx], labels[idx]), _on_all(score, preds, labels), level)
 
 
 def paired_difference(
@@ -96,7 +122,7 @@ def paired_difference(
     """metric(a) - metric(b), both scored on the same resampled examples."""
     estimate = _on_all(score, preds_a, labels) - _on_all(score, preds_b, labels)
     samples = score(preds_a[idx], labels[idx]) - score(preds_b[idx], labels[idx])
-    return _percentiles(samples, estimate, level)
+    return percentile_interval(samples, estimate, level)
 
 
 def unpaired_difference(
@@ -112,36 +138,4 @@ def unpaired_difference(
     separate intervals amounts to (for examples that differ, e.g. two languages' test sets)."""
     estimate = _on_all(score, preds_a, labels) - _on_all(score, preds_b, labels)
     samples = score(preds_a[idx_a], labels[idx_a]) - score(preds_b[idx_b], labels[idx_b])
-    return _percentiles(samples, estimate, level)
-
-
-def percentile_interval(samples: np.ndarray, estimate: float, level: float = LEVEL) -> Interval:
-    """The interval of any statistic recomputed on each resample (`samples`, one per draw)
-    around its value on all examples (`estimate`): e.g. a paper claim's statistic."""
-    return _percentiles(np.asarray(samples, dtype=float), estimate, level)
-
-
-def batch_scorer(task: str, metric: str) -> Scorer:
-    """`scorer` with binary F1 and binary Matthews also vectorised over the draws (a thousand
-    resamples in milliseconds instead of a second); anything else is `scorer` itself. Same
-    conventions as the task's own metric code (positive class 1, 0 where undefined)."""
-    if metric not in ("f1", "matthews"):
-        return scorer(task, metric)
-    rows = scorer(task, metric)
-
-    def counts(preds: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
-        p, g = preds == 1, labels == 1
-        return ((p & g).sum(axis=1).astype(float), (p & ~g).sum(axis=1).astype(float),
-                (~p & g).sum(axis=1).astype(float), (~p & ~g).sum(axis=1).astype(float))  # fmt: skip
-
-    def vectorised(preds: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        if max(preds.max(initial=0), labels.max(initial=0)) > 1:  # not binary: the task's code
-            return rows(preds, labels)
-        tp, fp, fn, tn = counts(preds, labels)
-        if metric == "f1":
-            denom = 2 * tp + fp + fn
-            return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-        denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-        return np.divide(tp * tn - fp * fn, denom, out=np.zeros_like(tp), where=denom > 0)
-
-    return vectorised
+    return percentile_interval(samples, estimate, level)

@@ -34,7 +34,7 @@ class _Scores:
     """Each stored model's metric on each resample: (draws,) arrays by (run_id, model_key)."""
 
     def __init__(self, outcomes: pd.DataFrame, draws: int, seed: int) -> None:
-        from mbp.analysis.bootstrap import batch_scorer, resample
+        from mbp.analysis.bootstrap import resample, scorer
         from mbp.store.outcomes import decode
 
         self.n_draws = draws
@@ -49,7 +49,7 @@ class _Scores:
             idx = indices[n]
             if (row.run_id, row.labels) not in resampled_labels:
                 resampled_labels[row.run_id, row.labels] = decode(row.encoding, row.labels)[idx]
-            score = batch_scorer(row.task, metrics.get(row.task, "accuracy"))
+            score = scorer(row.task, metrics.get(row.task, "accuracy"))
             preds = decode(row.encoding, row.predictions)[idx]
             self.values[row.run_id, row.model_key] = score(
                 preds, resampled_labels[row.run_id, row.labels]
