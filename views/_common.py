@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
 from mbp import figures
 from mbp.analysis import tables as dashboard_data
 from mbp.errors import MbpError
-from mbp.figures import model_label, plotly_config
+from mbp.figures import chart_image, model_label, plotly_config, safe_filename
 from mbp.live.demo import DashboardStore, DemoSettings, demo_settings, open_dashboard_store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -465,8 +466,24 @@ def image_format() -> str:
 
 
 def chart(fig: Any, name: str, *, key: str | None = None) -> None:
-    """A Plotly chart whose toolbar camera downloads it as PNG or SVG (sidebar choice)."""
-    st.plotly_chart(fig, config=plotly_config(f"mbp-{name}", image_format()), key=key)
+    """An Altair (Vega-Lite) chart across the column, with a download of it as PNG or SVG
+    (the sidebar's choice), rendered by vl-convert only when clicked.
+
+    Streamlit turns off Vega-embed's own actions menu (its toolbar offers a PNG only), hence
+    the button. A Plotly figure still goes to st.plotly_chart while builders migrate.
+    """
+    if not isinstance(fig, alt.TopLevelMixin):
+        st.plotly_chart(fig, config=plotly_config(f"mbp-{name}", image_format()), key=key)
+        return
+    st.altair_chart(fig, width="stretch", key=key)
+    fmt = image_format()
+    st.download_button(
+        f"{fmt.upper()}", data=lambda: chart_image(fig, fmt),  # type: ignore[arg-type]
+        file_name=f"{safe_filename(f'mbp-{name}')}.{fmt}",
+        mime="image/png" if fmt == "png" else "image/svg+xml", icon=":material/download:",
+        type="tertiary", on_click="ignore", key=f"dl-{key or name}",
+        help=f"Download this chart as {fmt.upper()} (format: sidebar, 'Chart downloads')",
+    )  # fmt: skip
 
 
 def empty_state(what: str, command: str, extra: str | None = None) -> None:

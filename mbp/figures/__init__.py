@@ -1,7 +1,9 @@
-"""Figure builders: pure functions from small DataFrames to Plotly figures (no Streamlit).
+"""Figure builders: pure functions from small DataFrames to Altair (Vega-Lite) charts, no
+Streamlit. Charts carry their data inline; `chart_image` renders one as PNG or SVG.
 
-    from mbp.figures import pruning_curves, plotly_config
-    fig = pruning_curves(summary, metric="accuracy", relative=True)
+    from mbp.figures import chart_image, pruning_curves
+    chart = pruning_curves(summary, metric="accuracy", relative=True)
+    png = chart_image(chart, "png")
 
 One fixed colour per XNLI language, model and prune order (`palette`); heatmaps of drops use one
 diverging scale symmetric around 0.
@@ -24,15 +26,18 @@ from mbp.figures.heatmaps import (
     target_label,
     target_order,
 )
-from mbp.figures.layout import empty_figure, plotly_config, style
+from mbp.figures.layout import chart_image, empty_figure, plotly_config, safe_filename, style
 from mbp.figures.overview import headline_curves, reliance_bars
 from mbp.figures.palette import (
+    DASH_PATTERNS,
     DIVERGING_SCALE,
     LANG_COLORS,
     MODEL_COLORS,
     ORDER_COLORS,
     ORDER_DASH,
     ORDER_LABELS,
+    SEQUENTIAL_SCHEME,
+    dash_pattern,
     lang_color,
     model_color,
     model_label,
@@ -42,18 +47,22 @@ from mbp.figures.palette import (
 from mbp.figures.scatter import reliance_scatter
 
 __all__ = [
+    "DASH_PATTERNS",
     "DIVERGING_SCALE",
     "LANG_COLORS",
     "MODEL_COLORS",
     "ORDER_COLORS",
     "ORDER_DASH",
     "ORDER_LABELS",
+    "SEQUENTIAL_SCHEME",
+    "chart_image",
     "claim1_figure",
     "claim2_figure",
     "claim2_highlights",
     "claim3_figure",
     "claim3_groups_figure",
     "color_mode",
+    "dash_pattern",
     "empty_figure",
     "head_difference_heatmap",
     "head_heatmap",
@@ -70,6 +79,7 @@ __all__ = [
     "relative_values",
     "reliance_bars",
     "reliance_scatter",
+    "safe_filename",
     "style",
     "symmetric_limit",
     "target_label",

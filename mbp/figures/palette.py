@@ -54,6 +54,15 @@ ORDER_DASH: dict[str, str] = {
     "iterative": "dashdot",
     "random": "dash",
 }
+#: Vega-Lite strokeDash patterns (px on, px off) for the dash names above.
+DASH_PATTERNS: dict[str, list[float]] = {
+    "solid": [1, 0],
+    "dot": [2, 3],
+    "dash": [7, 4],
+    "dashdot": [7, 3, 2, 3],
+    "longdash": [12, 4],
+    "longdashdot": [12, 4, 2, 4],
+}
 ORDER_LABELS: dict[str, str] = {
     "importance": "importance (least important first)",
     "reverse": "reverse (most important first)",
@@ -76,8 +85,8 @@ DIVERGING_SCALE: list[list[float | str]] = [
     [0.875, "#D6604D"],
     [1.0, "#B2182B"],
 ]
-#: Sequential scale for importance scores (perceptually uniform, colour-blind safe).
-SEQUENTIAL_SCALE = "Viridis"
+#: Sequential scheme for importance scores (perceptually uniform, colour-blind safe; Vega's name).
+SEQUENTIAL_SCHEME = "viridis"
 
 REFERENCE_COLOR = "#7A7A7A"
 
@@ -105,10 +114,21 @@ def order_dash(order: str) -> str:
     return ORDER_DASH.get(order, "solid")
 
 
+def dash_pattern(name: str) -> list[float]:
+    """A dash name ("solid", "dot", ...) as a Vega-Lite strokeDash list."""
+    if name not in DASH_PATTERNS:
+        raise ValueError(f"unknown dash {name!r}: use one of {', '.join(DASH_PATTERNS)}")
+    return list(DASH_PATTERNS[name])
+
+
 def model_label(name: str) -> str:
     """A short display name: registry names as they are, a local model folder by its last part."""
     text = str(name).rstrip("/")
     return text.rsplit("/", 1)[-1] if text.startswith(("/", "~", ".")) else text
+
+
+# Plotly-era names, kept until every builder draws with Altair
+SEQUENTIAL_SCALE = "Viridis"
 
 
 def hex_to_rgba(color: str, alpha: float) -> str:
