@@ -10,6 +10,14 @@ parent do.
     idx = resample(500, draws=2000, seed=0)
     interval(preds, labels, scorer("sst2", "accuracy"), idx)          # one model
     paired_difference(preds_a, preds_b, labels, scorer(...), idx)    # a - b, same examples
+
+Several training seeds (one model per fine-tune seed, all on the same examples) add a second
+source of doubt: which fine-tune produced the model. The *hierarchical* bootstrap resamples the
+seeds, then the examples within each picked seed, so its interval carries both:
+
+    picks = hierarchical_resample(seeds=3, n=500)                    # share them to pair
+    hierarchical_interval(preds, labels, score, picks)               # preds: (seeds, n)
+    hierarchical_paired_difference(unpruned, pruned, labels, score, picks)
 """
 
 from __future__ import annotations
@@ -138,4 +146,93 @@ def unpaired_difference(
     separate intervals amounts to (for examples that differ, e.g. two languages' test sets)."""
     estimate = _on_all(score, preds_a, labels) - _on_all(score, preds_b, labels)
     samples = score(preds_a[idx_a], labels[idx_a]) - score(preds_b[idx_b], labels[idx_b])
+    return percentile_interval(samples, estimate, level)
+
+
+# ----------------------------------------------------------------------------- training seeds
+
+
+@dataclass(frozen=True)
+class SeedPicks:
+    """Shared draws of a two-stage bootstrap: which training seeds each draw takes (with
+    replacement), and which examples it takes within each of them."""
+
+    seeds: np.ndarray  # (draws, n_seeds) indices into the seed axis
+    examples: np.ndarray  # (draws, n_seeds, n) example indices, drawn anew within each pick
+
+
+def hierarchical_resample(
+    seeds: int, n: int, draws: int = DRAWS, seed: int = 0, *, resample_seeds: bool = True
+) -> SeedPicks:
+    """Draws for `seeds` training seeds of `n` examples each. `resample_seeds=False` keeps every
+    seed once per draw (the examples-only interval of the same seed-mean, to compare with)."""
+    rng = np.random.default_rng(seed)
+    if resample_seeds:
+        picked = rng.integers(0, seeds, size=(draws, seeds))
+    else:
+        picked = np.broadcast_to(np.arange(seeds), (draws, seeds)).copy()
+    return SeedPicks(picked, rng.integers(0, n, size=(draws, seeds, n)))
+
+
+def _seed_mean_samples(
+    preds: np.ndarray, labels: np.ndarray, score: Scorer, picks: SeedPicks
+) -> np.ndarray:
+    """(draws,) the metric averaged over each draw's picked seeds, each on its own examples."""
+    preds = np.asarray(preds)
+    labels = np.broadcast_to(np.asarray(labels), preds.shape)  # the same examples per seed
+    draws, k = picks.seeds.shape
+    rows = picks.seeds[:, :, None]  # (draws, k, 1): each pick's seed row
+    p = preds[rows, picks.examples].reshape(draws * k, -1)
+    g = labels[rows, picks.examples].reshape(draws * k, -1)
+    return score(p, g).reshape(draws, k).mean(axis=1)
+
+
+def _seed_mean(preds: np.ndarray, labels: np.ndarray, score: Scorer) -> float:
+    """The point estimate: the metric on every example, averaged over the seeds."""
+    preds = np.asarray(preds)
+    return float(score(preds, np.broadcast_to(np.asarray(labels), preds.shape)).mean())
+
+
+def _check_seeds(preds: np.ndarray, picks: SeedPicks) -> None:
+    if (
+        np.ndim(preds) != 2
+        or preds.shape[0] != picks.examples.shape[1]
+        or (preds.shape[1] != picks.examples.shape[2])
+    ):
+        raise ValueError(
+            f"predictions of shape {np.shape(preds)} do not match draws for "
+            f"{picks.examples.shape[1]} seeds x {picks.examples.shape[2]} examples: pass one row "
+            "per training seed and draw hierarchical_resample(seeds, n) for that shape"
+        )
+
+
+def hierarchical_interval(
+    preds: np.ndarray, labels: np.ndarray, score: Scorer, picks: SeedPicks, level: float = LEVEL
+) -> Interval:
+    """The seed-mean metric of models fine-tuned with several seeds (`preds`: (seeds, n), the
+    same examples in each row; `labels`: (n,) or (seeds, n)), with an interval over both the
+    seeds and the examples."""
+    _check_seeds(preds, picks)
+    samples = _seed_mean_samples(preds, labels, score, picks)
+    return percentile_interval(samples, _seed_mean(preds, labels, score), level)
+
+
+def hierarchical_paired_difference(
+    preds_a: np.ndarray,
+    preds_b: np.ndarray,
+    labels: np.ndarray,
+    score: Scorer,
+    picks: SeedPicks,
+    level: float = LEVEL,
+) -> Interval:
+    """seed-mean metric(a) - metric(b), where row s of `preds_a` and of `preds_b` come from the
+    same fine-tune seed (e.g. its unpruned and pruned model): each draw picks the same seeds and,
+    within a seed, the same examples for both sides (paired), so only the pruning's effect and
+    its spread over seeds and examples remain."""
+    _check_seeds(preds_a, picks)
+    _check_seeds(preds_b, picks)
+    estimate = _seed_mean(preds_a, labels, score) - _seed_mean(preds_b, labels, score)
+    samples = _seed_mean_samples(preds_a, labels, score, picks) - _seed_mean_samples(
+        preds_b, labels, score, picks
+    )
     return percentile_interval(samples, estimate, level)
