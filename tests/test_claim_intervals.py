@@ -264,10 +264,14 @@ def _write_layers(store, lang, rng, n, bottom, top, with_outcomes=True):
 
 @pytest.fixture(scope="module")
 def outcome_store(tmp_path_factory):
+    return build_outcome_store(tmp_path_factory.mktemp("intervals") / "store.duckdb")
+
+
+def build_outcome_store(path):
     """Sweeps and layer-wise runs written through ResultsStore with per-example outcomes."""
     from mbp.store import ResultsStore
 
-    store = ResultsStore(tmp_path_factory.mktemp("intervals") / "store.duckdb")
+    store = ResultsStore(path)
     rng = np.random.default_rng(5)
     n = 2000
     for (model, task, lang), drop in {("minilm-l6", "sst2", "en"): 0.10,
@@ -340,7 +344,10 @@ def test_report_and_claims_page_show_the_same_intervals(outcome_store, tmp_path,
     for result in results:
         assert f"- uncertainty: {result.uncertainty}" in text
     assert "posthoc: survive resampling of the evaluated examples: claim 1 (supported), " in text
-    assert "| lang | reliance (points) | group (all examples) |" in text  # claim 3's groups
+    assert "| lang | reliance (points) | 95% interval | group (all examples) |" in text
+    for result in results:  # each chart point's interval, or why it has none
+        assert f"- per-point intervals: {result.point_uncertainty}" in text
+    assert "| relative drop | 10% pruned |" in text and "| XNLI sw | " in text
 
     monkeypatch.setenv("MBP_STORE", str(outcome_store.path))
     monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
@@ -352,6 +359,7 @@ def test_report_and_claims_page_show_the_same_intervals(outcome_store, tmp_path,
     shown = " ".join(m.value for m in at.markdown)
     for result in results:
         assert result.uncertainty in shown
+        assert f"Points: {result.point_uncertainty}." in [c.value for c in at.caption]
     (groups,) = [f for f in figures(at) if roles(f, "group-share")]
     bars = {t.meta["group"]: t for t in roles(groups, "group-share")}
     shares = results[2].groups.set_index("lang")["bottom-reliant share"]

@@ -90,6 +90,11 @@ def _claim(result: logic.ClaimResult, figure, pair: tuple[str, str]) -> None:
     with left:
         common.chart(figure(result), f"claim-{result.number}-{result.protocol}",
                      key=f"claim-{result.number}-{result.protocol}")  # fmt: skip
+        if result.point_uncertainty:  # the chart's points: intervals, or why none
+            st.caption(f"Points: {result.point_uncertainty}.")
+        if result.number in (1, 2):
+            with st.expander("Relative drop at each pruned fraction"):
+                st.dataframe(logic.drops_table(result), hide_index=True)
         common.run_provenance(_runs(result, *pair), pick=False,
                               key=f"cl_runs_{result.number}_{result.protocol}")  # fmt: skip
         if not result.groups.empty:

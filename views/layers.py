@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from mbp.analysis.resampled import layer_draws
 from mbp.analysis.tables import attach_layer_intervals, group_reliance
 from mbp.figures import model_label, symmetric_limit
 from views import _common as common
@@ -108,7 +109,14 @@ def body() -> None:
             + (f" {int((~known).sum())} cells have no stored outcomes." if (~known).any() else "")
         )
 
-    reliance = group_reliance(drops)
+    draws = None
+    if with_ci:  # reliance's paired interval: both thirds on the same resampled examples
+        draws = _layer_draws(common.open_store()[1].path, common.token(), model, task, protocol,
+                             tuple(pinned))  # fmt: skip
+        if value == "relative":  # the drops' own units: % of the unpruned score, per resample
+            draws = draws.assign(drop=draws["drop"] / draws["base_value"].where(
+                draws["base_value"] != 0))  # fmt: skip
+    reliance = group_reliance(drops, draws=draws)
     merged = reliance.merge(meta.reset_index(drop=True), on="lang", how="left")
     st.subheader("Who relies on the bottom layers?", anchor=False)
     group_by = (
@@ -133,17 +141,35 @@ def body() -> None:
             f"{group_by.replace('_', ' ')}."
         )
         show = merged.set_index("lang").loc[order].reset_index()
+        bounds = ["reliance_low", "reliance_high"] if "reliance_low" in show else []
+        if bounds and show["reliance_low"].isna().all():
+            st.caption("No reliance intervals: these runs predate per-example outcomes (store "
+                       "schema 6); re-running them with `--force` stores them.")  # fmt: skip
+        elif bounds:
+            st.caption("reliance low/high: its 95 % paired bootstrap interval (both thirds' "
+                       "drops on the same resampled examples).")  # fmt: skip
         st.dataframe(
-            show[["lang", "name", "reliance", "bottom", "top", "word_order", "morphology",
-                  "wiki_articles"]],
+            show[["lang", "name", "reliance", *bounds, "bottom", "top", "word_order",
+                  "morphology", "wiki_articles"]],
             hide_index=True,
             column_config={
                 "reliance": st.column_config.NumberColumn(format="%+.2f"),
+                "reliance_low": st.column_config.NumberColumn("reliance low", format="%+.2f"),
+                "reliance_high": st.column_config.NumberColumn("reliance high", format="%+.2f"),
                 "bottom": st.column_config.NumberColumn(format="%.2f"),
                 "top": st.column_config.NumberColumn(format="%.2f"),
                 "wiki_articles": st.column_config.NumberColumn("Wikipedia articles", format="localized"),
             },
         )  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _layer_draws(store_key: str, version: str, model: str, task: str, protocol: str,
+                 pinned: tuple[str, ...]) -> pd.DataFrame:  # fmt: skip
+    """The shown runs' layer thirds on resampled examples (`resampled.layer_draws`), cached
+    until the store changes (`version`): scoring is the cost."""
+    return layer_draws(common.open_store()[0], model=model, task=task, protocol=protocol,
+                       pinned=list(pinned))  # fmt: skip
 
 
 def _language_order(

@@ -14,6 +14,7 @@ TABLES = {
     "curve points": "curve_points",
     "head importance": "head_importance",
     "layer importance": "layer_importance",
+    "layer reliance": "layer_reliance",  # derived: reliance per layer-wise run, with intervals
     "runs": "runs",
 }
 
@@ -66,9 +67,9 @@ def body() -> None:
     table = TABLES[label]
     scope = f"{len(run_ids)} selected run(s)" if rows else f"all {len(run_ids)} shown run(s)"
     d1.caption(f"{label} of {scope} · layers and heads numbered from 1, as on screen "
-               "(columns marked '1-based') · layer drops and curve points with their 95 % "
-               "bootstrap intervals (_low/_high) where the runs stored per-example outcomes, "
-               "empty for older runs")  # fmt: skip
+               "(columns marked '1-based') · layer drops, reliance and curve points with their "
+               "95 % bootstrap intervals (_low/_high) where the runs stored per-example "
+               "outcomes, empty for older runs")  # fmt: skip
     stem = f"mbp-{table}"
     store = common.store()
     d2.download_button(

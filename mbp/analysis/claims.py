@@ -59,6 +59,11 @@ MULTILINGUAL_CANDIDATES = ("bert-base-multilingual-cased", "e5-small", "xlm-robe
 #: The `draw` of the point estimate (every example once) beside the resamples 0, 1, ...
 POINT = -1
 NO_OUTCOMES = "no interval: the runs behind it predate per-example outcomes (re-run to get one)"
+NO_POINT_INTERVALS = (
+    "no per-point intervals: the runs behind them predate per-example outcomes (re-run to get them)"
+)
+#: the table column holding each point's interval, by claim (claims 1-2 per fraction, 3 per language)
+POINT_INTERVAL = {1: "relative_drop", 2: "relative_drop", 3: "reliance"}
 CURVE_KEYS = ["model", "task", "lang", "order_name", "fraction"]
 
 #: Which values of a claim's statistic give which verdict: one definition for the point
@@ -121,6 +126,22 @@ class ClaimResult:
         iv, f = self.interval, self.value_format
         return (f"{iv.level:.0%} interval {iv.low:{f}} to {iv.high:{f}} over {self.draws:,} "
                 "paired resamples of the evaluated examples")  # fmt: skip
+
+    @property
+    def point_uncertainty(self) -> str:
+        """Whether each point of `table` (claims 1-2: a relative drop at one fraction; claim 3:
+        a language's reliance) carries its interval, in words (the page and the report)."""
+        column = f"{POINT_INTERVAL.get(self.number, '')}_low"
+        if self.table.empty or column not in self.table:
+            return ""
+        known = self.table[column].notna()
+        if known.all():
+            return (f"each point with its {LEVEL:.0%} interval over the same paired resamples "
+                    "of the evaluated examples as the statistic")  # fmt: skip
+        if not known.any():
+            return NO_POINT_INTERVALS
+        return (f"{int((~known).sum())} of {len(known)} points have no interval: their runs "
+                "predate per-example outcomes")  # fmt: skip
 
     @property
     def interval_short(self) -> str:
@@ -203,6 +224,21 @@ def _matched(point_rows: pd.DataFrame, draws: pd.DataFrame | None, keys: list[st
     need = point_rows[keys].drop_duplicates()
     found = need.merge(draws[keys].drop_duplicates(), on=keys)
     return draws.merge(need, on=keys) if len(found) == len(need) else None
+
+
+def _point_intervals(rel: pd.DataFrame, draws: pd.DataFrame | None) -> pd.DataFrame:
+    """`rel` (`relative_drops` rows) with relative_drop_low / relative_drop_high: each point's
+    interval over the resamples in `draws` (`resampled.curve_draws`, the claim's own), in the
+    units of relative_drop; NaN for a point whose runs have no outcomes."""
+    from mbp.analysis.resampled import draw_intervals
+
+    out = rel.drop(columns=["relative_drop_low", "relative_drop_high"], errors="ignore")
+    mine = None if draws is None or draws.empty else draws.merge(
+        rel[CURVE_KEYS].drop_duplicates(), on=CURVE_KEYS)  # fmt: skip
+    if mine is None or mine.empty:
+        return out.assign(relative_drop_low=np.nan, relative_drop_high=np.nan)
+    bounds = draw_intervals(relative_drops(mine), CURVE_KEYS, "relative_drop")
+    return out.merge(bounds, on=CURVE_KEYS, how="left")
 
 
 def _point_verdict(value: float, rules: Rules) -> Verdict:
@@ -310,7 +346,9 @@ def glue_parity(curves: pd.DataFrame, pair: ModelPair,
         f"{value:.1%} on average (largest on {worst}: {per_task.max():.1%}); the threshold for "
         f"'almost the same' is {PARITY_TOLERANCE:.0%}." + why
     )
-    table = rel[["model", "task", "fraction", "relative_drop", "mean", "base", "heads_pruned"]]
+    table = _point_intervals(rel, draws)[["model", "task", "fraction", "relative_drop",
+                                          "relative_drop_low", "relative_drop_high", "mean",
+                                          "base", "heads_pruned"]]  # fmt: skip
     used.update(
         {"order": order, "tasks": tasks, "languages": ["en"], "examples": _examples(rel),
          "fractions": sorted(diff.index.get_level_values("fraction").unique().tolist())}
@@ -392,12 +430,11 @@ def xnli_costs_more(curves: pd.DataFrame, pair: ModelPair,
         f"{value:+.1%}, XNLI costlier at {share:.0%} of the levels." + why
     )
     per_lang = x.groupby("lang")["relative_drop"].mean()
-    table = pd.concat(
-        [
-            x.assign(series="XNLI " + x["lang"]),
-            g.assign(series="GLUE " + g["task"]),
-        ]
-    )[["series", "task", "lang", "fraction", "relative_drop", "mean", "base"]]
+    table = _point_intervals(
+        pd.concat([x.assign(series="XNLI " + x["lang"]), g.assign(series="GLUE " + g["task"])]),
+        draws,
+    )[["series", "task", "lang", "fraction", "relative_drop", "relative_drop_low",
+       "relative_drop_high", "mean", "base"]]  # fmt: skip
     used.update({"order": order, "tasks": ["xnli", *tasks], "languages": langs,
                  "examples": _examples(pd.concat([x, g])),
                  "fractions": matched.index.tolist()})  # fmt: skip
@@ -522,6 +559,18 @@ def _group_test(name: str, effect: float, outcome: str, p_value: float | None, d
     return GroupTest(name, effect, "points", outcome, text, p_value, low, high)  # type: ignore[arg-type]
 
 
+def _with_reliance_intervals(data: pd.DataFrame, draws: pd.DataFrame | None) -> pd.DataFrame:
+    """`data` with reliance_low / reliance_high: each language's reliance interval over the
+    resamples in `draws` (per draw and language, the claim's own), in points; NaN without."""
+    from mbp.analysis.resampled import draw_intervals
+
+    bounds = draw_intervals(pd.DataFrame() if draws is None else draws, ["lang"], "reliance")
+    out = data.drop(columns=["reliance_low", "reliance_high"], errors="ignore")
+    return out.merge(bounds, on="lang", how="left").astype(
+        {"reliance_low": float, "reliance_high": float}
+    )
+
+
 def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
                            model: str | None = None,
                            draws: pd.DataFrame | None = None) -> ClaimResult:  # fmt: skip
@@ -549,6 +598,7 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
     data = reliance.dropna(subset=["reliance"]).merge(
         languages.reset_index(drop=True), on="lang", how="inner"
     ).sort_values("lang", ignore_index=True)  # fmt: skip
+    data = _with_reliance_intervals(data, draws)
     used: dict[str, Any] = {"models": {"mBERT stand-in": model} if model else {},
                             "languages": sorted(data["lang"].tolist())}  # fmt: skip
     if len(data) < MIN_LANGUAGES:
@@ -591,6 +641,7 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
         shares = pd.crosstab(resampled["lang"], resampled["group"], normalize="index")
         groups = pd.DataFrame({
             "lang": data["lang"], "reliance": data["reliance"],
+            "reliance_low": data["reliance_low"], "reliance_high": data["reliance_high"],
             "group (all examples)": _reliance_groups(point, k),
             f"{BOTTOM_RELIANT} share": data["lang"].map(shares.get(BOTTOM_RELIANT, {})).fillna(0.0),
             f"{TOP_RELIANT} share": data["lang"].map(shares.get(TOP_RELIANT, {})).fillna(0.0),
@@ -651,8 +702,8 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
         if "n_examples" in data
         else {}
     )
-    table = data[["lang", "reliance", "bottom", "middle", "top", "wiki_articles", "word_order",
-                  "morphology", "family"]].copy()  # fmt: skip
+    table = data[["lang", "reliance", "reliance_low", "reliance_high", "bottom", "middle", "top",
+                  "wiki_articles", "word_order", "morphology", "family"]].copy()  # fmt: skip
     return ClaimResult(3, CLAIM_3, verdict, explanation, statistic, float(agree), threshold,
                        numbers, used, table.reset_index(drop=True), tuple(tests),
                        interval=interval, draws=n_draws, point_verdict=point_verdict,
@@ -666,9 +717,39 @@ def groups_table(groups: pd.DataFrame) -> pd.DataFrame:
         return groups
     out = groups.copy()
     out["reliance"] = out["reliance"].map("{:+.2f}".format)
+    if "reliance_low" in out:  # the interval as one cell, beside the value
+        interval = [
+            "n/a" if pd.isna(lo) else f"[{lo:+.2f}, {hi:+.2f}]"
+            for lo, hi in zip(out.pop("reliance_low"), out.pop("reliance_high"), strict=True)
+        ]
+        out.insert(out.columns.get_loc("reliance") + 1, f"{LEVEL:.0%} interval", interval)
     for column in (f"{BOTTOM_RELIANT} share", f"{TOP_RELIANT} share"):
         out[column] = out[column].map("{:.0%}".format)
     return out.rename(columns={"reliance": "reliance (points)"})
+
+
+def drops_table(result: ClaimResult) -> pd.DataFrame:
+    """Claims 1-2's `table` as the Paper claims page and the report show it: one row per series
+    (model · task, or XNLI language / GLUE task), one column per pruned fraction, each cell the
+    relative drop and, where the runs stored outcomes, its interval ("12.3% [10.1%, 14.2%]")."""
+    table = result.table
+    if table.empty or "relative_drop" not in table:
+        return pd.DataFrame()
+    series = table["series"] if "series" in table else table["model"] + " · " + table["task"]
+
+    def cell(value: float, low: float, high: float) -> str:
+        if pd.isna(value):
+            return "n/a"
+        return f"{value:.1%}" if pd.isna(low) else f"{value:.1%} [{low:.1%}, {high:.1%}]"
+
+    cells = pd.DataFrame({
+        "series": series, "fraction": table["fraction"],
+        "cell": [cell(*v) for v in zip(table["relative_drop"], table["relative_drop_low"],
+                                       table["relative_drop_high"], strict=True)],
+    })  # fmt: skip
+    wide = cells.pivot(index="series", columns="fraction", values="cell")
+    wide.columns = [f"{f * 100:g}% pruned" for f in wide.columns]
+    return wide.reset_index().rename(columns={"series": "relative drop"})
 
 
 # ----------------------------------------------------------------------------- all three

@@ -3,7 +3,9 @@
 The store keeps 0-based `layer`, `head`, `layer:N` targets and `[layer, head]` pairs (the
 engine's indices); a download renames those columns with "(1-based)" and adds 1, so a number in
 a CSV means the same layer as on screen. `download_frame` adds each value's bootstrap interval
-where the runs stored per-example outcomes (`with_intervals`).
+where the runs stored per-example outcomes (`with_intervals`), and offers one derived table,
+`layer_reliance` (`reliance_frame`): each layer-wise run's reliance on its bottom layers with
+its paired interval.
 
     python -c "import pandas as pd; from mbp.analysis.export import one_based; \
 print(one_based('head_importance', pd.DataFrame({'layer': [0], 'head': [3]})))"
@@ -108,9 +110,38 @@ def with_intervals(store, table: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.merge(found, on=[*keys, "metric"], how="left")
 
 
+RELIANCE_COLUMNS = ["run_id", "model", "task", "lang", "protocol", "bottom", "middle", "top",
+                    "reliance", "reliance_low", "reliance_high", "base_value", "n_examples"]  # fmt: skip
+
+
+def reliance_frame(store, run_ids: list[str]) -> pd.DataFrame:
+    """Per layer-wise run of `run_ids` that removed the thirds of the layers: the thirds'
+    drops and reliance = drop(bottom) - drop(top), in points of the task's primary metric
+    (`tables.group_reliance`), with reliance_low / reliance_high: its 95 % paired interval
+    over resampled examples (`resampled.run_layer_draws`), NaN where a run predates outcomes."""
+    from mbp.analysis.resampled import run_layer_draws
+    from mbp.analysis.tables import group_reliance, primary_metrics
+
+    runs = store.runs(run_id=list(run_ids), kind="layers") if run_ids else None
+    drops = store.layer_importance(run_ids=runs["run_id"].tolist()) if runs is not None and len(
+        runs) else None  # fmt: skip
+    if drops is None or drops.empty:
+        return pd.DataFrame(columns=RELIANCE_COLUMNS)
+    drops = drops[drops["metric"] == drops["task"].map(primary_metrics()).fillna("accuracy")]
+    drops = drops.merge(runs[["run_id", "n_examples"]], on="run_id")
+    keys = ("run_id", "lang")
+    found = group_reliance(drops, keys=keys, draws=run_layer_draws(store, runs["run_id"].tolist()))
+    meta = runs[["run_id", "model", "task", "protocol"]]
+    return found.merge(meta, on="run_id")[RELIANCE_COLUMNS].sort_values(
+        ["model", "task", "protocol", "lang"], ignore_index=True)  # fmt: skip
+
+
 def download_frame(store, table: str, run_ids: list[str]) -> pd.DataFrame:
     """A download of `table` for `run_ids`: the rows, their intervals where stored
-    (`with_intervals`), layers and heads numbered from 1 (`one_based`)."""
+    (`with_intervals`), layers and heads numbered from 1 (`one_based`); `layer_reliance` is
+    `reliance_frame`."""
     from mbp.analysis.tables import rows_for_runs
 
+    if table == "layer_reliance":
+        return reliance_frame(store, run_ids)
     return one_based(table, with_intervals(store, table, rows_for_runs(store, table, run_ids)))

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from mbp.analysis import tables as data
-from mbp.analysis.claims import ClaimResult, evaluate_both, groups_table
+from mbp.analysis.claims import ClaimResult, drops_table, evaluate_both, groups_table
 from mbp.analysis.resampled import DRAWS
 from mbp.experiments.plan import GLUE_SPLIT
 from mbp.tasks.scoring import majority_baseline
@@ -343,6 +343,8 @@ def claim_section(result: ClaimResult, figure_name: str) -> str:
         f"- statistic: {result.statistic} = {_fmt(result.value)} (threshold: {result.threshold})",
         f"- uncertainty: {result.uncertainty}",
     ]
+    if result.point_uncertainty:  # the chart's points: their intervals, or why none
+        lines.append(f"- per-point intervals: {result.point_uncertainty}")
     for key, value in result.numbers.items():
         lines.append(
             f"- {key}: {_fmt(value) if not isinstance(value, dict | list) else json.dumps(value, default=str)}"
@@ -366,6 +368,14 @@ def claim_section(result: ClaimResult, figure_name: str) -> str:
         lines.append(
             f"- test '{test.name}': {test.outcome} (effect {_fmt(test.effect)} {test.unit}; {test.detail})"
         )
+    if result.number in (1, 2) and not result.table.empty:  # the points the chart draws
+        lines += [
+            "",
+            "Relative drop at each pruned fraction (with its 95 % interval where the runs "
+            "stored per-example outcomes):",
+            "",
+            _table(drops_table(result)).rstrip("\n"),
+        ]
     if not result.groups.empty:  # claim 3 under resampling, instead of one ranking
         lines += [
             "",

@@ -1,11 +1,14 @@
-"""The claims' inputs recomputed on resampled examples, from the stored per-example outcomes.
+"""Stored results recomputed on resampled examples, from the stored per-example outcomes.
 
-`curve_draws` is `tables.curve_summary` (mean over seeds, unpruned base) and `layer_draws` is
-the thirds of `tables.layer_drops`, each recomputed on `draws` bootstrap resamples of the
-evaluated examples, with a `draw` column. Every stored model with the same example count is
-scored on the SAME resampled indices (`bootstrap.resample`, one per count), so pruned and
-unpruned, one model and another, stay paired. `mbp.analysis.claims` recomputes each claim's
-statistic on every draw with the code that computes it once, which gives its interval.
+`point_draws` scores every curve point on `draws` bootstrap resamples of its evaluated examples:
+the one definition of a resampled curve score, which `curve_draws` (the claims) and
+`tables.curve_intervals` (the Pruning curves page, downloads) both use. `curve_draws` is
+`tables.curve_summary` (mean over seeds, unpruned base) and `layer_draws` is the thirds of
+`tables.layer_drops`, each recomputed per resample, with a `draw` column. Every stored model
+with the same example count is scored on the SAME resampled indices (`bootstrap.resample`, one
+per count), so pruned and unpruned, one model and another, stay paired. `mbp.analysis.claims`
+recomputes each claim's statistic on every draw with the code that computes it once, which
+gives its interval; `draw_intervals` turns any per-draw column into per-row intervals.
 
     python -c "from mbp.store import ResultsStore; from mbp.analysis.resampled import *;
     print(curve_draws(ResultsStore(), protocol='posthoc', max_fraction=0.5))"
@@ -17,54 +20,96 @@ it has no interval rather than invent one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from mbp.analysis.bootstrap import LEVEL, percentile_interval
 from mbp.analysis.tables import chart_runs, primary_metrics
 from mbp.store import ResultsStore
 
 DRAWS = 1000  # per claim: its 2.5/97.5 percentiles move by ~0.1 point between seeds
 CURVE_COLUMNS = ["draw", "model", "task", "lang", "protocol", "order_name", "fraction", "mean",
                  "base"]  # fmt: skip
-LAYER_COLUMNS = ["draw", "lang", "target", "drop", "base_value", "n_examples"]
+LAYER_COLUMNS = ["draw", "run_id", "lang", "target", "drop", "base_value", "n_examples"]
 
 
-class _Scores:
-    """Each stored model's metric on each resample: (draws,) arrays by (run_id, model_key)."""
+def _scores(models: pd.DataFrame, draws: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(values (rows, draws), estimates (rows,)): each row of `models` (outcomes rows: run_id,
+    task, encoding, predictions, labels, n_examples, and the `metric` to score) on `draws`
+    resamples of its examples and on all of them once. Every row with the same example count
+    gets the SAME indices, so any two models' scores pair up draw by draw."""
+    from mbp.analysis.bootstrap import resample, scorer
+    from mbp.store.outcomes import decode
 
-    def __init__(self, outcomes: pd.DataFrame, draws: int, seed: int) -> None:
-        from mbp.analysis.bootstrap import resample, scorer
-        from mbp.store.outcomes import decode
+    indices: dict[int, np.ndarray] = {}  # example count -> shared indices: all paired
+    labels: dict[tuple[str, str], np.ndarray] = {}  # a run's labels repeat in every row
+    values, estimates = np.empty((len(models), draws)), np.empty(len(models))
+    for i, row in enumerate(models.itertuples()):
+        n = int(row.n_examples)
+        if n not in indices:
+            indices[n] = resample(n, draws, seed)
+        if (row.run_id, row.labels) not in labels:
+            labels[row.run_id, row.labels] = decode(row.encoding, row.labels)
+        gold, preds = labels[row.run_id, row.labels], decode(row.encoding, row.predictions)
+        score = scorer(row.task, row.metric)
+        values[i] = score(preds[indices[n]], gold[indices[n]])
+        estimates[i] = score(preds[None, :], gold[None, :])[0]
+    return values, estimates
 
-        self.n_draws = draws
-        metrics = primary_metrics()
-        indices: dict[int, np.ndarray] = {}  # example count -> shared indices: all paired
-        resampled_labels: dict[tuple[str, str], np.ndarray] = {}  # a run's labels repeat
-        self.values: dict[tuple[str, str], np.ndarray] = {}
-        for row in outcomes.itertuples():
-            n = int(row.n_examples)
-            if n not in indices:
-                indices[n] = resample(n, draws, seed)
-            idx = indices[n]
-            if (row.run_id, row.labels) not in resampled_labels:
-                resampled_labels[row.run_id, row.labels] = decode(row.encoding, row.labels)[idx]
-            score = scorer(row.task, metrics.get(row.task, "accuracy"))
-            preds = decode(row.encoding, row.predictions)[idx]
-            self.values[row.run_id, row.model_key] = score(
-                preds, resampled_labels[row.run_id, row.labels]
-            )
 
-    def __contains__(self, key: tuple[str, str]) -> bool:
-        return key in self.values
+class PointDraws(NamedTuple):
+    """Curve points with stored outcomes, each scored on the shared resamples."""
 
-    def long(self, rows: pd.DataFrame, keys: list[tuple[str, str]]) -> pd.DataFrame:
-        """`rows` repeated once per draw with `value` each row's model's score on that draw."""
-        draws = self.n_draws
-        out = rows.loc[rows.index.repeat(draws)].reset_index(drop=True)
-        out["draw"] = np.tile(np.arange(draws), len(rows))
-        out["value"] = np.concatenate([self.values[k] for k in keys]) if keys else []
-        return out
+    points: pd.DataFrame  # rows of store.curve_points, with model_key; index 0..len-1
+    values: np.ndarray  # (points, draws): each point's own metric on each resample
+    estimates: np.ndarray  # (points,): the same on every example once
+
+
+def model_key(order_name: str, seed: int, fraction: float) -> str:
+    """The outcomes key of a sweep's model: its cell id and fraction (`random/0/0.3`)."""
+    return f"{order_name}/{seed}/{fraction:g}"
+
+
+def point_draws(
+    store: ResultsStore, points: pd.DataFrame, *, draws: int = DRAWS, seed: int = 0
+) -> PointDraws:
+    """Every curve point of `points` (rows of `store.curve_points`: run_id, order_name, seed,
+    fraction, metric, task) whose model has stored outcomes, scored with the point's metric on
+    `draws` resamples (paired across every model with the same example count) and on all
+    examples; points without outcomes are left out."""
+    columns = ["run_id", "model_key", "encoding", "predictions", "labels", "n_examples"]
+    outcomes = (
+        store.outcomes(run_ids=sorted(points["run_id"].unique())) if len(points) else pd.DataFrame()
+    )  # fmt: skip
+    if outcomes.empty:
+        return PointDraws(points.iloc[:0].assign(model_key=""), np.empty((0, draws)), np.empty(0))
+    keyed = points.drop(columns=["n_examples"], errors="ignore").assign(
+        model_key=[model_key(o, s, f) for o, s, f in
+                   zip(points["order_name"], points["seed"], points["fraction"], strict=True)]
+    )  # fmt: skip
+    found = keyed.merge(outcomes[columns], on=["run_id", "model_key"]).reset_index(drop=True)
+    values, estimates = _scores(found, draws, seed)
+    return PointDraws(found.drop(columns=columns[2:]), values, estimates)
+
+
+def draw_intervals(
+    draws: pd.DataFrame, keys: Sequence[str], value: str, level: float = LEVEL
+) -> pd.DataFrame:
+    """Per `keys`, the `level` percentile interval (`bootstrap.percentile_interval`) of column
+    `value` over the resamples in `draws` (one row per key and draw): columns keys,
+    `{value}_low`, `{value}_high`. Keys whose every draw is NaN have no row."""
+    keys = list(keys)
+    columns = [*keys, f"{value}_low", f"{value}_high"]
+    known = draws.dropna(subset=[value]) if len(draws) else draws
+    if known.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for key, samples in known.groupby(keys, sort=True)[value]:
+        iv = percentile_interval(samples.to_numpy(), np.nan, level)
+        rows.append([*(key if isinstance(key, tuple) else (key,)), iv.low, iv.high])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _shown_runs(store: ResultsStore, kind: str, **filters) -> pd.DataFrame:
@@ -87,35 +132,34 @@ def curve_draws(
     whose every unpruned point has; fractions above `max_fraction` and orders not in `orders`
     (None: all) are left out, but every order's unpruned points stay (the base needs them)."""
     runs = _shown_runs(store, "sweep", protocol=protocol)
-    outcomes = store.outcomes(run_ids=runs["run_id"].tolist()) if len(runs) else pd.DataFrame()
-    if outcomes.empty:
+    points = store.curve_points(run_ids=runs["run_id"].tolist()) if len(runs) else pd.DataFrame()
+    if points.empty:
         return pd.DataFrame(columns=CURVE_COLUMNS)
-    points = store.curve_points(run_ids=runs["run_id"].tolist())
     points = points[points["metric"] == points["task"].map(primary_metrics()).fillna("accuracy")]
     if max_fraction is not None:
         points = points[points["fraction"] <= max_fraction + 1e-9]
     if orders is not None:  # scoring is the cost: only what is asked for, and every base
         points = points[points["order_name"].isin(list(orders)) | (points["fraction"] == 0)]
     points = points.merge(runs[["run_id", "protocol"]], on="run_id")
-    # the key curve_intervals and the sweeps use for a point's model
-    points["model_key"] = [f"{o}/{s}/{f:g}" for o, s, f in
-                           zip(points["order_name"], points["seed"], points["fraction"], strict=True)]  # fmt: skip
-    have = set(zip(outcomes["run_id"], outcomes["model_key"], strict=True))
-    points["has"] = [k in have for k in zip(points["run_id"], points["model_key"], strict=True)]
-    line = ["model", "task", "lang", "protocol"]
-    complete = points.groupby([*line, "order_name", "fraction"])["has"].transform("all")
-    zero = points[points["fraction"] == 0]
-    base_ok = zero.groupby(line)["has"].all()
-    points = points[complete].reset_index(drop=True)
-    if points.empty:
+    scored = point_draws(store, points, draws=draws, seed=seed)
+    if scored.points.empty:
         return pd.DataFrame(columns=CURVE_COLUMNS)
-    needed = outcomes.merge(points[["run_id", "model_key"]], on=["run_id", "model_key"])
-    scores = _Scores(needed, draws, seed)
-    keys = list(zip(points["run_id"], points["model_key"], strict=True))
-    long = scores.long(points[[*line, "order_name", "seed", "fraction"]], keys)
-    mean = long.groupby([*line, "order_name", "fraction", "draw"], as_index=False)["value"].mean()
-    unpruned = long[long["fraction"] == 0]
-    base = unpruned.groupby([*line, "draw"], as_index=False)["value"].mean()
+    line = ["model", "task", "lang", "protocol"]
+    group = [*line, "order_name", "fraction"]
+    found = scored.points
+    # a point counts only when every seed has outcomes; a line only when every unpruned point has
+    complete = found.groupby(group)["seed"].transform("size") == found[group].merge(
+        points.groupby(group).size().rename("all").reset_index(), on=group)["all"]  # fmt: skip
+    unpruned = points["fraction"] == 0
+    all_zero = points[unpruned].groupby(line).size()
+    have_zero = found[found["fraction"] == 0].groupby(line).size()
+    base_ok = have_zero.reindex(all_zero.index).eq(all_zero)
+    rows = found[complete.to_numpy()]
+    long = rows[[*group, "seed"]].loc[rows.index.repeat(draws)].reset_index(drop=True)
+    long["draw"] = np.tile(np.arange(draws), len(rows))
+    long["value"] = scored.values[rows.index].ravel()
+    mean = long.groupby([*group, "draw"], as_index=False)["value"].mean()
+    base = long[long["fraction"] == 0].groupby([*line, "draw"], as_index=False)["value"].mean()
     base = base.merge(base_ok[base_ok].reset_index()[line], on=line)  # every unpruned point
     out = mean.rename(columns={"value": "mean"}).merge(
         base.rename(columns={"value": "base"}), on=[*line, "draw"]
@@ -129,28 +173,45 @@ def layer_draws(
     model: str,
     task: str = "xnli",
     protocol: str = "posthoc",
+    pinned: Sequence[str] = (),
     draws: int = DRAWS,
     seed: int = 0,
 ) -> pd.DataFrame:
     """The layer thirds' drops (`group:bottom|middle|top`) of `layer_drops(store, model=model,
-    task=task, protocol=protocol)` on each resample: the unpruned model's score minus the
-    pruned one's on the same resampled examples (paired). Columns LAYER_COLUMNS, in metric
-    units like `layer_drops`; languages whose run has no outcomes have no rows."""
+    task=task, protocol=protocol, pinned=pinned)` on each resample: `run_layer_draws` of the
+    runs that chart shows (its choice rule)."""
+    runs = _shown_runs(store, "layers", task=task, models=[model], protocol=protocol,
+                       pinned=list(pinned))  # fmt: skip
+    return run_layer_draws(store, runs["run_id"].tolist() if len(runs) else [], draws=draws,
+                           seed=seed)  # fmt: skip
+
+
+def run_layer_draws(
+    store: ResultsStore, run_ids: Sequence[str], *, draws: int = DRAWS, seed: int = 0
+) -> pd.DataFrame:
+    """The layer thirds' drops of the layer-wise runs `run_ids` on each resample: the unpruned
+    model's score (the task's primary metric) minus the pruned one's on the same resampled
+    examples (paired). Columns LAYER_COLUMNS, in metric units like `layer_drops`; runs without
+    outcomes have no rows."""
     from mbp.store.outcomes import UNPRUNED
 
-    runs = _shown_runs(store, "layers", task=task, models=[model], protocol=protocol)
-    outcomes = store.outcomes(run_ids=runs["run_id"].tolist()) if len(runs) else pd.DataFrame()
+    outcomes = store.outcomes(run_ids=list(run_ids)) if len(run_ids) else pd.DataFrame()
     if outcomes.empty:
         return pd.DataFrame(columns=LAYER_COLUMNS)
-    keep = outcomes["model_key"].str.startswith("group:") | (outcomes["model_key"] == UNPRUNED)
-    scores = _Scores(outcomes[keep], draws, seed)
-    targets = outcomes[outcomes["model_key"].str.startswith("group:")]
-    targets = targets[[(r, UNPRUNED) in scores for r in targets["run_id"]]]
+    outcomes = outcomes.assign(metric=outcomes["task"].map(primary_metrics()).fillna("accuracy"))
+    bases = outcomes[outcomes["model_key"] == UNPRUNED].set_index("run_id")
+    targets = outcomes[outcomes["model_key"].str.startswith("group:")
+                       & outcomes["run_id"].isin(bases.index)].reset_index(drop=True)  # fmt: skip
     if targets.empty:
         return pd.DataFrame(columns=LAYER_COLUMNS)
-    rows = targets[["run_id", "lang", "model_key", "n_examples"]].reset_index(drop=True)
-    long = scores.long(rows, list(zip(rows["run_id"], rows["model_key"], strict=True)))
-    long["base_value"] = np.concatenate([scores.values[r, UNPRUNED] for r in rows["run_id"]])
-    long["drop"] = long["base_value"] - long["value"]
-    long = long.rename(columns={"model_key": "target"})
-    return long[LAYER_COLUMNS].sort_values(["lang", "target", "draw"], ignore_index=True)
+    values, _ = _scores(pd.concat([bases.reset_index(), targets], ignore_index=True), draws, seed)
+    base_of = dict(zip(bases.index, values[: len(bases)], strict=True))
+    target_values = values[len(bases) :]
+    base_values = np.stack([base_of[r] for r in targets["run_id"]])
+    rows = targets[["run_id", "lang", "model_key", "n_examples"]].rename(
+        columns={"model_key": "target"})  # fmt: skip
+    long = rows.loc[rows.index.repeat(draws)].reset_index(drop=True)
+    long["draw"] = np.tile(np.arange(draws), len(rows))
+    long["base_value"] = base_values.ravel()
+    long["drop"] = long["base_value"] - target_values.ravel()
+    return long[LAYER_COLUMNS].sort_values(["lang", "run_id", "target", "draw"], ignore_index=True)

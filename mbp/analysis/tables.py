@@ -452,26 +452,45 @@ def language_table() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("lang", drop=False)
 
 
-def group_reliance(drops: pd.DataFrame, keys: Sequence[str] = ("lang",)) -> pd.DataFrame:
+def group_reliance(
+    drops: pd.DataFrame, keys: Sequence[str] = ("lang",), draws: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per language: drop of the bottom, middle and top thirds and reliance = bottom - top.
 
     Columns lang, bottom, middle, top, reliance (metric units x100 = points), base_value,
     n_examples; `keys` adds grouping columns before lang (("draw", "lang"): per resample).
+    Given `draws` (`resampled.layer_draws`, in the units of `drops`), also reliance_low and
+    reliance_high: reliance's 95 % interval over those resamples, both thirds' drops on the
+    same resampled examples (paired); NaN for a language without outcomes.
     """
     keys = list(keys)
     columns = [*keys, "bottom", "middle", "top", "reliance", "base_value", "n_examples"]
     groups = drops[drops["target"].astype(str).str.startswith("group:")] if len(drops) else drops
     if groups.empty:
-        return pd.DataFrame(columns=columns)
-    wide = groups.pivot_table(index=keys, columns="target", values="drop") * 100.0
-    wide.columns = [c.split(":", 1)[1] for c in wide.columns]
-    for name in ("bottom", "middle", "top"):
-        if name not in wide.columns:
-            wide[name] = np.nan
-    wide["reliance"] = wide["bottom"] - wide["top"]
-    wide["base_value"] = groups.groupby(keys)["base_value"].first()
-    wide["n_examples"] = groups.groupby(keys)["n_examples"].max()
-    return wide.reset_index()[columns]
+        out = pd.DataFrame(columns=columns)
+    else:
+        wide = groups.pivot_table(index=keys, columns="target", values="drop") * 100.0
+        wide.columns = [c.split(":", 1)[1] for c in wide.columns]
+        for name in ("bottom", "middle", "top"):
+            if name not in wide.columns:
+                wide[name] = np.nan
+        wide["reliance"] = wide["bottom"] - wide["top"]
+        wide["base_value"] = groups.groupby(keys)["base_value"].first()
+        wide["n_examples"] = groups.groupby(keys)["n_examples"].max()
+        out = wide.reset_index()[columns]
+    if draws is None:
+        return out
+    from mbp.analysis.resampled import draw_intervals
+
+    per_draw = group_reliance(draws, keys=("draw", *keys)) if len(draws) else None
+    bounds = (
+        draw_intervals(per_draw, keys, "reliance")
+        if per_draw is not None
+        else pd.DataFrame(columns=[*keys, "reliance_low", "reliance_high"])
+    )
+    return out.merge(bounds, on=keys, how="left").astype(
+        {"reliance_low": float, "reliance_high": float}
+    )
 
 
 # ----------------------------------------------------------------------------- runs & live runs
@@ -555,44 +574,36 @@ def prunability_table(summary: pd.DataFrame, keep: float = 0.9) -> pd.DataFrame:
 def curve_intervals(
     store: ResultsStore, run_ids: Sequence[str], *, metric: str, level: float = 0.95
 ) -> pd.DataFrame:
-    """Bootstrap intervals of the curve points of `run_ids` from their stored outcomes
-    (mbp.analysis.bootstrap), one row per (run, order, seed, fraction) that has outcomes:
-    run_id, order_name, seed, fraction, value, low, high (the metric's interval) and drop,
-    drop_low, drop_high (unpruned minus pruned, paired: the same resampled examples for the
-    point and the run's unpruned point of the same order and seed). Runs stored before
-    outcomes were (schema < 6) have no rows."""
-    from mbp.analysis.bootstrap import interval, paired_difference, resample, scorer
-    from mbp.store.outcomes import decode
+    """Bootstrap intervals of the curve points of `run_ids` from their stored outcomes, one row
+    per (run, order, seed, fraction) that has outcomes: run_id, order_name, seed, fraction,
+    value, low, high (the metric's interval) and drop, drop_low, drop_high (unpruned minus
+    pruned, paired: the same resampled examples for the point and the run's unpruned point of
+    the same order and seed). The resampled scores are `resampled.point_draws`, the ones the
+    claims use, on `bootstrap.DRAWS` resamples. Runs stored before outcomes were (schema < 6)
+    have no rows."""
+    from mbp.analysis.bootstrap import DRAWS, percentile_interval
+    from mbp.analysis.resampled import point_draws
 
     columns = ["run_id", "order_name", "seed", "fraction", "value", "low", "high", "drop",
                "drop_low", "drop_high"]  # fmt: skip
-    if not run_ids:
+    points = store.curve_points(run_ids=list(run_ids), metric=metric) if run_ids else None
+    if points is None or points.empty:
         return pd.DataFrame(columns=columns)
-    outcomes = store.outcomes(run_ids=list(run_ids))
-    points = store.curve_points(run_ids=list(run_ids), metric=metric)
-    if outcomes.empty or points.empty:
-        return pd.DataFrame(columns=columns)
-    stored = {(r.run_id, r.model_key): r for r in outcomes.itertuples()}
-    draws: dict[int, np.ndarray] = {}  # example count -> shared indices: every point paired
+    scored = point_draws(store, points, draws=DRAWS, seed=0)
+    found = scored.points
+    unpruned = {(r, o, s): i for i, (r, o, s, f) in enumerate(zip(
+        found["run_id"], found["order_name"], found["seed"], found["fraction"], strict=True))
+        if f == 0}  # fmt: skip
     rows = []
-    for point in points.itertuples():
-        row = stored.get((point.run_id, f"{point.order_name}/{point.seed}/{point.fraction:g}"))
-        base = stored.get((point.run_id, f"{point.order_name}/{point.seed}/0"))
-        if row is None:
-            continue
-        preds, labels = decode(row.encoding, row.predictions), decode(row.encoding, row.labels)
-        score = scorer(row.task, metric)
-        if len(labels) not in draws:
-            draws[len(labels)] = resample(len(labels), seed=0)
-        idx = draws[len(labels)]
-        value = interval(preds, labels, score, idx, level)
+    for i, point in enumerate(found.itertuples()):
+        value = percentile_interval(scored.values[i], scored.estimates[i], level)
+        base = unpruned.get((point.run_id, point.order_name, point.seed))
         drop = (
-            paired_difference(
-                decode(base.encoding, base.predictions), preds, labels, score, idx, level
-            )
+            percentile_interval(scored.values[base] - scored.values[i],
+                                scored.estimates[base] - scored.estimates[i], level)
             if base is not None
             else None
-        )
+        )  # fmt: skip
         rows.append([point.run_id, point.order_name, point.seed, point.fraction,
                      value.estimate, value.low, value.high,
                      *(astuple(drop)[:3] if drop else (np.nan,) * 3)])  # fmt: skip
