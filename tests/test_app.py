@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from mbp.experiments.plan import paper_plan
 from mbp.figures import LANG_COLORS
+from tests.chart_spec import layers, rows
 from tests.fixtures.store_fixture import fixture_store_copy
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -82,12 +84,45 @@ def _decode(value):
     return value
 
 
-def figures(at: AppTest) -> list[go.Figure]:
-    """The Plotly figures the page sent (typed arrays decoded to numpy arrays)."""
-    return [go.Figure(_decode(json.loads(c.proto.spec))) for c in at.get("plotly_chart")]
+def vega_spec(element) -> dict:
+    """A vega_lite_chart element's Vega-Lite spec with the Arrow datasets Streamlit split off
+    put back inline as rows, so `tests.chart_spec` reads it like `chart.to_dict()`."""
+    spec = json.loads(element.proto.spec)
+    spec["datasets"] = {
+        d.name: convert_arrow_bytes_to_pandas_df(d.data.data).to_dict("records")
+        for d in element.proto.datasets
+    }
+    return spec
 
 
-def roles(fig: go.Figure, role: str) -> list:
+def figures(at: AppTest) -> list:
+    """Every chart the page sent, in page order: an Altair chart as its Vega-Lite spec (a dict,
+    datasets inline), a Plotly figure (typed arrays decoded) while builders still make them."""
+    found: list = []
+
+    def walk(node) -> None:
+        kind = getattr(node, "type", None)
+        if kind == "vega_lite_chart":
+            found.append(vega_spec(node))
+        elif kind == "plotly_chart":
+            found.append(go.Figure(_decode(json.loads(node.proto.spec))))
+        for child in (getattr(node, "children", None) or {}).values():
+            walk(child)
+
+    walk(at.main)
+    return found
+
+
+def drawn(spec: dict, role: str) -> list[dict]:
+    """The rows of the one layer of `spec` named `role`."""
+    (layer,) = layers(spec, role)
+    return rows(spec, layer)
+
+
+def roles(fig, role: str) -> list:
+    """The layers (Vega-Lite spec) or traces (Plotly figure) a builder named `role`."""
+    if isinstance(fig, dict):
+        return layers(fig, role)
     return [t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("role") == role]
 
 
@@ -116,8 +151,9 @@ def test_overview(fixture_env):
     )
     assert any("on cpu" in c.value for c in at.caption)  # the device results were computed on
     headline, bars = figures(at)
-    assert {t.meta["task"] for t in roles(headline, "curve")} == {"sst2", "xnli"}
-    assert len(bars.data[0].y) == 4  # one bar per XNLI language
+    (curve,) = roles(headline, "curve")
+    assert {r["task"] for r in rows(headline, curve)} == {"sst2", "xnli"}
+    assert len(rows(bars, roles(bars, "bars")[0])) == 4  # one bar per XNLI language
     table = page_tables(at)[0]
     assert len(table) == 3 and set(table["model"]) == {"e5-small", "minilm-l6"}
     assert sum("supported" in m.value for m in at.markdown) == 3  # the three verdicts
@@ -134,28 +170,30 @@ def test_overview(fixture_env):
 def test_curves_page_shows_orders_band_and_reference(fixture_env):
     at = open_page("curves")
     (fig,) = figures(at)
-    assert [t.meta["order"] for t in roles(fig, "curve")] == ["importance", "reverse", "random"]
-    assert len(roles(fig, "band")) == 1 and roles(fig, "band")[0].fill == "toself"
-    (ref,) = roles(fig, "reference")
-    assert list(ref.y) == [0.786, 0.786]  # the fixture's unpruned e5-small XNLI en accuracy
+    assert list(dict.fromkeys(r["order_name"] for r in drawn(fig, "curve"))) == [
+        "importance", "reverse", "random"
+    ]  # fmt: skip
+    assert {r["order_name"] for r in drawn(fig, "band")} == {"random"}
+    (ref,) = drawn(fig, "reference")
+    assert ref["y"] == 0.786  # the fixture's unpruned e5-small XNLI en accuracy
     glance = page_tables(at)[0]
     assert list(glance["order"]) == ["importance", "random", "reverse"]
     assert glance["seeds"].tolist() == [1, 3, 1]
-    config = json.loads(at.get("plotly_chart")[0].proto.config)
-    assert config["toImageButtonOptions"]["format"] == "png"
+    (download,) = at.get("download_button")  # the chart as PNG (the sidebar's default)
+    assert download.proto.label == "PNG" and download.proto.deferred_file_id
 
 
 def test_curves_draw_a_labelled_chance_line_and_name_orders_without_data(fixture_env):
     at = open_page("curves")
     (fig,) = figures(at)
-    (chance,) = roles(fig, "chance")  # XNLI accuracy: three classes
-    assert list(chance.y) == [pytest.approx(1 / 3)] * 2 and "chance" in chance.name
+    (chance,) = drawn(fig, "chance")  # XNLI accuracy: three classes
+    assert chance["y"] == pytest.approx(1 / 3) and "chance" in chance["text"]
     assert not [i for i in at.info if "iterative" in i.value]
     at.pills(key="cv_orders").set_value(["importance", "iterative"]).run()
     assert not at.exception
     (notice,) = [i.value for i in at.info if "iterative" in i.value]
     assert "No **iterative** curves" in notice and "--order iterative" in notice
-    assert [t.meta["order"] for t in roles(figures(at)[0], "curve")] == ["importance"]
+    assert {r["order_name"] for r in drawn(figures(at)[0], "curve")} == {"importance"}
 
 
 def test_curves_say_which_models_have_no_xnli_runs(fixture_env):
@@ -185,12 +223,12 @@ def test_curves_widget_change_relative_scale_and_url(fixture_env):
     at.button_group(key="cv_scale").set_value("relative").run()
     assert not at.exception
     (fig,) = figures(at)
-    assert fig.layout.yaxis.title.text == "% of unpruned accuracy"
-    assert list(roles(fig, "reference")[0].y) == [100, 100]
+    assert roles(fig, "curve")[0]["encoding"]["y"]["title"] == "% of unpruned accuracy"
+    assert [r["y"] for r in drawn(fig, "reference")] == [100]
     assert at.query_params["y"] == "relative"
     at.sidebar.radio(key="image_format").set_value("svg").run()
-    config = json.loads(at.get("plotly_chart")[0].proto.config)
-    assert config["toImageButtonOptions"]["format"] == "svg"
+    (download,) = at.get("download_button")
+    assert download.proto.label == "SVG"
 
 
 def test_curves_against_flops_saved_with_the_pareto_front(fixture_env):
@@ -199,16 +237,18 @@ def test_curves_against_flops_saved_with_the_pareto_front(fixture_env):
     at.toggle(key="cv_pareto").set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]
     (fig,) = figures(at)
-    assert fig.layout.xaxis.title.text == "% of encoder FLOPs per example saved"
-    (front,) = roles(fig, "pareto")
-    curve = roles(fig, "curve")[0]
-    assert 0 < max(curve.x) < 100  # the FFN stays: all heads pruned saves well under 100 %
-    assert set(front.x) <= {x for t in roles(fig, "curve") for x in t.x}
+    assert (
+        roles(fig, "curve")[0]["encoding"]["x"]["title"] == "% of encoder FLOPs per example saved"
+    )
+    curve_x = {r["x"] for r in drawn(fig, "curve")}
+    assert 0 < max(curve_x) < 100  # the FFN stays: all heads pruned saves well under 100 %
+    assert {r["x"] for r in drawn(fig, "pareto")} <= curve_x
     assert at.query_params["x"] == "flops" and at.query_params["pareto"] == "1"
     # the same view from its link
     again = open_page("curves", {"x": "params", "pareto": "1"})
     (fig,) = figures(again)
-    assert fig.layout.xaxis.title.text == "% of parameters saved" and roles(fig, "pareto")
+    assert roles(fig, "curve")[0]["encoding"]["x"]["title"] == "% of parameters saved"
+    assert drawn(fig, "pareto")
 
 
 def test_curves_from_a_shared_link_overlay_languages(fixture_env):
@@ -217,16 +257,16 @@ def test_curves_from_a_shared_link_overlay_languages(fixture_env):
     )
     assert at.sidebar.multiselect(key="sel_langs").value == ["de", "sw"]
     (fig,) = figures(at)
-    colours = {t.meta["lang"]: t.line.color for t in roles(fig, "curve")}
+    colours = {r["lang"]: r["color"] for r in drawn(fig, "curve")}
     assert colours == {"de": LANG_COLORS["de"], "sw": LANG_COLORS["sw"]}
-    assert fig.layout.yaxis.title.text == "% of unpruned accuracy"
+    assert roles(fig, "curve")[0]["encoding"]["y"]["title"] == "% of unpruned accuracy"
     assert len(page_tables(at)[0]) == 6  # 2 languages x 3 orders
 
 
 def test_curves_overlay_models_on_sst2(fixture_env):
     at = open_page("curves", {"task": "sst2", "model": "e5-small,minilm-l6", "lang": "en"})
     (fig,) = figures(at)
-    assert {t.meta["model"] for t in roles(fig, "curve")} == {"e5-small", "minilm-l6"}
+    assert {r["model"] for r in drawn(fig, "curve")} == {"e5-small", "minilm-l6"}
 
 
 def test_layers_page(fixture_env):
@@ -236,8 +276,9 @@ def test_layers_page(fixture_env):
     assert heat.zmin == -heat.zmax and heat.zmid == 0
     assert list(heat.x[:2]) == ["L1", "L2"] and list(heat.x[-3:]) == ["bottom", "middle", "top"]
     assert len(heat.y) == 4
-    assert scatter.layout.xaxis.type == "log"
-    assert {t.meta["lang"] for t in roles(scatter, "language")} == {"en", "de", "tr", "sw"}
+    (language,) = roles(scatter, "language")
+    assert language["encoding"]["x"]["scale"]["type"] == "log"
+    assert {r["lang"] for r in rows(scatter, language)} == {"en", "de", "tr", "sw"}
     table = page_tables(at)[0]
     assert (
         table.set_index("lang").loc["sw", "reliance"]
@@ -358,7 +399,7 @@ def test_runs_and_data_page(fixture_env):
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_explains_an_empty_store(empty_env, page):
     at = open_page(page)
-    assert not at.get("plotly_chart")
+    assert not at.get("plotly_chart") and not at.get("vega_lite_chart")
     if page == "live_run":  # the form works without results
         assert at.button(key="lr_launch").label == "Launch"
         return

@@ -15,6 +15,7 @@ from mbp.engine.prune import describe_heads, prune_heads
 from mbp.figures.curves import pareto_front, pruning_curves
 from mbp.models import tiny_bert
 from mbp.store import ResultsStore
+from tests.chart_spec import layers, rows
 from tests.tiny_project import make_tiny_model_dir, make_tiny_sst2
 
 HEAD_SETS = [
@@ -83,16 +84,18 @@ def _summary() -> pd.DataFrame:
 
 
 def test_the_figure_draws_savings_on_x_and_its_front():
-    fig = pruning_curves(_summary(), metric="accuracy", x="flops", pareto=True)
-    curves = [t for t in fig.data if t.meta and t.meta.get("role") == "curve"]
-    assert {tuple(np.round(t.x, 6)) for t in curves} == {(0.0, 17.5, 35.0)}
-    assert fig.layout.xaxis.title.text == "% of encoder FLOPs per example saved"
-    (front,) = [t for t in fig.data if t.meta and t.meta.get("role") == "pareto"]
-    assert list(front.x) == [0.0, 17.5, 35.0]  # the importance order dominates random
-    assert [c[0] for c in front.customdata] == ["importance"] * 3
+    spec = pruning_curves(_summary(), metric="accuracy", x="flops", pareto=True).to_dict()
+    (curve,) = layers(spec, "curve")
+    assert {round(r["x"], 6) for r in rows(spec, curve)} == {0.0, 17.5, 35.0}
+    assert curve["encoding"]["x"]["title"] == "% of encoder FLOPs per example saved"
+    (front,) = layers(spec, "pareto")
+    points = rows(spec, front)
+    assert [r["x"] for r in points] == [0.0, 17.5, 35.0]  # the importance order dominates random
+    assert [r["order_name"] for r in points] == ["importance"] * 3
     without = _summary().assign(flops_saved=np.nan)
-    empty = pruning_curves(without, metric="accuracy", x="flops")
-    assert "mbp costs" in empty.layout.annotations[0].text
+    empty = pruning_curves(without, metric="accuracy", x="flops").to_dict()
+    (message,) = rows(empty, layers(empty, "empty")[0])
+    assert "mbp costs" in message["message"]
 
 
 def test_sweeps_store_their_costs_and_mbp_costs_fills_older_points(tmp_path, monkeypatch):

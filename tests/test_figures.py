@@ -1,4 +1,5 @@
-"""Figure builders are pure functions: small frames in, Plotly figures out (no Streamlit)."""
+"""Figure builders are pure functions: small frames in, Altair charts out (no Streamlit), checked
+on their Vega-Lite spec (`chart.to_dict()`). Heatmaps and claim charts: test_figures_heatmaps_claims.py."""
 
 from __future__ import annotations
 
@@ -10,31 +11,26 @@ import pandas as pd
 import pytest
 
 from mbp.figures import (
-    DIVERGING_SCALE,
+    DASH_PATTERNS,
     LANG_COLORS,
     MODEL_COLORS,
     ORDER_COLORS,
-    claim1_figure,
-    claim2_figure,
-    claim2_highlights,
-    claim3_figure,
+    chart_image,
     color_mode,
-    head_difference_heatmap,
-    head_heatmap,
+    dash_pattern,
+    empty_figure,
     headline_curves,
     lang_color,
-    layer_heatmap,
     model_color,
     model_label,
-    plotly_config,
     pruning_curves,
-    rank_correlation_heatmap,
     reliance_bars,
     reliance_scatter,
-    target_order,
+    safe_filename,
 )
 from mbp.tasks.registry import XNLI_LANGUAGES
 from mbp.tasks.scoring import chance_level
+from tests.chart_spec import layers, mark_type, rows, scale_map, units
 
 GRID = [0.0, 0.25, 0.5, 0.75, 1.0]
 
@@ -71,8 +67,22 @@ def summary_frame(langs=("en",), models=("e5-small",), orders=("importance", "ra
     return pd.DataFrame(rows)
 
 
-def traces(fig, role):
-    return [t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("role") == role]
+def only(spec: dict, name: str) -> dict:
+    (unit,) = layers(spec, name)
+    return unit
+
+
+def drawn(chart, name: str) -> tuple[dict, list[dict]]:
+    """The spec, and the rows of its one layer called `name`."""
+    spec = chart.to_dict()
+    return spec, rows(spec, only(spec, name))
+
+
+def by_series(table: list[dict], field: str = "y") -> dict[str, list]:
+    out: dict[str, list] = {}
+    for row in table:
+        out.setdefault(row["series"], []).append(row[field])
+    return out
 
 
 # ----------------------------------------------------------------------------- colours
@@ -113,78 +123,109 @@ def test_models_and_orders_have_distinct_colours():
     assert model_label("e5-small") == "e5-small"
 
 
+def test_dash_names_map_to_vega_lite_patterns():
+    assert dash_pattern("solid") == [1, 0] and dash_pattern("dash") == DASH_PATTERNS["dash"]
+    with pytest.raises(ValueError, match="unknown dash 'wavy'"):
+        dash_pattern("wavy")
+
+
 # ----------------------------------------------------------------------------- curves
 
 
 def test_pruning_curves_single_series_colours_orders_and_draws_band_and_reference():
-    fig = pruning_curves(summary_frame(), metric="accuracy", band="minmax")
-    curves = traces(fig, "curve")
-    assert [t.meta["order"] for t in curves] == ["importance", "random"]
-    assert curves[0].line.color == ORDER_COLORS["importance"]
-    assert curves[1].line.color == ORDER_COLORS["random"]
-    assert curves[1].line.dash == "dash"
-    (band,) = traces(fig, "band")
-    assert band.fill == "toself"
-    # band = max on the way out, min on the way back (min-max over seeds)
+    chart = pruning_curves(summary_frame(), metric="accuracy", band="minmax")
+    spec, points = drawn(chart, "curve")
+    curve = only(spec, "curve")
+    assert mark_type(curve) == "line"
+    colours = scale_map(curve["encoding"]["color"])
+    assert colours == {"importance": ORDER_COLORS["importance"], "random": ORDER_COLORS["random"]}
+    dashes = scale_map(curve["encoding"]["strokeDash"])
+    assert dashes == {"importance": DASH_PATTERNS["solid"], "random": DASH_PATTERNS["dash"]}
+    assert list(by_series(points)) == ["importance", "random"]  # importance first
+    assert by_series(points, "x")["importance"] == [0, 25, 50, 75, 100]
+    assert by_series(points, "heads_pruned")["importance"] == [0, 36, 72, 108, 144]
+    # the band spans min..max over seeds, random order only
+    _, band = drawn(chart, "band")
     data = summary_frame().query("order_name == 'random'")
-    assert np.allclose(band.y[: len(GRID)], data["max"])
-    assert np.allclose(band.y[len(GRID) :], data["min"][::-1])
-    (ref,) = traces(fig, "reference")
-    assert list(ref.y) == [0.8, 0.8]  # the unpruned score
-    assert list(curves[0].x) == [0, 25, 50, 75, 100]
-    assert "heads pruned" in curves[0].hovertemplate
-    assert list(curves[0].customdata[:, 0]) == [0, 36, 72, 108, 144]  # heads pruned on hover
-    assert fig.layout.xaxis.title.text == "% of attention heads pruned"
+    assert {r["series"] for r in band} == {"random"}
+    assert np.allclose([r["high"] for r in band], data["max"])
+    assert np.allclose([r["low"] for r in band], data["min"])
+    assert mark_type(only(spec, "band")) == "area"
+    _, (ref,) = drawn(chart, "reference")
+    assert ref["y"] == 0.8 and ref["label"] == "unpruned"  # the unpruned score
+    tips = {t["title"] for t in only(spec, "points")["encoding"]["tooltip"]}
+    assert {"% of heads pruned", "heads pruned", "accuracy", "random seeds"} <= tips
+    assert only(spec, "curve")["encoding"]["x"]["title"] == "% of attention heads pruned"
+    assert spec["height"] == 460
 
 
 def test_pruning_curves_std_band_and_relative_scale():
     frame = summary_frame()
-    fig = pruning_curves(frame, metric="accuracy", relative=True, band="std")
-    (band,) = traces(fig, "band")
+    chart = pruning_curves(frame, metric="accuracy", relative=True, band="std")
+    spec, band = drawn(chart, "band")
     random = frame.query("order_name == 'random'")
     upper = (random["mean"] + random["std"].fillna(0)) / random["base"] * 100
-    assert np.allclose(band.y[: len(GRID)], upper)
-    (ref,) = traces(fig, "reference")
-    assert list(ref.y) == [100, 100]
-    importance = traces(fig, "curve")[0]
-    assert importance.y[0] == pytest.approx(100.0)
-    assert fig.layout.yaxis.title.text == "% of unpruned accuracy"
+    assert np.allclose([r["high"] for r in band], upper)
+    _, (ref,) = drawn(chart, "reference")
+    assert ref["y"] == 100
+    _, points = drawn(chart, "curve")
+    assert by_series(points)["importance"][0] == pytest.approx(100.0)
+    y = only(spec, "curve")["encoding"]["y"]
+    assert y["title"] == "% of unpruned accuracy" and "'%'" in y["axis"]["labelExpr"]
 
 
 def test_pruning_curves_several_languages_use_language_colours():
     frame = summary_frame(langs=("en", "sw", "tr"))
     assert color_mode(frame) == "lang"
-    fig = pruning_curves(frame, metric="accuracy")
-    for trace in traces(fig, "curve"):
-        assert trace.line.color == LANG_COLORS[trace.meta["lang"]]
-    assert {t.meta["lang"] for t in traces(fig, "band")} == {"en", "sw", "tr"}
-    assert len(traces(fig, "reference")) == 3  # one unpruned line per language
+    chart = pruning_curves(frame, metric="accuracy")
+    spec = chart.to_dict()
+    colours = scale_map(only(spec, "curve")["encoding"]["color"])
+    for series, colour in colours.items():
+        assert colour == LANG_COLORS[series.split(" · ")[0]]
+    assert {r["lang"] for r in rows(spec, only(spec, "band"))} == {"en", "sw", "tr"}
+    _, refs = drawn(chart, "reference")
+    assert sorted(r["color"] for r in refs) == sorted(LANG_COLORS[c] for c in ("en", "sw", "tr"))
+    assert not layers(spec, "reference_label")  # three lines: their tooltips say whose
 
 
-def test_pruning_curves_several_models_use_model_colours():
+def test_pruning_curves_several_models_use_model_colours_and_marker_shapes():
     frame = summary_frame(models=("e5-small", "minilm-l6"), orders=("importance",))
     assert color_mode(frame) == "model"
-    fig = pruning_curves(frame, metric="accuracy")
-    colours = {t.meta["model"]: t.line.color for t in traces(fig, "curve")}
-    assert colours == {"e5-small": MODEL_COLORS["e5-small"], "minilm-l6": MODEL_COLORS["minilm-l6"]}
+    spec = pruning_curves(frame, metric="accuracy").to_dict()
+    colours = scale_map(only(spec, "curve")["encoding"]["color"])
+    assert colours == {"e5-small · importance": MODEL_COLORS["e5-small"],
+                       "minilm-l6 · importance": MODEL_COLORS["minilm-l6"]}  # fmt: skip
+    shapes = scale_map(only(spec, "points")["encoding"]["shape"])
+    assert shapes == {"e5-small": "circle", "minilm-l6": "square"}
+
+
+def test_pruning_curves_overlaid_protocols_draw_retrain_bolder_with_open_markers():
+    frame = pd.concat(
+        [summary_frame(orders=("importance",)).assign(protocol=p) for p in ("posthoc", "retrain")]
+    )
+    _, points = drawn(pruning_curves(frame, metric="accuracy"), "curve")
+    width = {r["series"]: (r["width"], r["fill"]) for r in points}
+    assert width == {"importance · retrain": (3.4, 0.0), "importance · posthoc": (2.2, 1.0)}
 
 
 def test_pruning_curves_chance_line_is_labelled_absolute_and_relative():
     frame = summary_frame()
-    assert not traces(pruning_curves(frame, metric="accuracy"), "chance")  # only when given
-    fig = pruning_curves(frame, metric="accuracy", chance=chance_level("xnli"))
-    (line,) = traces(fig, "chance")
-    assert list(line.y) == [pytest.approx(1 / 3)] * 2 and list(line.x) == [0, 100]
-    assert line.name == "chance: uniform guess (0.333)" and line.showlegend
-    assert list(line.text) == ["chance", ""]  # labelled on the chart, at the left end
-    # relative: chance as % of each unpruned score (en 0.8 and sw 0.7), one legend entry
+    assert not layers(
+        pruning_curves(frame, metric="accuracy").to_dict(), "chance"
+    )  # only when given
+    chart = pruning_curves(frame, metric="accuracy", chance=chance_level("xnli"))
+    spec, (line,) = drawn(chart, "chance")
+    assert line["y"] == pytest.approx(1 / 3)
+    assert only(spec, "chance")["mark"]["strokeDash"] == DASH_PATTERNS["longdash"]
+    _, (label,) = drawn(chart, "chance_label")  # labelled on the chart, at the left end
+    assert label["text"] == "chance: uniform guess (0.333)"
+    assert only(spec, "chance_label")["transform"] == [{"calculate": "0.0", "as": "x"}]
+    # relative: chance as % of each unpruned score (en 0.8 and sw 0.7), each line named
     two = summary_frame(langs=("en", "sw"))
-    fig = pruning_curves(two, metric="accuracy", relative=True, chance=1 / 3)
-    lines = traces(fig, "chance")
-    levels = {t.meta["lang"]: t.y[0] for t in lines}
+    _, lines = drawn(pruning_curves(two, metric="accuracy", relative=True, chance=1 / 3), "chance")
+    levels = {r["lang"]: r["y"] for r in lines}
     assert levels == {"en": pytest.approx(100 / 3 / 0.8), "sw": pytest.approx(100 / 3 / 0.7)}
-    assert [t.showlegend for t in lines].count(True) == 1
-    assert {t.text[0] for t in lines} == {"chance · en", "chance · sw"}  # which line is whose
+    assert {r["text"] for r in lines} == {"chance · en", "chance · sw"}  # which line is whose
 
 
 def test_chance_level_per_task_and_metric():
@@ -195,95 +236,30 @@ def test_chance_level_per_task_and_metric():
     assert chance_level("no-such-task") is None
 
 
+def empty_message(chart) -> str:
+    _, (row,) = drawn(chart, "empty")
+    return row["message"]
+
+
 def test_pruning_curves_empty_and_malformed_input():
     empty = pruning_curves(summary_frame().iloc[0:0], metric="accuracy")
-    assert len(empty.data) == 0 and "No pruning curves" in empty.layout.annotations[0].text
+    assert "No pruning curves" in empty_message(empty)
+    assert [u["name"] for u in units(empty.to_dict())] == ["empty"]  # no axes, no curves
     with pytest.raises(ValueError, match="lacks columns"):
         pruning_curves(pd.DataFrame({"model": []}), metric="accuracy")
 
 
-# ----------------------------------------------------------------------------- heatmaps
-
-
-def layer_frame():
-    rows = []
-    for lang, sign in (("en", 1), ("sw", -1)):
-        for i in range(4):
-            rows.append({"lang": lang, "target": f"layer:{i}", "drop": 0.01 * (i + 1) * sign})
-        for group, value in (("bottom", 0.05), ("middle", 0.02), ("top", -0.03)):
-            rows.append({"lang": lang, "target": f"group:{group}", "drop": value})
-    return pd.DataFrame(rows)
-
-
-def test_target_order_puts_layers_by_number_then_groups():
-    targets = ["group:top", "layer:10", "layer:2", "group:bottom", "layer:0", "group:middle"]
-    assert target_order(targets) == [
-        "layer:0", "layer:2", "layer:10", "group:bottom", "group:middle", "group:top",
-    ]  # fmt: skip
-
-
-def test_layer_heatmap_has_one_symmetric_diverging_scale():
-    fig = layer_heatmap(layer_frame(), lang_order=["sw", "en"])
-    (heat,) = fig.data
-    assert heat.zmid == 0 and heat.zmin == -heat.zmax
-    assert heat.zmax == pytest.approx(5.0)  # largest |drop| (0.05) in points
-    assert list(heat.x) == ["L1", "L2", "L3", "L4", "bottom", "middle", "top"]
-    assert heat.y[0].startswith("sw") and LANG_COLORS["sw"] in heat.y[0]
-    assert heat.colorscale[0][1] == DIVERGING_SCALE[0][1]
-    fixed = layer_heatmap(layer_frame(), zmax=0.2)
-    assert fixed.data[0].zmax == pytest.approx(20.0) and fixed.data[0].zmin == pytest.approx(-20.0)
-
-
-def test_layer_heatmap_labels_its_unit_points_or_relative():
-    points = layer_heatmap(layer_frame(), value_name="accuracy drop").data[0]
-    assert points.colorbar.title.text == "accuracy drop<br>(points)"
-    assert "points" in points.hovertemplate
-    relative = layer_heatmap(
-        layer_frame(), value_name="accuracy relative drop", unit="% of unpruned"
-    ).data[0]
-    assert relative.colorbar.title.text == "accuracy relative drop<br>(% of unpruned)"
-    assert "points" not in relative.colorbar.title.text + relative.hovertemplate
-    assert "×100" not in relative.colorbar.title.text
-    assert "% of unpruned" in relative.hovertemplate
-
-
-def head_frame(seed=0, layers=3, heads=4):
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        [
-            {"layer": layer, "head": head, "score": float(rng.gamma(2.0))}
-            for layer in range(layers)
-            for head in range(heads)
-        ]
-    )
-
-
-def test_head_heatmaps():
-    fig = head_heatmap(head_frame(), lang="en", zmax=5.0)
-    (heat,) = fig.data
-    assert np.asarray(heat.z).shape == (3, 4)
-    assert heat.zmin == 0 and heat.zmax == 5.0
-    assert list(heat.y) == ["1", "2", "3"] and list(heat.x) == ["1", "2", "3", "4"]
-    diff = head_difference_heatmap(head_frame(0), head_frame(1), lang_a="en", lang_b="de").data[0]
-    assert diff.zmid == 0 and diff.zmin == -diff.zmax
-    assert np.nansum(np.asarray(diff.z, dtype=float)) == pytest.approx(0.0, abs=1e-9)
-
-
-def test_rank_correlation_heatmap_colours_span_the_data_range():
-    langs = ["en", "de", "sw"]
-    values = [[1.0, 0.93, 0.81], [0.93, 1.0, 0.98], [0.81, 0.98, 1.0]]
-    matrix = pd.DataFrame(values, index=langs, columns=langs)
-    (heat,) = rank_correlation_heatmap(matrix).data
-    # the off-diagonal range (the diagonal is 1 by definition), not -1..1
-    assert (heat.zmin, heat.zmax) == (pytest.approx(0.81), pytest.approx(0.98))
-    assert heat.zmid is None
-    assert "0.81–0.98" in heat.colorbar.title.text and "data" in heat.colorbar.title.text
-    # all pairs alike: widened so the scale is not degenerate
-    pair = pd.DataFrame([[1.0, 0.9], [0.9, 1.0]], index=["en", "de"], columns=["en", "de"])
-    (heat,) = rank_correlation_heatmap(pair).data
-    assert heat.zmin < 0.9 < heat.zmax and heat.zmax - heat.zmin == pytest.approx(0.02)
-    empty = rank_correlation_heatmap(pd.DataFrame())
-    assert len(empty.data) == 0 and "two languages" in empty.layout.annotations[0].text
+def test_example_intervals_become_error_bars_scaled_with_the_curve():
+    summary = summary_frame(orders=("importance",))
+    summary = summary.assign(ci_low=summary["mean"] - 0.02, ci_high=summary["mean"] + 0.03)
+    spec, bars = drawn(pruning_curves(summary, metric="accuracy"), "interval")
+    assert mark_type(only(spec, "interval")) == "rule"
+    assert np.allclose([r["ci_high"] - r["y"] for r in bars], 0.03)
+    assert np.allclose([r["y"] - r["ci_low"] for r in bars], 0.02)
+    _, relative = drawn(pruning_curves(summary, metric="accuracy", relative=True), "interval")
+    assert np.allclose([r["ci_high"] - r["y"] for r in relative], 0.03 / 0.8 * 100)  # % of 0.8
+    plain = pruning_curves(summary_frame(orders=("importance",)), metric="accuracy").to_dict()
+    assert not layers(plain, "interval")
 
 
 # ----------------------------------------------------------------------------- scatter & others
@@ -301,147 +277,69 @@ def reliance_frame():
     )
 
 
+def with_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(reliance_low=frame["reliance"] - 2.0, reliance_high=frame["reliance"] + 3.0)
+
+
 def test_reliance_scatter_log_x_language_colours_and_trend():
-    fig = reliance_scatter(reliance_frame(), group_by="word_order")
-    assert fig.layout.xaxis.type == "log"
-    langs = traces(fig, "language")
-    assert {t.meta["lang"]: t.marker.color for t in langs} == {
+    chart = reliance_scatter(reliance_frame(), group_by="word_order")
+    spec, langs = drawn(chart, "language")
+    enc = only(spec, "language")["encoding"]
+    assert enc["x"]["scale"]["type"] == "log"
+    assert {r["lang"]: r["color"] for r in langs} == {
         code: LANG_COLORS[code] for code in ("en", "de", "tr", "sw")
     }
-    (trend,) = traces(fig, "trend")
-    assert trend.y[0] > trend.y[-1]  # fewer articles -> more reliance on bottom layers
-    assert {t.name for t in traces(fig, "shape-key")} == {"SOV", "SVO", "no dominant order"}
+    assert enc["color"]["scale"] is None  # the language's own colour, as given
+    _, trend = drawn(chart, "trend")
+    assert trend[0]["reliance"] > trend[-1]["reliance"]  # fewer articles -> more reliance
+    shapes = scale_map(enc["shape"])  # one shape per word order, with a key
+    assert shapes == {"SOV": "circle", "SVO": "square", "no dominant order": "diamond"}
+    assert enc["shape"]["legend"]["title"] == "word order"
+    assert not layers(spec, "interval")  # no interval columns: no error bars
+
+
+def test_reliance_scatter_and_bars_draw_error_bars_from_reliance_intervals():
+    frame = with_intervals(reliance_frame())
+    frame.loc[frame["lang"] == "de", ["reliance_low", "reliance_high"]] = np.nan  # none known
+    spec, bars = drawn(reliance_scatter(frame), "interval")
+    assert mark_type(only(spec, "interval")) == "rule"
+    assert {r["lang"]: (r["reliance_low"], r["reliance_high"]) for r in bars} == {
+        "en": (-12.0, -7.0), "tr": (4.0, 9.0), "sw": (10.0, 15.0)
+    }  # fmt: skip
+    y_domain = only(spec, "language")["encoding"]["y"]["scale"]["domain"]
+    assert y_domain[0] < -12.0 and y_domain[1] > 15.0  # the whiskers fit
+    spec, whiskers = drawn(reliance_bars(frame, model="e5-small"), "interval")
+    assert mark_type(only(spec, "interval")) == "errorbar" and len(whiskers) == 3
+    tips = {t["title"] for t in only(spec, "bars")["encoding"]["tooltip"]}
+    assert "95 % interval, low" in tips
+    assert not layers(reliance_bars(reliance_frame(), model="e5-small").to_dict(), "interval")
 
 
 def test_headline_and_bars():
-    fig = headline_curves(summary_frame(langs=("en", "sw")))
-    (line,) = traces(fig, "curve")
-    assert line.y[0] == pytest.approx(100.0) and "mean of 2 languages" in line.name
-    assert line.line.color == MODEL_COLORS["e5-small"]
-    bars = reliance_bars(reliance_frame(), model="e5-small").data[0]
-    assert list(bars.marker.color) == [LANG_COLORS[c] for c in ("en", "de", "tr", "sw")]
+    chart = headline_curves(summary_frame(langs=("en", "sw")))
+    spec, points = drawn(chart, "curve")
+    (series,) = {r["series"] for r in points}
+    assert "mean of 2 languages" in series
+    assert points[0]["mean"] == pytest.approx(100.0)
+    assert scale_map(only(spec, "curve")["encoding"]["color"]) == {series: MODEL_COLORS["e5-small"]}
+    spec, bars = drawn(reliance_bars(reliance_frame(), model="e5-small"), "bars")
+    assert [r["color"] for r in bars] == [LANG_COLORS[c] for c in ("en", "de", "tr", "sw")]
+    assert spec["title"]["text"] == "Bottom vs top layers · e5-small on XNLI"
 
 
-def test_claim_figures():
-    table = pd.DataFrame(
-        {
-            "model": ["a", "a", "b", "b"],
-            "task": ["sst2"] * 4,
-            "fraction": [0.1, 0.2, 0.1, 0.2],
-            "relative_drop": [0.01, 0.02, 0.012, 0.03],
-        }
+def test_empty_figure_says_why_and_charts_render_to_png_and_svg():
+    assert empty_message(empty_figure("nothing stored")) == "nothing stored"
+    chart = pruning_curves(summary_frame(), metric="accuracy", chance=1 / 3)
+    svg = chart_image(chart, "svg").decode()
+    assert svg.startswith("<svg") and "% of attention heads pruned" in svg
+    assert chart_image(chart, "png", scale=1)[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="'gif'"):
+        chart_image(chart, "gif")  # type: ignore[arg-type]
+    assert (
+        safe_filename("curves xnli/en") == "curves-xnli-en" and safe_filename("//") == "mbp-chart"
     )
-    assert len(traces(claim1_figure(table, tolerance=0.05), "curve")) == 2
-    t2 = pd.DataFrame(
-        {
-            "series": ["XNLI en", "XNLI en", "GLUE sst2", "GLUE sst2"],
-            "task": ["xnli", "xnli", "sst2", "sst2"],
-            "lang": ["en", "en", "en", "en"],
-            "fraction": [0.1, 0.2, 0.1, 0.2],
-            "relative_drop": [0.02, 0.05, 0.01, 0.02],
-        }
-    )
-    fig = claim2_figure(t2)
-    assert len(traces(fig, "xnli")) == 1 and len(traces(fig, "glue")) == 1
-    assert len(traces(fig, "xnli-mean")) == 1
-    assert claim3_figure(reliance_frame()).layout.xaxis.type == "log"
 
 
-def claim1_table(tasks=("mnli", "mrpc", "qnli", "sst2")):
-    rows = [
-        {"model": model, "task": task, "fraction": f, "relative_drop": 0.01 * i * f}
-        for task in tasks
-        for i, model in enumerate(("e5-small", "minilm-l6"), start=1)
-        for f in (0.1, 0.2, 0.3, 0.4, 0.5)
-    ]
-    return pd.DataFrame(rows)
-
-
-def test_claim1_panels_share_one_x_title_so_titles_cannot_overlap():
-    fig = claim1_figure(claim1_table(), tolerance=0.05)
-    axes = [fig.layout[name] for name in fig.layout if name.startswith("xaxis")]
-    assert len(axes) == 4
-    assert all(not (axis.title and axis.title.text) for axis in axes)  # no per-panel x titles
-    titles = [a for a in fig.layout.annotations if a.text == "% of heads pruned"]
-    assert len(titles) == 1 and titles[0].x == 0.5 and titles[0].yanchor == "top"
-    # panel names sit at distinct positions, and ticks do not rotate into the title
-    assert len({a.x for a in fig.layout.annotations}) == len(fig.layout.annotations)
-    assert all(axis.tickangle == 0 for axis in axes)
-    y_titled = [fig.layout[n] for n in fig.layout if n.startswith("yaxis")]
-    assert sum(bool(a.title and a.title.text) for a in y_titled) == 1
-
-
-def claim2_table(langs=XNLI_LANGUAGES, tasks=("mnli", "mrpc", "qnli", "sst2")):
-    rows = []
-    for i, lang in enumerate(langs):
-        for f in (0.1, 0.2, 0.3):
-            rows.append({"series": f"XNLI {lang}", "task": "xnli", "lang": lang, "fraction": f,
-                         "relative_drop": 0.001 * i * f * 10})  # fmt: skip
-    for task in tasks:
-        for f in (0.1, 0.2, 0.3):
-            rows.append({"series": f"GLUE {task}", "task": task, "lang": "en", "fraction": f,
-                         "relative_drop": 0.01 * f})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def test_claim2_is_a_mean_with_a_band_a_few_languages_and_distinct_glue_lines():
-    fig = claim2_figure(claim2_table())
-    assert len(fig.data) <= 9  # was 15 languages + mean + 4 GLUE lines
-    names = [t.name for t in fig.data]
-    assert len(set(names)) == len(names)
-    (band,) = traces(fig, "xnli-band")
-    assert band.fill == "toself" and "15 languages" in band.name
-    (mean,) = traces(fig, "xnli-mean")
-    assert mean.y[-1] == pytest.approx(np.mean([0.003 * i for i in range(15)]) * 100)
-    # English plus the languages losing the most and the least
-    assert [t.meta["lang"] for t in traces(fig, "xnli")] == ["en", "ur"]  # en is also least
-    small = claim2_table(langs=("fr", "en", "sw", "de"))  # drops grow in this order
-    assert claim2_highlights(small[small["task"] == "xnli"]) == ["en", "de", "fr"]
-    for t in traces(fig, "xnli"):
-        assert t.line.color == LANG_COLORS[t.meta["lang"]]
-    glue = traces(fig, "glue")
-    assert [t.name for t in glue] == ["GLUE mnli", "GLUE mrpc", "GLUE qnli", "GLUE sst2"]
-    styles = {(t.line.dash, t.marker.symbol, t.line.color) for t in glue}
-    assert len(styles) == 4  # no two GLUE lines look alike
-    labels = {a.text for a in fig.layout.annotations}
-    assert {"mnli", "mrpc", "qnli", "sst2"} <= labels  # each labelled at its end
-
-
-def test_plotly_config_downloads_png_or_svg():
-    png = plotly_config("curves xnli/en", "png")
-    assert png["toImageButtonOptions"]["format"] == "png"
-    assert png["toImageButtonOptions"]["filename"] == "curves-xnli-en"
-    assert plotly_config("x", "svg")["toImageButtonOptions"]["format"] == "svg"
-    with pytest.raises(ValueError):
-        plotly_config("x", "gif")
-
-
-def test_example_intervals_become_error_bars_scaled_with_the_curve():
-    summary = summary_frame(orders=("importance",))
-    summary = summary.assign(ci_low=summary["mean"] - 0.02, ci_high=summary["mean"] + 0.03)
-    (curve,) = traces(pruning_curves(summary, metric="accuracy"), "curve")
-    assert np.allclose(curve.error_y.array, 0.03) and np.allclose(curve.error_y.arrayminus, 0.02)
-    (relative,) = traces(pruning_curves(summary, metric="accuracy", relative=True), "curve")
-    assert np.allclose(relative.error_y.array, 0.03 / 0.8 * 100)  # % of the unpruned 0.8
-    (plain,) = traces(pruning_curves(summary_frame(orders=("importance",)), metric="accuracy"),
-                      "curve")  # fmt: skip
-    assert plain.error_y.array is None
-
-
-def test_layer_heatmap_hatches_drops_within_noise_and_hovers_their_interval():
-    frame = layer_frame()
-    frame["drop_low"] = frame["drop"] - 0.015  # half-width 1.5 points around each drop
-    frame["drop_high"] = frame["drop"] + 0.015
-    frame.loc[frame["target"] == "group:top", ["drop_low", "drop_high"]] = np.nan  # none stored
-    frame["within_noise"] = (frame["drop_low"] <= 0) & (frame["drop_high"] >= 0)
-    fig = layer_heatmap(frame, lang_order=["en", "sw"])
-    heat, marks = fig.data
-    assert marks.meta["role"] == "within_noise" and fig.layout.showlegend
-    # |drop| <= 0.015: L1 of en and sw (0.01) only; group:top has no interval, so no mark
-    assert sorted(zip(marks.x, [y[:2] for y in marks.y], strict=True)) == [("L1", "en"),
-                                                                           ("L1", "sw")]  # fmt: skip
-    assert "95 % interval" in heat.hovertemplate
-    assert heat.customdata[0][0] == "[-0.50, +2.50]"  # en L1: 1 point +- 1.5, in points
-    assert heat.customdata[0][-1] == "none (no stored outcomes)"
-    plain = layer_heatmap(layer_frame())  # no interval columns: the figure as before
-    assert len(plain.data) == 1 and "interval" not in plain.data[0].hovertemplate
+def test_charts_carry_their_data_inline():
+    spec = pruning_curves(summary_frame(), metric="accuracy").to_dict()
+    assert spec["datasets"] and all("url" not in (u.get("data") or {}) for u in units(spec))

@@ -4,21 +4,21 @@ Input is the small aggregated frame `mbp.analysis.tables.curve_summary` returns 
 model, language, order and grid fraction; random seeds already reduced to mean/std/min/max in
 SQL), never raw points.
 
-    fig = pruning_curves(summary, metric="accuracy", relative=True, band="minmax")
+    chart = pruning_curves(summary, metric="accuracy", relative=True, band="minmax")
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import altair as alt
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
-from mbp.figures.layout import assemble, empty_figure
+from mbp.figures.layout import TEXT_COLOR, empty_figure, legend, role, style
 from mbp.figures.palette import (
     REFERENCE_COLOR,
-    hex_to_rgba,
+    dash_pattern,
     lang_color,
     model_color,
     model_label,
@@ -39,7 +39,7 @@ SUMMARY_COLUMNS = (
     "model", "lang", "order_name", "fraction", "heads_pruned", "n_seeds",
     "mean", "std", "min", "max", "base",
 )  # fmt: skip
-_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star")
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "triangle-down")
 ORDER_SEQUENCE = ("importance", "iterative", "reverse", "random")
 
 
@@ -109,16 +109,18 @@ def pruning_curves(
     x: XAxis = "heads",
     pareto: bool = False,
     chance: float | None = None,
-) -> go.Figure:
+) -> alt.LayerChart | alt.Chart:
     """Metric (or % of unpruned) vs what was pruned; random orders drawn as mean + band.
 
     `x`: % of heads pruned, or what the pruned model saves (% of encoder FLOPs per example,
     % of parameters; points without counts are left out). `pareto`: highlight, per model and
     language, the points no other order or protocol beats on both saving and score.
-    Colour follows `color_mode`; dashes tell orders apart; marker symbols tell models apart
+    Colour follows `color_mode`; dashes tell orders apart; marker shapes tell models apart
     when languages take the colour. A dotted line marks each unpruned score (relative: 100 %).
     `chance`: the metric's chance level (`mbp.tasks.scoring.chance_level`), drawn as a labelled
-    long-dashed line (relative: as % of each unpruned score).
+    long-dashed line (relative: as % of each unpruned score). With ci_low/ci_high columns
+    (example-bootstrap intervals) each point gets an error bar.
+    Layers are named by role: band, interval, curve, points, pareto, reference, chance.
     """
     _check(summary)
     if summary.empty:
@@ -130,61 +132,154 @@ def pruning_curves(
         if data.empty:
             fix = "mbp latency RUN_ID" if x == "speedup" else "mbp costs"
             return empty_figure(f"These curve points carry no {x} figures: run `{fix}`")
-    mode = color_mode(summary)
-    models = sorted(summary["model"].unique())
-    y_label = f"% of unpruned {metric}" if relative else metric
-    fmt = ".1f" if relative else ".4f"
-    unit = "%" if relative else ""
-    traces: list[dict] = []
     if "protocol" not in data.columns:
         data = data.assign(protocol="posthoc")
+    mode = color_mode(summary)
+    y_label = f"% of unpruned {metric}" if relative else metric
+    fmt = ".1f" if relative else ".4f"
+    points = _curve_rows(data, mode=mode, band=band)
+    series = points.drop_duplicates("series")
+    domain = series["series"].tolist()
+    color = alt.Scale(domain=domain, range=series["color"].tolist())
+    dashes = alt.Scale(domain=domain, range=[dash_pattern(d) for d in series["dash"]])
+    x_max = float(np.nanmax(data["x"])) if len(data) else 100.0
+    x_min = 1.0 if x == "speedup" else 0.0
+    x_end = 100.0 if x == "heads" else x_max
+    span = x_max - x_min
+    x_range = [-2, 102] if x == "heads" else [x_min - span * 0.02, x_max + span * 0.02]
+    suffix = "x" if x == "speedup" else "%"
+    x_enc = alt.X("x:Q", title=X_AXES[x][1], scale=alt.Scale(domain=x_range, nice=False),
+                  axis=alt.Axis(labelExpr=f"datum.label + '{suffix}'"))  # fmt: skip
+    y_axis = alt.Axis(labelExpr="datum.label + '%'") if relative else alt.Axis()
+
+    def y_of(field: str) -> alt.Y:  # one y axis for every layer (a fresh object each)
+        return alt.Y(f"{field}:Q", title=y_label, scale=alt.Scale(zero=False), axis=y_axis)
+
+    y_enc = y_of("y")
+    # one legend for colour and dash, every layer alike (else Vega-Lite drops it), in strokes
+    series_legend = legend(symbolType="stroke", symbolOpacity=1.0)
+    series_color = alt.Color("series:N", scale=color, legend=series_legend)
+    layers: list[alt.Chart] = []
+    spread = points[points["low"].notna()]
+    if len(spread):
+        area = alt.Chart(spread).mark_area(opacity=0.16, interpolate="linear")
+        layers.append(role(area.encode(x=x_enc, y=y_of("low"), y2="high:Q",
+                                       color=series_color, detail="series:N"), "band"))  # fmt: skip
+    if {"ci_low", "ci_high"} <= set(points.columns) and points["ci_low"].notna().any():
+        bars = alt.Chart(points[points["ci_low"].notna()]).mark_rule(strokeWidth=1.2)
+        layers.append(role(bars.encode(x=x_enc, y=y_of("ci_low"), y2="ci_high:Q",
+                                       color=series_color), "interval"))  # fmt: skip
+    lines = alt.Chart(points).mark_line()
+    layers.append(
+        role(lines.encode(
+            x=x_enc, y=y_enc, color=series_color,
+            strokeDash=alt.StrokeDash("series:N", scale=dashes, legend=series_legend),
+            strokeWidth=alt.StrokeWidth("width:Q", scale=None), order="x:Q",
+        ), "curve")
+    )  # fmt: skip
+    models = sorted(summary["model"].unique())
+    shapes = alt.Scale(domain=[model_label(m) for m in models],
+                       range=[_SYMBOLS[i % len(_SYMBOLS)] for i in range(len(models))])  # fmt: skip
+    show_shapes = len(models) > 1 and mode != "model"
+    markers = alt.Chart(points).mark_point(filled=True, size=40, strokeWidth=1.5)
+    layers.append(
+        role(markers.encode(
+            x=x_enc, y=y_enc, color=series_color,
+            stroke=alt.Stroke("series:N", scale=color, legend=None),
+            fillOpacity=alt.FillOpacity("fill:Q", scale=None),
+            shape=alt.Shape("model_label:N", scale=shapes,
+                            legend=legend("model") if show_shapes else None),
+            tooltip=_point_tooltip(points, y_label=y_label, fmt=fmt, relative=relative),
+        ), "points")
+    )  # fmt: skip
+    if pareto:
+        front = _pareto_rows(data)
+        if len(front):
+            layers += _pareto_layers(front, x_enc=x_enc, y_enc=y_enc, x=x, y_label=y_label,
+                                     fmt=fmt, relative=relative)  # fmt: skip
+    layers += _reference_layers(data, relative=relative, mode=mode, y_label=y_label, fmt=fmt,
+                                x_enc=x_enc, y_enc=y_enc, x_end=x_end)  # fmt: skip
+    if chance is not None:  # from the raw summary: relative data no longer hold the base
+        raw = summary if "protocol" in summary.columns else summary.assign(protocol="posthoc")
+        layers += chance_layers(raw, chance, relative=relative, fmt=fmt, x_enc=x_enc,
+                                y_enc=y_enc, x_min=x_min)  # fmt: skip
+    return style(alt.layer(*layers), title=title, height=height)
+
+
+def _curve_rows(data: pd.DataFrame, *, mode: str, band: Band) -> pd.DataFrame:
+    """One row per drawn point, with its series label, colour, dash, line width, marker fill
+    and, for random orders over several seeds, the band's low/high."""
+    models = sorted(data["model"].unique())
     both = data["protocol"].nunique() > 1  # overlay: retrain drawn bolder, with open markers
     groups = list(data.groupby(["model", "lang"], sort=True))
+    parts = []
     for (model, lang), frame in groups:
         series = frame[["protocol", "order_name"]].drop_duplicates().itertuples(index=False)
         for protocol, order in sorted(series, key=lambda t: (t[0] != "retrain", _order_key(t[1]))):
             part = frame[(frame["order_name"] == order) & (frame["protocol"] == protocol)]
-            color = {"order": order_color(order), "lang": lang_color(lang)}.get(
-                mode, model_color(model)
-            )
+            part = part.sort_values("fraction")
             name = _trace_name(model, lang, order, single=len(groups) == 1, mode=mode,
                                several_models=len(models) > 1)  # fmt: skip
-            symbol = _SYMBOLS[models.index(model) % len(_SYMBOLS)]
-            traces += _series_traces(
-                part.sort_values("fraction"), model=model, lang=lang, order=order, color=color,
-                band=band, name=f"{name} · {protocol}" if both else name,
-                symbol=f"{symbol}-open" if both and protocol == "retrain" else symbol,
-                y_label=y_label, fmt=fmt, unit=unit, protocol=protocol,
-                width=3.4 if both and protocol == "retrain" else 2.2,
+            bold = both and protocol == "retrain"
+            seeds = int(part["n_seeds"].max())
+            low = high = np.full(len(part), np.nan)
+            if order == "random" and seeds > 1:
+                mean = part["mean"].to_numpy(dtype=float)
+                if band == "std":
+                    std = part["std"].fillna(0).to_numpy(dtype=float)
+                    low, high = mean - std, mean + std
+                else:
+                    low = part["min"].to_numpy(dtype=float)
+                    high = part["max"].to_numpy(dtype=float)
+            parts.append(
+                part.assign(
+                    series=f"{name} · {protocol}" if both else name,
+                    color={"order": order_color(order), "lang": lang_color(lang)}.get(
+                        mode, model_color(model)
+                    ),
+                    dash=order_dash(order), width=3.4 if bold else 2.2, fill=0.0 if bold else 1.0,
+                    model_label=model_label(model), y=part["mean"].astype(float),
+                    pct=part["fraction"].astype(float) * 100.0, low=low, high=high,
+                    label=f"{model_label(model)} · {lang} · {order} · {protocol}",
+                    seeds_range=_seeds_range(part, order, seeds),
+                )
             )  # fmt: skip
-    if pareto:
-        traces += _pareto_traces(data, y_label=y_label, fmt=fmt, unit=unit, x=x)
-    x_max = float(np.nanmax(data["x"])) if len(data) else 100.0
-    x_min = 1.0 if x == "speedup" else 0.0
-    traces += _reference_lines(data, relative=relative, mode=mode, y_label=y_label, fmt=fmt,
-                               x_max=100.0 if x == "heads" else x_max, x_min=x_min)  # fmt: skip
-    if chance is not None:  # from the raw summary: relative data no longer hold the base
-        raw = summary if "protocol" in summary.columns else summary.assign(protocol="posthoc")
-        traces += chance_lines(raw, chance, relative=relative, fmt=fmt, unit=unit,
-                               x_min=x_min, x_max=100.0 if x == "heads" else x_max)  # fmt: skip
-    span = x_max - x_min
-    x_range = [-2, 102] if x == "heads" else [x_min - span * 0.02, x_max + span * 0.02]
-    return assemble(
-        traces,
-        title=title,
-        height=height,
-        layout={
-            "xaxis": {"title": {"text": X_AXES[x][1]}, "range": x_range,
-                      "ticksuffix": "x" if x == "speedup" else "%"},
-            "yaxis": {"title": {"text": y_label}, "ticksuffix": "%" if relative else ""},
-        },
-    )  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
 
 
-def _pareto_traces(data: pd.DataFrame, *, y_label: str, fmt: str, unit: str, x: str) -> list[dict]:
+def _seeds_range(part: pd.DataFrame, order: str, seeds: int) -> list[str]:
+    if order != "random" or seeds <= 1:
+        return [""] * len(part)
+    return [f"{seeds} seeds: {lo:.4g} to {hi:.4g}" for lo, hi in zip(part["min"], part["max"],
+                                                                      strict=True)]  # fmt: skip
+
+
+def _point_tooltip(points: pd.DataFrame, *, y_label: str, fmt: str, relative: bool) -> list:
+    unit = " (%)" if relative else ""
+    tips = [
+        alt.Tooltip("label:N", title="series"),
+        alt.Tooltip("pct:Q", title="% of heads pruned", format=".0f"),
+        alt.Tooltip("heads_pruned:Q", title="heads pruned"),
+        alt.Tooltip("y:Q", title=f"{y_label}{unit}", format=fmt),
+    ]
+    if points["seeds_range"].str.len().gt(0).any():
+        tips.append(alt.Tooltip("seeds_range:N", title="random seeds"))
+    for column, title, number in (
+        ("flops_saved", "% of encoder FLOPs saved", ".1f"),
+        ("params_saved", "% of parameters saved", ".1f"),
+        ("speedup", "measured speed-up (x)", ".2f"),
+        ("ci_low", "95 % interval, low", fmt),
+        ("ci_high", "95 % interval, high", fmt),
+    ):
+        if column in points.columns and points[column].notna().any():
+            tips.append(alt.Tooltip(f"{column}:Q", title=title, format=number))
+    return tips
+
+
+def _pareto_rows(data: pd.DataFrame) -> pd.DataFrame:
     """Per model and language: the front over every order and protocol shown."""
-    out = []
     several = data[["model", "lang"]].drop_duplicates().shape[0] > 1
+    parts = []
     for (model, lang), frame in data.groupby(["model", "lang"], sort=True):
         frame = frame.reset_index(drop=True)
         idx = pareto_front(frame["x"].to_numpy(dtype=float), frame["mean"].to_numpy(dtype=float))
@@ -192,26 +287,37 @@ def _pareto_traces(data: pd.DataFrame, *, y_label: str, fmt: str, unit: str, x: 
             continue
         front = frame.iloc[idx]
         label = "Pareto front" + (f" · {model_label(model)} · {lang}" if several else "")
-        out.append(
-            {
-                "type": "scatter", "x": front["x"].to_numpy(dtype=float),
-                "y": front["mean"].to_numpy(dtype=float), "mode": "lines+markers",
-                "name": label,
-                "line": {"color": "rgba(20,20,20,0.25)", "width": 6, "shape": "vh"},
-                "marker": {"size": 13, "color": "rgba(0,0,0,0)",
-                           "line": {"color": "#111111", "width": 2}},
-                "customdata": np.column_stack([front["order_name"], front["protocol"],
-                                               front["heads_pruned"].fillna(-1).astype(int)]),
-                "hovertemplate": (
-                    f"<b>Pareto front · {model_label(model)} · {lang}</b><br>"
-                    "%{customdata[0]} · %{customdata[1]} · %{customdata[2]} heads pruned<br>"
-                    f"{X_AXES[x][1]}: %{{x:.2f}}{'x' if x == 'speedup' else '%'}<br>"
-                    f"{y_label}: %{{y:{fmt}}}{unit}<extra></extra>"
-                ),
-                "meta": {"role": "pareto", "model": model, "lang": lang},
-            }
+        parts.append(
+            pd.DataFrame({
+                "x": front["x"].to_numpy(dtype=float), "y": front["mean"].to_numpy(dtype=float),
+                "front": label, "model": model, "lang": lang,
+                "order_name": front["order_name"].to_numpy(),
+                "protocol": front["protocol"].to_numpy(),
+                "heads_pruned": front["heads_pruned"].fillna(-1).astype(int).to_numpy(),
+            })
         )  # fmt: skip
-    return out
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _pareto_layers(front: pd.DataFrame, *, x_enc, y_enc, x: str, y_label: str, fmt: str,
+                   relative: bool) -> list[alt.Chart]:  # fmt: skip
+    """A thick translucent step line through each front, and an open black ring on its points
+    (`step-before`: vertical first, then horizontal, as Plotly's "vh")."""
+    base = alt.Chart(front)
+    step = base.mark_line(color="#141414", opacity=0.25, strokeWidth=6, interpolate="step-before")
+    rings = base.mark_point(filled=False, size=170, color="#111111", strokeWidth=2)
+    tooltip = [
+        alt.Tooltip("front:N", title="Pareto front"),
+        alt.Tooltip("order_name:N", title="order"),
+        alt.Tooltip("protocol:N"),
+        alt.Tooltip("heads_pruned:Q", title="heads pruned"),
+        alt.Tooltip("x:Q", title=X_AXES[x][1], format=".2f"),
+        alt.Tooltip("y:Q", title=f"{y_label}{' (%)' if relative else ''}", format=fmt),
+    ]
+    return [
+        role(step.encode(x=x_enc, y=y_enc, detail="front:N", order="x:Q"), "pareto"),
+        role(rings.encode(x=x_enc, y=y_enc, tooltip=tooltip), "pareto_points"),
+    ]
 
 
 def _trace_name(model, lang, order, *, single: bool, mode: str, several_models: bool) -> str:
@@ -221,175 +327,88 @@ def _trace_name(model, lang, order, *, single: bool, mode: str, several_models: 
     return " · ".join([*bits, order]) if bits else order
 
 
-def _series_traces(part: pd.DataFrame, *, model: str, lang: str, order: str, color: str,
-                   band: Band, name: str, symbol: str, y_label: str, fmt: str,
-                   unit: str, protocol: str = "posthoc", width: float = 2.2) -> list[dict]:  # fmt: skip
-    """The mean line of one (model, language, protocol, order) and, for random orders, its
-    band."""
-    group = f"{model}|{lang}|{protocol}|{order}"
-    x = part["x"].to_numpy(dtype=float) if "x" in part else part["fraction"].to_numpy() * 100.0
-    mean = part["mean"].to_numpy(dtype=float)
-    seeds = int(part["n_seeds"].max())
-    out: list[dict] = []
-    if order == "random" and seeds > 1:
-        if band == "std":
-            std = part["std"].fillna(0).to_numpy(dtype=float)
-            upper, lower, band_name = mean + std, mean - std, "±1 std"
-        else:
-            upper = part["max"].to_numpy(dtype=float)
-            lower = part["min"].to_numpy(dtype=float)
-            band_name = "min-max"
-        out.append(
-            {
-                "type": "scatter",
-                "x": np.concatenate([x, x[::-1]]),
-                "y": np.concatenate([upper, lower[::-1]]),
-                "fill": "toself",
-                "fillcolor": hex_to_rgba(color, 0.16),
-                "line": {"width": 0},
-                "hoverinfo": "skip",
-                "name": f"{name} {band_name} band ({seeds} seeds)",
-                "legendgroup": group,
-                "showlegend": False,
-                "meta": {
-                    "role": "band",
-                    "order": order,
-                    "model": model,
-                    "lang": lang,
-                    "protocol": protocol,
-                },
-            }
-        )
-    nan = np.full(len(part), np.nan)
-    custom = np.column_stack(
-        [
-            part["heads_pruned"].fillna(-1).to_numpy(dtype=float).astype(int),
-            mean,
-            part["n_seeds"].to_numpy(dtype=float),
-            part["min"].to_numpy(dtype=float),
-            part["max"].to_numpy(dtype=float),
-            part["fraction"].to_numpy(dtype=float) * 100.0,
-            part["flops_saved"].to_numpy(dtype=float) if "flops_saved" in part else nan,
-            part["params_saved"].to_numpy(dtype=float) if "params_saved" in part else nan,
-            part["speedup"].to_numpy(dtype=float) if "speedup" in part else nan,
-        ]
-    )
-    saved = (
-        "<br>saves %{customdata[6]:.1f}% of encoder FLOPs, %{customdata[7]:.1f}% of parameters"
-        if "flops_saved" in part and part["flops_saved"].notna().all()
-        else ""
-    )
-    if "speedup" in part and part["speedup"].notna().all():
-        saved += "<br>measured speed-up %{customdata[8]:.2f}x"
-    spread = (
-        f"<br>{seeds} seeds, range %{{customdata[3]:{fmt}}}-%{{customdata[4]:{fmt}}}{unit}"
-        if order == "random" and seeds > 1
-        else ""
-    )
-    error = {}
-    if "ci_low" in part and part["ci_low"].notna().any():  # bootstrap interval over examples
-        low, high = part["ci_low"].to_numpy(dtype=float), part["ci_high"].to_numpy(dtype=float)
-        error = {"error_y": {"type": "data", "array": high - mean, "arrayminus": mean - low,
-                             "color": color, "thickness": 1.2, "width": 3}}  # fmt: skip
-    out.append(
-        {
-            **error,
-            "type": "scatter",
-            "x": x,
-            "y": mean,
-            "mode": "lines+markers",
-            "name": name,
-            "legendgroup": group,
-            "line": {"color": color, "dash": order_dash(order), "width": width},
-            "marker": {"size": 6, "color": color, "symbol": symbol},
-            "customdata": custom,
-            "hovertemplate": (
-                f"<b>{model_label(model)} · {lang} · {order} · {protocol}</b><br>"
-                "%{customdata[5]:.0f}% of heads pruned (%{customdata[0]} heads)"
-                f"{saved}<br>{y_label}: %{{customdata[1]:{fmt}}}{unit}{spread}<extra></extra>"
-            ),
-            "meta": {
-                "role": "curve",
-                "order": order,
-                "model": model,
-                "lang": lang,
-                "protocol": protocol,
-            },
-        }
-    )
-    return out
-
-
-def _reference_lines(
-    data: pd.DataFrame, *, relative: bool, mode: str, y_label: str, fmt: str,
-    x_max: float = 100.0, x_min: float = 0.0,
-) -> list[dict]:  # fmt: skip
-    """Dotted horizontal line(s) at the unpruned score."""
+def _reference_layers(
+    data: pd.DataFrame, *, relative: bool, mode: str, y_label: str, fmt: str, x_enc, y_enc,
+    x_end: float,
+) -> list[alt.Chart]:  # fmt: skip
+    """Dotted horizontal rule(s) at the unpruned score, labelled "unpruned" when there is one."""
     if relative:
-        return [
-            {
-                "type": "scatter", "x": [x_min, x_max], "y": [100, 100], "mode": "lines",
-                "name": "unpruned (100%)",
-                "line": {"color": REFERENCE_COLOR, "dash": "dot", "width": 1.5},
-                "hovertemplate": "unpruned score = 100%<extra></extra>",
-                "meta": {"role": "reference"},
-            }
-        ]  # fmt: skip
-    bases = data.groupby(["model", "lang", "protocol"], sort=True)["base"].first().dropna()
-    both = data["protocol"].nunique() > 1
-    out = []
-    for (model, lang, protocol), base in bases.items():
-        color = {"lang": lang_color(lang), "model": model_color(model)}.get(mode, REFERENCE_COLOR)
-        label = "unpruned" if len(bases) == 1 else f"unpruned {model_label(model)} · {lang}"
-        label += f" · {protocol}" if both else ""
-        out.append(
-            {
-                "type": "scatter", "x": [x_min, x_max], "y": [float(base), float(base)],
-                "mode": "lines", "name": label,
-                "line": {"color": color, "dash": "dot", "width": 1.2}, "opacity": 0.8,
-                "showlegend": len(bases) == 1,
-                "hovertemplate": f"{label}: {base:{fmt}} {y_label}<extra></extra>",
-                "meta": {"role": "reference", "model": model, "lang": lang},
-            }
-        )  # fmt: skip
+        rows = pd.DataFrame({"y": [100.0], "label": ["unpruned (100%)"],
+                             "color": [REFERENCE_COLOR], "tip": ["unpruned score = 100%"]})  # fmt: skip
+    else:
+        bases = data.groupby(["model", "lang", "protocol"], sort=True)["base"].first().dropna()
+        both = data["protocol"].nunique() > 1
+        records = []
+        for (model, lang, protocol), base in bases.items():
+            color = {"lang": lang_color(lang), "model": model_color(model)}.get(
+                mode, REFERENCE_COLOR
+            )
+            label = "unpruned" if len(bases) == 1 else f"unpruned {model_label(model)} · {lang}"
+            label += f" · {protocol}" if both else ""
+            records.append({"y": float(base), "label": label, "color": color,
+                            "tip": f"{label}: {base:{fmt}} {y_label}"})  # fmt: skip
+        rows = pd.DataFrame(records)
+    if rows.empty:
+        return []
+    rule = alt.Chart(rows).mark_rule(strokeDash=dash_pattern("dot"), strokeWidth=1.3, opacity=0.9)
+    out = [role(rule.encode(y=y_enc, color=alt.Color("color:N", scale=None),
+                            tooltip=alt.Tooltip("tip:N", title=None)), "reference")]  # fmt: skip
+    if len(rows) == 1:  # one unpruned line: say so on the plot, at its right end
+        text = alt.Chart(rows.assign(x=x_end)).mark_text(
+            align="right", baseline="bottom", dy=-3, fontSize=11, color=REFERENCE_COLOR
+        )
+        out.append(role(text.encode(x=x_enc, y=y_enc, text="label:N"), "reference_label"))
     return out
 
 
-CHANCE_COLOR = "#1F2430"  # near-black, long dashes: apart from the grey unpruned line
+CHANCE_COLOR = TEXT_COLOR  # near-black, long dashes: apart from the grey unpruned line
 
 
 CHANCE_LABEL = "chance: uniform guess"
 
 
-def chance_lines(
-    data: pd.DataFrame, chance: float, *, relative: bool, fmt: str = ".4f", unit: str = "",
-    x_min: float = 0.0, x_max: float = 100.0,
-) -> list[dict]:  # fmt: skip
-    """Long-dashed line(s) at the chance level: one in metric units, or (relative) one per model,
-    language and protocol at chance / unpruned score, all under one legend entry. `data` is
-    the raw curve summary (base in metric units) with a protocol column."""
+def chance_rows(data: pd.DataFrame, chance: float, *, relative: bool, fmt: str = ".4f"
+                ) -> pd.DataFrame:  # fmt: skip
+    """The chance level(s) to draw: one in metric units, or (relative) one per model, language
+    and protocol at chance / unpruned score. `data` is the raw curve summary (base in metric
+    units) with a protocol column. Columns: y, text (the on-plot label), tip, model, lang,
+    protocol."""
     if relative:
         bases = data.groupby(["model", "lang", "protocol"], sort=True)["base"].first().dropna()
         levels = [(key, chance / base * 100.0) for key, base in bases.items() if abs(base) > 1e-12]
     else:
         levels = [(None, chance)]
     one_model = data["model"].nunique() == 1
-    out = []
-    for i, (key, level) in enumerate(levels):
+    unit = "%" if relative else ""
+    records = []
+    for key, level in levels:
         where = "" if key is None else f" · {model_label(key[0])} · {key[1]}"
         tag = "" if len(levels) == 1 else (f" · {key[1]}" if one_model else where)
-        out.append(
-            {
-                "type": "scatter", "x": [x_min, x_max], "y": [level, level],
-                "mode": "lines+text", "text": [f"chance{tag}", ""], "textposition": "top right",
-                "textfont": {"size": 11, "color": CHANCE_COLOR},
-                "name": f"{CHANCE_LABEL} ({chance:.3g})", "legendgroup": "chance",
-                "showlegend": i == 0,
-                "line": {"color": CHANCE_COLOR, "dash": "longdash", "width": 1.1},
-                "hovertemplate": f"chance level{where}: {level:{fmt}}{unit}"
-                f"{' of unpruned' if relative else ''} (uniform random guess)<extra></extra>",
-                "meta": {"role": "chance", **({} if key is None else
-                         {"model": key[0], "lang": key[1], "protocol": key[2]})},
-            }
-        )  # fmt: skip
-    return out
+        records.append({
+            "y": float(level),
+            "text": f"{CHANCE_LABEL} ({chance:.3g})" if len(levels) == 1 else f"chance{tag}",
+            "tip": f"chance level{where}: {level:{fmt}}{unit}"
+                   f"{' of unpruned' if relative else ''} (uniform random guess)",
+            "model": None if key is None else key[0],
+            "lang": None if key is None else key[1],
+            "protocol": None if key is None else key[2],
+        })  # fmt: skip
+    return pd.DataFrame(records)
+
+
+def chance_layers(data: pd.DataFrame, chance: float, *, relative: bool, fmt: str, x_enc, y_enc,
+                  x_min: float) -> list[alt.Chart]:  # fmt: skip
+    """Long-dashed rule(s) at the chance level, each labelled at its left end."""
+    rows = chance_rows(data, chance, relative=relative, fmt=fmt)
+    if rows.empty:
+        return []
+    base = alt.Chart(rows)
+    rule = base.mark_rule(color=CHANCE_COLOR, strokeDash=dash_pattern("longdash"),
+                          strokeWidth=1.1)  # fmt: skip
+    text = base.transform_calculate(x=f"{x_min}").mark_text(
+        align="left", baseline="bottom", dx=4, dy=-3, fontSize=11, color=CHANCE_COLOR
+    )
+    return [
+        role(rule.encode(y=y_enc, tooltip=alt.Tooltip("tip:N", title=None)), "chance"),
+        role(text.encode(x=x_enc, y=y_enc, text="text:N"), "chance_label"),
+    ]

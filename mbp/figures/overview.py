@@ -1,18 +1,21 @@
-"""Headline figures of the Overview page."""
+"""Headline charts of the Overview page."""
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
-import plotly.graph_objects as go
 
 from mbp.figures.curves import relative_values
-from mbp.figures.layout import assemble, empty_figure, hline, vline
-from mbp.figures.palette import REFERENCE_COLOR, lang_color, model_color, model_label
+from mbp.figures.layout import empty_figure, hrule, legend, role, style, vrule
+from mbp.figures.palette import REFERENCE_COLOR, dash_pattern, lang_color, model_color, model_label
+from mbp.figures.scatter import RELIANCE_TITLE, reliance_intervals
 
 _TASK_DASH = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 
 
-def headline_curves(summary: pd.DataFrame, *, order: str = "importance") -> go.Figure:
+def headline_curves(
+    summary: pd.DataFrame, *, order: str = "importance"
+) -> alt.LayerChart | alt.Chart:
     """% of the unpruned score vs % heads pruned, one line per (model, task), `order` only.
 
     XNLI lines average the languages' relative scores. Colour = model, dash = task.
@@ -25,59 +28,77 @@ def headline_curves(summary: pd.DataFrame, *, order: str = "importance") -> go.F
         mean=("mean", "mean"), langs=("lang", "nunique")
     )
     tasks = sorted(grouped["task"].unique())
-    traces = []
+    parts = []
     for (model, task), part in grouped.groupby(["model", "task"], sort=True):
-        part = part.sort_values("fraction")
         n = int(part["langs"].max())
         label = f"{model_label(model)} · {task}" + (f" (mean of {n} languages)" if n > 1 else "")
-        traces.append(
-            {
-                "type": "scatter",
-                "x": part["fraction"].to_numpy(dtype=float) * 100,
-                "y": part["mean"].to_numpy(dtype=float),
-                "mode": "lines+markers",
-                "name": label,
-                "line": {"color": model_color(model), "width": 2.4,
-                         "dash": _TASK_DASH[tasks.index(task) % len(_TASK_DASH)]},
-                "marker": {"size": 5},
-                "hovertemplate": f"<b>{label}</b><br>%{{x:.0f}}% of heads pruned<br>"
-                "%{y:.1f}% of the unpruned score<extra></extra>",
-                "meta": {"role": "curve", "model": model, "task": task},
-            }
+        parts.append(
+            part.sort_values("fraction").assign(
+                series=label, color=model_color(model),
+                dash=_TASK_DASH[tasks.index(task) % len(_TASK_DASH)],
+                pct=part["fraction"] * 100.0,
+            )
         )  # fmt: skip
-    return assemble(
-        traces,
+    rows = pd.concat(parts, ignore_index=True)
+    series = rows.drop_duplicates("series")
+    domain = series["series"].tolist()
+    shared = legend(symbolType="stroke")
+    color = alt.Color("series:N", scale=alt.Scale(domain=domain, range=series["color"].tolist()),
+                      legend=shared)  # fmt: skip
+    dash = alt.StrokeDash(
+        "series:N", legend=shared,
+        scale=alt.Scale(domain=domain, range=[dash_pattern(d) for d in series["dash"]]),
+    )  # fmt: skip
+    lines = alt.Chart(rows).mark_line(strokeWidth=2.4, point=alt.OverlayMarkDef(size=25))
+    curves = lines.encode(
+        x=alt.X("pct:Q", title="% of attention heads pruned",
+                axis=alt.Axis(labelExpr="datum.label + '%'")),
+        y=alt.Y("mean:Q", title="% of unpruned score", scale=alt.Scale(zero=False),
+                axis=alt.Axis(labelExpr="datum.label + '%'")),
+        color=color, strokeDash=dash, order="pct:Q",
+        tooltip=[alt.Tooltip("series:N", title="model · task"),
+                 alt.Tooltip("pct:Q", title="% of heads pruned", format=".0f"),
+                 alt.Tooltip("mean:Q", title="% of the unpruned score", format=".1f")],
+    )  # fmt: skip
+    unpruned = hrule(100.0, REFERENCE_COLOR, width=1.2, label="unpruned score = 100%")
+    return style(
+        alt.layer(unpruned, role(curves, "curve")),
         title=f"How much of the score survives pruning ({order} order)",
         height=420,
-        layout={
-            "shapes": [hline(100.0, REFERENCE_COLOR, width=1.2)],
-            "xaxis": {"title": {"text": "% of attention heads pruned"}, "ticksuffix": "%"},
-            "yaxis": {"title": {"text": "% of unpruned score"}, "ticksuffix": "%"},
-        },
     )
 
 
-def reliance_bars(reliance: pd.DataFrame, *, model: str) -> go.Figure:
-    """Per language: drop(bottom third) - drop(top third), bars in language colours."""
+def reliance_bars(reliance: pd.DataFrame, *, model: str) -> alt.LayerChart | alt.Chart:
+    """Per language: drop(bottom third) - drop(top third), bars in language colours; error bars
+    when the frame carries reliance_low/reliance_high (same units as reliance)."""
     if reliance.empty:
         return empty_figure("No layer-wise results stored yet")
     data = reliance.dropna(subset=["reliance"]).sort_values("reliance")
-    bars = {
-        "type": "bar",
-        "x": data["reliance"].to_numpy(dtype=float),
-        "y": data["lang"].tolist(),
-        "orientation": "h",
-        "marker": {"color": [lang_color(c) for c in data["lang"]]},
-        "hovertemplate": "<b>%{y}</b>: %{x:+.2f} points<extra></extra>",
-    }
-    return assemble(
-        [bars],
-        title=f"Bottom vs top layers · {model_label(model)} on XNLI",
-        height=max(300, 26 * len(data) + 140),
-        showlegend=False,
-        layout={
-            "shapes": [vline(0.0, REFERENCE_COLOR)],
-            "xaxis": {"title": {"text": "drop(bottom ⅓) − drop(top ⅓), points<br><span "
-                                "style='font-size:11px'>> 0: the bottom layers matter more</span>"}},
-        },
+    data = data.assign(color=[lang_color(c) for c in data["lang"]])
+    langs = data["lang"].tolist()
+    y = alt.Y("lang:N", title=None, sort=langs[::-1])  # largest reliance on top
+    x_title = [RELIANCE_TITLE, "> 0: the bottom layers matter more"]
+    tooltip = [alt.Tooltip("lang:N", title="language"),
+               alt.Tooltip("reliance:Q", title="reliance (points)", format="+.2f")]  # fmt: skip
+    with_ci = reliance_intervals(data)
+    if with_ci:
+        tooltip += [alt.Tooltip("reliance_low:Q", title="95 % interval, low", format="+.2f"),
+                    alt.Tooltip("reliance_high:Q", title="95 % interval, high", format="+.2f")]  # fmt: skip
+    bars = alt.Chart(data).mark_bar().encode(
+        x=alt.X("reliance:Q", title=x_title), y=y,
+        color=alt.Color("color:N", scale=None), tooltip=tooltip,
     )  # fmt: skip
+    layers = [role(bars, "bars"), vrule(0.0, REFERENCE_COLOR)]
+    if with_ci:
+        ci = data.dropna(subset=["reliance_low", "reliance_high"])
+        whiskers = (
+            alt.Chart(ci)
+            .mark_errorbar(ticks=True, color="#1F2430")
+            .encode(x=alt.X("reliance_low:Q", title=x_title), x2="reliance_high:Q", y=y)
+        )
+        layers.append(role(whiskers, "interval"))
+    return style(
+        alt.layer(*layers),
+        title=f"Bottom vs top layers · {model_label(model)} on XNLI",
+        height=max(160, 26 * len(data)),
+    )
