@@ -72,7 +72,15 @@ def options(path: Path) -> list[str]:
 def test_demo_requirements_pin_the_full_installs_versions_and_no_torch():
     demo, full = pins(DEMO), pins(FULL)
     assert demo, "requirements-demo.txt pins nothing"
-    for name in ("streamlit", "pandas", "plotly", "altair", "duckdb", "pyarrow", "numpy"):
+    for name in (
+        "streamlit",
+        "pandas",
+        "altair",
+        "vl-convert-python",
+        "duckdb",
+        "pyarrow",
+        "numpy",
+    ):
         assert name in demo, f"requirements-demo.txt lacks {name}"
     unknown = sorted(set(demo) - set(full))
     assert not unknown, f"{unknown} are pinned by requirements-demo.txt but not requirements.txt"

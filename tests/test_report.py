@@ -248,3 +248,22 @@ def test_report_and_claims_page_agree_under_both_protocols(tmp_path):
     assert sections[0].startswith("1 · retrain:")
     assert "| claim | retrain | posthoc |" in text
     assert (tmp_path / "docs" / "figures" / "claim3-retrain.png").exists()
+
+
+def test_report_figures_are_png_and_fall_back_to_the_charts_json(tmp_path, monkeypatch):
+    import json
+
+    import mbp.figures
+    from mbp.analysis.report import _save_figure
+
+    chart = mbp.figures.empty_figure("no runs")
+    assert _save_figure(chart, tmp_path / "a.png") == "a.png"
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"  # vl-convert, no browser
+
+    def no_renderer(*args, **kwargs):
+        raise ImportError("No module named 'vl_convert'")
+
+    monkeypatch.setattr(mbp.figures, "chart_image", no_renderer)
+    assert _save_figure(chart, tmp_path / "b.png") == "b.json"  # the report links the data
+    spec = json.loads((tmp_path / "b.json").read_text())
+    assert "vega-lite" in spec["$schema"] and not (tmp_path / "b.png").exists()

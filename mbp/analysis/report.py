@@ -163,12 +163,24 @@ def _table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
 
 
 def _save_figure(fig, path: Path) -> str:
-    """PNG through plotly's kaleido (it drives a Chromium); the figure's JSON when no browser."""
-    os.environ.setdefault("BROWSER_PATH", shutil.which("chromium") or "/usr/bin/chromium")
+    """PNG through vl-convert (no browser needed); the chart's Vega-Lite JSON when it cannot
+    render (vl-convert-python not installed, or a conversion error), so the report still
+    links the figure as data."""
+    from mbp.figures import chart_image
+
+    if not hasattr(fig, "to_dict") or hasattr(fig, "write_image"):  # a Plotly figure (migrating)
+        os.environ.setdefault("BROWSER_PATH", shutil.which("chromium") or "/usr/bin/chromium")
+        try:
+            fig.write_image(str(path), width=1100, height=460, scale=1.5)
+            return path.name
+        except Exception:
+            json_path = path.with_suffix(".json")
+            json_path.write_text(fig.to_json())
+            return json_path.name
     try:
-        fig.write_image(str(path), width=1100, height=460, scale=1.5)
+        path.write_bytes(chart_image(fig, "png", scale=1.5))
         return path.name
-    except Exception:  # no browser for kaleido: keep the figure as data, say so in the report
+    except Exception:  # keep the chart as data; the report links the JSON instead
         json_path = path.with_suffix(".json")
         json_path.write_text(fig.to_json())
         return json_path.name
