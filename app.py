@@ -61,7 +61,7 @@ def sidebar() -> None:
     st.sidebar.divider()
     st.sidebar.radio(
         "Chart downloads", ["png", "svg"], key="image_format", horizontal=True,
-        format_func=str.upper, help="Format of the camera button in each chart's toolbar",
+        format_func=str.upper, help="Format of the download button under each chart",
     )  # fmt: skip
     if not cfg.demo:  # a hosted demo shows no server paths
         st.sidebar.caption(f"Store: `{info.path}`" + (f" · {info.note}" if info.note else ""))

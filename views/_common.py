@@ -193,8 +193,8 @@ def _figure(name: str, args: tuple, kwargs: tuple) -> Any:
 
 
 def figure(name: str, *args: Any, **kwargs: Any) -> Any:
-    """`mbp.figures.<name>(*args, **kwargs)`, cached on its inputs: Plotly builds a figure in
-    ~50-100 ms, a cached one comes back in a fraction of that."""
+    """`mbp.figures.<name>(*args, **kwargs)`, cached on its inputs: a rerun with the same
+    selection skips building the chart again."""
     return _figure(name, args, tuple(sorted(kwargs.items())))
 
 

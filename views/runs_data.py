@@ -82,7 +82,7 @@ def body() -> None:
         file_name=f"{stem}.parquet", mime="application/vnd.apache.parquet",
         icon=":material/download:", key="rd_parquet", on_click="ignore",
     )  # fmt: skip
-    st.caption("Every chart downloads as PNG or SVG from the camera icon in its toolbar "
+    st.caption("Every chart downloads as PNG or SVG from the button under it "
                "(choose the format in the sidebar).")  # fmt: skip
 
 
