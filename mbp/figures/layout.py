@@ -42,15 +42,18 @@ def legend(title: str | None = None, **extra: Any) -> alt.Legend:
     )  # fmt: skip
 
 
-def style(chart: Any, *, title: str | None = None, height: int | None = 440) -> Any:
+def style(
+    chart: Any, *, title: str | None = None, height: int | None = 440, width: int | None = 640
+) -> Any:
     """The house look on a finished chart (single, layered or concatenated): white, light grid,
-    title top left, legend below. Call once, last: configured charts cannot be layered."""
+    title top left, legend below. Call once, last: configured charts cannot be layered.
+    `width` is the chart's own (images, the report); the dashboard stretches it to the column."""
     props: dict[str, Any] = {}
     if title:
         props["title"] = alt.Title(title, anchor="start", fontSize=15, fontWeight=600)
     # concatenated and faceted charts size their panels themselves
-    if height is not None and not isinstance(chart, alt.HConcatChart | alt.FacetChart):
-        props["height"] = height
+    if not isinstance(chart, alt.HConcatChart | alt.FacetChart):
+        props.update({k: v for k, v in (("height", height), ("width", width)) if v is not None})
     if props:
         chart = chart.properties(**props)
     return (
