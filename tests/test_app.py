@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from mbp.experiments.plan import paper_plan
 from mbp.figures import LANG_COLORS
-from tests.chart_spec import layers, rows
+from tests.chart_spec import layers, rows, scale_map
 from tests.fixtures.store_fixture import fixture_store_copy
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -272,10 +272,13 @@ def test_curves_overlay_models_on_sst2(fixture_env):
 def test_layers_page(fixture_env):
     at = open_page("layers")
     heatmap, scatter = figures(at)
-    heat = heatmap.data[0]
-    assert heat.zmin == -heat.zmax and heat.zmid == 0
-    assert list(heat.x[:2]) == ["L1", "L2"] and list(heat.x[-3:]) == ["bottom", "middle", "top"]
-    assert len(heat.y) == 4
+    (heat,) = roles(heatmap, "heat")
+    domain = heat["encoding"]["color"]["scale"]["domain"]
+    assert domain[0] == -domain[-1] and scale_map(heat["encoding"]["color"])[0.0] == "#F7F7F7"
+    targets = heat["encoding"]["x"]["sort"]
+    assert targets[:2] == ["L1", "L2"] and targets[-3:] == ["bottom", "middle", "top"]
+    assert len(heat["encoding"]["y"]["sort"]) == 4
+    assert {r["target"] for r in rows(heatmap, heat)} == set(targets)
     (language,) = roles(scatter, "language")
     assert language["encoding"]["x"]["scale"]["type"] == "log"
     assert {r["lang"] for r in rows(scatter, language)} == {"en", "de", "tr", "sw"}
@@ -292,26 +295,34 @@ def test_layers_page(fixture_env):
 
 def test_layers_relative_drop_is_labelled_as_a_share_not_points(fixture_env):
     at = open_page("layers")
-    assert figures(at)[0].data[0].colorbar.title.text == "accuracy drop<br>(points)"
+
+    def heat() -> dict:
+        return roles(figures(at)[0], "heat")[0]["encoding"]
+
+    assert heat()["color"]["legend"]["title"] == ["accuracy drop", "(points)"]
     at.button_group(key="ly_value").set_value("relative").run()
     assert not at.exception
-    heat = figures(at)[0].data[0]
-    assert heat.colorbar.title.text == "accuracy relative drop<br>(% of unpruned)"
-    assert "points" not in heat.hovertemplate
+    assert heat()["color"]["legend"]["title"] == ["accuracy relative drop", "(% of unpruned)"]
+    assert "points" not in json.dumps(heat()["tooltip"])
     assert any("% of unpruned)" in c.value for c in at.caption)  # the scale's caption too
 
 
 def test_heads_page(fixture_env):
     at = open_page("heads")
     single, diff, spearman = figures(at)
-    assert single.data[0].z.shape == (12, 12)
-    assert diff.data[0].zmid == 0
-    rho = spearman.data[0]
-    off = rho.z[~np.eye(4, dtype=bool)]
-    assert rho.z.shape == (4, 4) and (rho.zmin, rho.zmax) == (off.min(), off.max())
+    cells = rows(single, roles(single, "heat")[0])
+    assert len(cells) == 144 and {c["layer"] for c in cells} == set(range(1, 13))
+    domain = roles(diff, "heat")[0]["encoding"]["color"]["scale"]["domain"]
+    assert domain[0] == -domain[-1] and len(domain) == 9  # diverging, 0 in the middle
+    (rho,) = roles(spearman, "heat")
+    values = rows(spearman, rho)
+    off = [v["value"] for v in values if v["row"] != v["column"]]
+    assert len(values) == 16
+    low, high = rho["encoding"]["color"]["scale"]["domain"]
+    assert (low, high) == (pytest.approx(min(off)), pytest.approx(max(off)))
     at.selectbox(key="hd_lang").set_value("sw").run()
     assert not at.exception and at.query_params["hl"] == "sw"
-    assert "sw" in figures(at)[0].layout.title.text
+    assert "sw" in figures(at)[0]["title"]["text"]
 
 
 def test_heads_model_task_and_estimator_are_in_the_url_and_read_back(fixture_env):
@@ -330,8 +341,11 @@ def test_heads_model_task_and_estimator_are_in_the_url_and_read_back(fixture_env
 def test_claims_page_verdicts_come_with_numbers(fixture_env):
     at = open_page("claims")
     assert len(at.success) == 3 and all("Supported on these data" in s.value for s in at.success)
-    assert len(figures(at)) == 3
-    numbers = page_tables(at)[0].set_index("quantity")["value"]
+    claim1, claim2, claim3 = figures(at)
+    assert claim1["facet"]["column"]["field"] == "task"  # one panel per GLUE task
+    assert roles(claim2, "xnli-mean") and roles(claim3, "language")
+    numbers = next(t for t in page_tables(at) if "quantity" in t.columns).set_index("quantity")
+    numbers = numbers["value"]
     assert numbers["matched points"] == "5"
     assert any("minilm-l6" in m.value for m in at.markdown)  # what the verdict used
 
@@ -380,7 +394,7 @@ def test_layers_page_says_when_its_runs_have_no_intervals(fixture_env):
     at = open_page("layers", {"ci": "1"})
     assert at.toggle(key="ly_ci").value
     assert any("these runs predate per-example outcomes" in c.value for c in at.caption)
-    assert len(figures(at)[0].data) == 1  # no invented intervals: no hatch marks
+    assert not roles(figures(at)[0], "within_noise")  # no invented intervals: no marks
 
 
 def test_runs_and_data_page(fixture_env):

@@ -337,6 +337,7 @@ def test_report_and_claims_page_show_the_same_intervals(outcome_store, tmp_path,
     from streamlit.testing.v1 import AppTest
 
     from mbp.analysis.report import build_report
+    from tests.chart_spec import rows
     from tests.test_app import figures, roles
 
     results = evaluate_claims(outcome_store, PAIR)
@@ -361,24 +362,10 @@ def test_report_and_claims_page_show_the_same_intervals(outcome_store, tmp_path,
         assert result.uncertainty in shown
         assert f"Points: {result.point_uncertainty}." in [c.value for c in at.caption]
     (groups,) = [f for f in figures(at) if roles(f, "group-share")]
-    bars = {t.meta["group"]: t for t in roles(groups, "group-share")}
+    (bars,) = roles(groups, "group-share")
     shares = results[2].groups.set_index("lang")["bottom-reliant share"]
-    got = dict(zip(bars["bottom-reliant"].y, np.asarray(bars["bottom-reliant"].x), strict=True))
+    got = {r["lang"]: r["share"] for r in rows(groups, bars) if r["group"] == "bottom-reliant"}
     assert got == pytest.approx({k: 100 * v for k, v in shares.items()})
 
 
-def test_the_groups_chart_stacks_each_languages_shares_to_100_percent():
-    from mbp.figures import claim3_groups_figure
-
-    groups = pd.DataFrame({"lang": ["sw", "hi", "en"], "reliance": [9.0, 4.0, -8.0],
-                           "group (all examples)": ["bottom-reliant", "", "top-reliant"],
-                           "bottom-reliant share": [0.97, 0.4, 0.0],
-                           "top-reliant share": [0.0, 0.1, 1.0]})  # fmt: skip
-    fig = claim3_groups_figure(groups)
-    assert fig.layout.barmode == "stack" and [t.name for t in fig.data] == [
-        "bottom-reliant", "top-reliant", "neither"]  # fmt: skip
-    assert list(fig.data[0].y) == ["en", "hi", "sw"]  # the most bottom-reliant on top
-    total = sum(np.asarray(t.x) for t in fig.data)
-    assert total == pytest.approx([100.0, 100.0, 100.0])
-    assert list(fig.data[2].x) == pytest.approx([0.0, 50.0, 3.0])
-    assert "no resamples" in claim3_groups_figure(pd.DataFrame()).layout.annotations[0].text
+# the groups chart itself (stacked shares, order, colours): tests/test_figures_heatmaps_claims.py

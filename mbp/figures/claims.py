@@ -1,69 +1,121 @@
-"""The chart that tests each paper claim, drawn from a `mbp.analysis.claims.ClaimResult.table`."""
+"""The chart that tests each paper claim, drawn from a `mbp.analysis.claims.ClaimResult.table`.
+
+Altair (Vega-Lite) charts; every layer is named by its role (`layout.role`). Where the table
+carries `relative_drop_low` / `relative_drop_high` (a 95 % interval, same units as
+`relative_drop`), claims 1 and 2 draw them as error bars (role "interval").
+
+    chart = claim1_figure(result.table, tolerance=0.05)
+"""
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
-import plotly.graph_objects as go
 
-from mbp.figures.layout import AXIS, assemble, empty_figure
-from mbp.figures.palette import hex_to_rgba, lang_color, model_color, model_label
+from mbp.figures.layout import TEXT_COLOR, empty_figure, legend, role, style
+from mbp.figures.palette import dash_pattern, lang_color, model_color, model_label
 from mbp.figures.scatter import reliance_scatter
 
-_GAP = 0.06
 X_TITLE = "% of heads pruned"
+Y_TITLE = "relative drop (% of unpruned)"
+INTERVAL = ("relative_drop_low", "relative_drop_high")
+_PERCENT = "datum.value + '%'"
 
 
-def claim1_figure(table: pd.DataFrame, *, tolerance: float) -> go.Figure:
-    """Relative drop vs % pruned per GLUE task (one panel each, shared y), one line per model."""
+def _points(rows: pd.DataFrame) -> pd.DataFrame:
+    """x, y (and low, high where the table has intervals) in %, from a claim table's rows."""
+    out = pd.DataFrame(
+        {
+            "x": (rows["fraction"].to_numpy(dtype=float) * 100).round(6),
+            "y": (rows["relative_drop"].to_numpy(dtype=float) * 100).round(6),
+        },
+        index=rows.index,
+    )
+    if set(INTERVAL) <= set(rows.columns):
+        out["low"] = (rows[INTERVAL[0]].to_numpy(dtype=float) * 100).round(6)
+        out["high"] = (rows[INTERVAL[1]].to_numpy(dtype=float) * 100).round(6)
+    return out
+
+
+def _has_interval(table: pd.DataFrame) -> bool:
+    return set(INTERVAL) <= set(table.columns) and bool(table[list(INTERVAL)].notna().any().all())
+
+
+def _x(title: str | None = X_TITLE) -> alt.X:
+    return alt.X("x:Q", title=title, axis=alt.Axis(labelExpr=_PERCENT, labelAngle=0, tickCount=5))
+
+
+def _y() -> alt.Y:
+    return alt.Y("y:Q", title=Y_TITLE, axis=alt.Axis(labelExpr=_PERCENT))
+
+
+def _interval_bars(base: alt.Chart, color: alt.Color) -> alt.Chart:
+    """A 95 % interval as an error bar at each point that has one."""
+    bars = (
+        base.transform_filter("isValid(datum.low) && isValid(datum.high)")
+        .mark_errorbar(ticks=True, thickness=1.5)
+        .encode(
+            x="x:Q",
+            y=alt.Y("low:Q", title=Y_TITLE),
+            y2="high:Q",
+            color=color,
+            tooltip=[
+                alt.Tooltip("series:N", title="line"),
+                alt.Tooltip("x:Q", title="% pruned", format=".0f"),
+                alt.Tooltip("low:Q", title="95 % interval from (%)", format=".1f"),
+                alt.Tooltip("high:Q", title="to (%)", format=".1f"),
+            ],
+        )
+    )
+    return role(bars, "interval")
+
+
+def claim1_figure(table: pd.DataFrame, *, tolerance: float) -> alt.TopLevelMixin:
+    """Relative drop vs % pruned per GLUE task (one panel each, shared y), one line per model,
+    with the interval of each point as an error bar where the table has one."""
     if table.empty:
         return empty_figure("No matched GLUE curves of both models")
-    tasks = sorted(table["task"].unique())
-    width = (1 - _GAP * (len(tasks) - 1)) / len(tasks)
-    traces, layout, annotations = [], {}, []
-    for i, task in enumerate(tasks):
-        suffix = "" if i == 0 else str(i + 1)
-        start = i * (width + _GAP)
-        # no per-panel x title: side by side in a narrow column they ran into each other
-        layout[f"xaxis{suffix}"] = {
-            **AXIS, "domain": [start, start + width], "anchor": f"y{suffix}", "ticksuffix": "%",
-            "tick0": 10, "dtick": 20, "tickangle": 0,
-        }  # fmt: skip
-        layout[f"yaxis{suffix}"] = {**AXIS, "anchor": f"x{suffix}", "ticksuffix": "%"}
-        if i:
-            layout[f"yaxis{suffix}"]["matches"] = "y"
-        annotations.append(
-            {"text": f"<b>{task}</b>", "x": start + width / 2, "y": 1.0, "xref": "paper",
-             "yref": "paper", "yanchor": "bottom", "showarrow": False}
-        )  # fmt: skip
-        for model, rows in table[table["task"] == task].groupby("model", sort=True):
-            rows = rows.sort_values("fraction")
-            traces.append(
-                {
-                    "type": "scatter", "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
-                    "x": rows["fraction"].to_numpy(dtype=float) * 100,
-                    "y": rows["relative_drop"].to_numpy(dtype=float) * 100,
-                    "mode": "lines+markers", "name": model_label(model), "legendgroup": model,
-                    "showlegend": i == 0, "line": {"color": model_color(model), "width": 2.4},
-                    "hovertemplate": f"<b>{model_label(model)} · {task}</b><br>%{{x:.0f}}% "
-                    "pruned<br>relative drop %{y:.1f}%<extra></extra>",
-                    "meta": {"role": "curve", "model": model, "task": task},
-                }
-            )  # fmt: skip
-    layout["yaxis"]["title"] = {"text": "relative drop (% of unpruned)"}
-    annotations.append(  # one x title shared by every panel, below their tick labels
-        {"text": X_TITLE, "x": 0.5, "y": 0.0, "xref": "paper", "yref": "paper",
-         "xanchor": "center", "yanchor": "top", "yshift": -26, "showarrow": False,
-         "font": {"size": 13}, "name": "x-title"}
-    )  # fmt: skip
-    layout["annotations"] = annotations
-    figure = assemble(
-        traces,
-        title=f"Relative drop per GLUE task (tolerance {tolerance:.0%})",
-        height=380,
-        layout=layout,
+    rows = table.sort_values(["task", "model", "fraction"])
+    data = _points(rows).assign(
+        task=rows["task"].astype(str).to_numpy(),
+        model=rows["model"].astype(str).to_numpy(),
+        series=[model_label(m) for m in rows["model"]],
     )
-    figure.layout.margin.b += 22  # room for the shared x title above the legend
-    return figure
+    models = sorted(data["model"].unique())
+    color = alt.Color(
+        "series:N",
+        scale=alt.Scale(domain=[model_label(m) for m in models],
+                        range=[model_color(m) for m in models]),
+        legend=legend(None),
+    )  # fmt: skip
+    base = alt.Chart()
+    # no per-panel x title: side by side in a narrow column they ran into each other; the
+    # facet's header title below the panels is the one shared x title
+    curves = base.mark_line(point=True, strokeWidth=2.4).encode(
+        x=_x(None), y=_y(), color=color,
+        tooltip=[alt.Tooltip("series:N", title="model"), alt.Tooltip("task:N"),
+                 alt.Tooltip("x:Q", title="% pruned", format=".0f"),
+                 alt.Tooltip("y:Q", title="relative drop (%)", format=".1f")],
+    )  # fmt: skip
+    layers = [role(curves, "curve")]
+    if _has_interval(table):
+        layers.append(_interval_bars(base, color))
+    tasks = sorted(data["task"].unique())
+    width = int(min(280, max(120, 560 / len(tasks))))
+    chart = (
+        alt.layer(*layers, data=data)
+        .properties(width=width, height=260)
+        .facet(
+            column=alt.Column(
+                "task:N", sort=tasks, title=X_TITLE,
+                header=alt.Header(labelOrient="top", labelFontWeight="bold", labelFontSize=13,
+                                  titleOrient="bottom", titleFontSize=13,
+                                  titleFontWeight="normal"),
+            ),
+            spacing=14,
+        )
+    )  # fmt: skip
+    return style(chart, title=f"Relative drop per GLUE task (tolerance {tolerance:.0%})")
 
 
 #: GLUE lines on claim 2: told apart by dash, marker and an end label (no hue, so the
@@ -72,8 +124,9 @@ _GLUE_STYLES = (
     ("dash", "square", "#4B5563"),
     ("dot", "diamond", "#6B7280"),
     ("dashdot", "triangle-up", "#374151"),
-    ("longdash", "x", "#9CA3AF"),
+    ("longdash", "cross", "#9CA3AF"),
 )
+_MEAN_COLOR = TEXT_COLOR
 
 
 def claim2_highlights(xnli: pd.DataFrame, n: int = 3) -> list[str]:
@@ -87,84 +140,109 @@ def claim2_highlights(xnli: pd.DataFrame, n: int = 3) -> list[str]:
     return picks[:n]
 
 
-def claim2_figure(table: pd.DataFrame) -> go.Figure:
+def _claim2_lines(xnli: pd.DataFrame, glue: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple]]:
+    """Every line claim 2 draws (columns series, role, task, lang, x, y[, low, high]) and each
+    line's (series, colour, dash, marker, width), in legend order."""
+    frames, styles = [], []
+    if len(xnli):
+        stats = xnli.groupby("fraction", as_index=False)["relative_drop"].mean()
+        name = f"XNLI mean of {xnli['lang'].nunique()} language(s)"
+        frames.append(_points(stats).assign(series=name, role="xnli-mean", task="xnli", lang=""))
+        styles.append((name, _MEAN_COLOR, "solid", "circle", 3.2))
+        for lang in claim2_highlights(xnli):
+            rows = xnli[xnli["lang"] == lang].sort_values("fraction")
+            name = f"XNLI {lang}"
+            frames.append(_points(rows).assign(series=name, role="xnli", task="xnli", lang=lang))
+            styles.append((name, lang_color(lang), "solid", "circle", 1.8))
+    for i, (series, rows) in enumerate(glue.groupby("series", sort=True)):
+        dash, marker, color = _GLUE_STYLES[i % len(_GLUE_STYLES)]
+        rows = rows.sort_values("fraction")
+        task = str(rows["task"].iloc[0])
+        frames.append(_points(rows).assign(series=series, role="glue", task=task, lang=""))
+        styles.append((series, color, dash, marker, 2.4))
+    return pd.concat(frames, ignore_index=True), styles
+
+
+def claim2_figure(table: pd.DataFrame) -> alt.TopLevelMixin:
     """XNLI as its mean over languages with a min-max band, a few languages highlighted
-    (`claim2_highlights`), and each GLUE task as its own labelled dashed line."""
+    (`claim2_highlights`), and each GLUE task as its own dashed, marked and end-labelled
+    line; error bars where the table has intervals."""
     if table.empty:
         return empty_figure("Needs XNLI and GLUE curves of the multilingual model")
     xnli = table[table["series"].str.startswith("XNLI")]
     glue = table[table["series"].str.startswith("GLUE")]
-    traces, annotations = [], []
-    if len(xnli):
-        stats = xnli.groupby("fraction")["relative_drop"].agg(["mean", "min", "max", "count"])
-        x = stats.index.to_numpy(dtype=float) * 100
-        n_langs = xnli["lang"].nunique()
-        if n_langs > 1:
-            traces.append(
-                {
-                    "type": "scatter", "x": list(x) + list(x[::-1]),
-                    "y": list(stats["max"] * 100) + list(stats["min"][::-1] * 100),
-                    "mode": "lines", "fill": "toself",
-                    "fillcolor": hex_to_rgba("#1F2430", 0.12),
-                    "line": {"width": 0}, "hoverinfo": "skip", "legendgroup": "xnli-mean",
-                    "name": f"XNLI range (min-max of {n_langs} languages)",
-                    "meta": {"role": "xnli-band"},
-                }
-            )  # fmt: skip
-        traces.append(
-            {
-                "type": "scatter", "x": x, "y": stats["mean"].to_numpy(dtype=float) * 100,
-                "mode": "lines+markers", "name": f"XNLI mean of {n_langs} language(s)",
-                "legendgroup": "xnli-mean", "line": {"color": "#1F2430", "width": 3.2},
-                "meta": {"role": "xnli-mean"},
-                "hovertemplate": "XNLI mean: %{y:.1f}% at %{x:.0f}% pruned<extra></extra>",
-            }
+    lines, styles = _claim2_lines(xnli, glue)
+    names = [s[0] for s in styles]
+    colors = alt.Scale(domain=names, range=[s[1] for s in styles])
+    key = legend(None, symbolType="stroke", symbolSize=300)  # strokes show each line's dash
+    color = alt.Color("series:N", sort=names, legend=key, scale=colors)
+    dash = alt.StrokeDash("series:N", sort=names, legend=key, scale=alt.Scale(
+        domain=names, range=[dash_pattern(s[2]) for s in styles]))  # fmt: skip
+    width = alt.StrokeWidth("series:N", legend=None,
+                            scale=alt.Scale(domain=names, range=[s[4] for s in styles]))  # fmt: skip
+    tooltip = [alt.Tooltip("series:N", title="line"),
+               alt.Tooltip("x:Q", title="% pruned", format=".0f"),
+               alt.Tooltip("y:Q", title="relative drop (%)", format=".1f")]  # fmt: skip
+    base = alt.Chart(lines)
+    layers = []
+    n_langs = xnli["lang"].nunique()
+    if n_langs > 1:
+        layers.append(_claim2_band(xnli, n_langs))
+    for name in ("xnli-mean", "xnli", "glue"):
+        if (lines["role"] == name).any():
+            part = base.transform_filter(alt.datum.role == name)
+            layers.append(role(part.mark_line().encode(
+                x=_x(), y=_y(), color=color, strokeDash=dash, strokeWidth=width, tooltip=tooltip
+            ), name))  # fmt: skip
+    marked = lines[lines["role"].isin(["xnli-mean", "glue"])]
+    if len(marked):  # markers on the mean and on the GLUE lines (a shape per task)
+        shapes = [s for s in styles if s[0] in set(marked["series"])]
+        points = base.transform_filter("datum.role != 'xnli'").mark_point(
+            filled=True, size=55, opacity=1
+        ).encode(
+            x=_x(), y=_y(), color=color, tooltip=tooltip,
+            shape=alt.Shape("series:N", legend=None, scale=alt.Scale(
+                domain=[s[0] for s in shapes], range=[s[3] for s in shapes])),
         )  # fmt: skip
-        for lang in claim2_highlights(xnli):
-            rows = xnli[xnli["lang"] == lang].sort_values("fraction")
-            traces.append(
-                {
-                    "type": "scatter", "x": rows["fraction"].to_numpy(dtype=float) * 100,
-                    "y": rows["relative_drop"].to_numpy(dtype=float) * 100, "mode": "lines",
-                    "name": f"XNLI {lang}", "line": {"color": lang_color(lang), "width": 1.8},
-                    "meta": {"role": "xnli", "lang": lang},
-                    "hovertemplate": f"XNLI {lang}: %{{y:.1f}}% at %{{x:.0f}}% pruned"
-                    "<extra></extra>",
-                }
-            )  # fmt: skip
-    for i, (series, rows) in enumerate(glue.groupby("series", sort=True)):
-        rows = rows.sort_values("fraction")
-        dash, symbol, color = _GLUE_STYLES[i % len(_GLUE_STYLES)]
-        x = rows["fraction"].to_numpy(dtype=float) * 100
-        y = rows["relative_drop"].to_numpy(dtype=float) * 100
-        traces.append(
-            {
-                "type": "scatter", "x": x, "y": y, "mode": "lines+markers", "name": series,
-                "line": {"color": color, "width": 2.4, "dash": dash},
-                "marker": {"symbol": symbol, "size": 8, "color": color},
-                "meta": {"role": "glue", "task": str(rows["task"].iloc[0])},
-                "hovertemplate": f"{series}: %{{y:.1f}}% at %{{x:.0f}}% pruned<extra></extra>",
-            }
+        layers.append(role(points, "markers"))
+    if _has_interval(table):
+        layers.append(_interval_bars(base, color))
+    if len(glue):  # the task's name at the end of its line
+        ends = lines[lines["role"] == "glue"].sort_values("x").groupby("series").tail(1)
+        labels = alt.Chart(ends).mark_text(align="left", dx=6, fontSize=11).encode(
+            x="x:Q", y="y:Q", text="task:N", color=alt.Color("series:N", scale=colors,
+                                                             legend=None),
         )  # fmt: skip
-        if len(x):  # the task's name at the end of its line
-            annotations.append(
-                {"x": x[-1], "y": y[-1], "text": str(rows["task"].iloc[0]), "xanchor": "left",
-                 "xshift": 6, "showarrow": False, "font": {"size": 11, "color": color}}
-            )  # fmt: skip
-    return assemble(
-        traces,
-        title="Relative drop: XNLI languages vs GLUE",
-        height=420,
-        layout={
-            "xaxis": {"title": {"text": X_TITLE}, "ticksuffix": "%"},
-            "yaxis": {"title": {"text": "relative drop (% of unpruned)"}, "ticksuffix": "%"},
-            "annotations": annotations,
-            "margin": {"r": 56},  # room for the GLUE end labels
-        },
+        layers.append(role(labels, "end-label"))
+    # room for the end labels; the width is a default for images (the page stretches it)
+    chart = alt.layer(*layers).properties(width=560, padding={"right": 48})
+    return style(chart, title="Relative drop: XNLI languages vs GLUE", height=340)
+
+
+def _claim2_band(xnli: pd.DataFrame, n_langs: int) -> alt.Chart:
+    """The min-max range of the XNLI languages at each % pruned, with its own legend entry."""
+    stats = xnli.groupby("fraction")["relative_drop"].agg(["min", "max"]).reset_index()
+    label = f"XNLI range (min-max of {n_langs} languages)"
+    band = pd.DataFrame(
+        {
+            "x": (stats["fraction"].to_numpy(dtype=float) * 100).round(6),
+            "low": (stats["min"].to_numpy(dtype=float) * 100).round(6),
+            "high": (stats["max"].to_numpy(dtype=float) * 100).round(6),
+            "band": label,
+        }
     )
+    area = alt.Chart(band).mark_area(opacity=0.12).encode(
+        x=_x(), y=alt.Y("low:Q", title=Y_TITLE), y2="high:Q",
+        fill=alt.Fill("band:N", scale=alt.Scale(domain=[label], range=[_MEAN_COLOR]),
+                      legend=legend(None, symbolOpacity=0.25)),
+        tooltip=[alt.Tooltip("x:Q", title="% pruned", format=".0f"),
+                 alt.Tooltip("low:Q", title="least drop (%)", format=".1f"),
+                 alt.Tooltip("high:Q", title="largest drop (%)", format=".1f")],
+    )  # fmt: skip
+    return role(area, "xnli-band")
 
 
-def claim3_figure(table: pd.DataFrame) -> go.Figure:
+def claim3_figure(table: pd.DataFrame) -> alt.TopLevelMixin:
     """Reliance on bottom layers vs Wikipedia size, symbols by morphology."""
     return reliance_scatter(
         table, group_by="morphology", title="Bottom-layer reliance vs pre-training size"
@@ -176,32 +254,37 @@ def claim3_figure(table: pd.DataFrame) -> go.Figure:
 GROUP_COLORS = {"bottom-reliant": "#B45309", "top-reliant": "#1D4ED8", "neither": "#D1D5DB"}
 
 
-def claim3_groups_figure(groups: pd.DataFrame) -> go.Figure:
+def claim3_groups_figure(groups: pd.DataFrame) -> alt.TopLevelMixin:
     """Per language, the share of resamples of the examples that put it among the most
     bottom-reliant, among the most top-reliant, or in neither group (stacked to 100 %):
-    `ClaimResult.groups` of claim 3."""
+    `ClaimResult.groups` of claim 3, the most bottom-reliant language on top."""
     if groups.empty:
         return empty_figure("No per-example outcomes behind the layer-wise runs: no resamples")
-    rows = groups.iloc[::-1]  # the most bottom-reliant on top
-    shares = {
-        "bottom-reliant": rows["bottom-reliant share"].to_numpy(dtype=float),
-        "top-reliant": rows["top-reliant share"].to_numpy(dtype=float),
-    }
-    shares["neither"] = (1.0 - shares["bottom-reliant"] - shares["top-reliant"]).clip(0, 1)
-    traces = [
-        {
-            "type": "bar", "orientation": "h", "name": name, "y": rows["lang"].tolist(),
-            "x": values * 100, "marker": {"color": GROUP_COLORS[name]},
-            "meta": {"role": "group-share", "group": name},
-            "hovertemplate": f"<b>%{{y}}</b>: {name} in %{{x:.0f}}% of resamples<extra></extra>",
-        }
-        for name, values in shares.items()
-    ]  # fmt: skip
-    return assemble(
-        traces,
-        title="Claim 3 under resampling: how often each language is in each group",
-        height=max(260, 24 * len(rows) + 150),
-        layout={"barmode": "stack",
-                "xaxis": {"title": {"text": "% of resamples of the evaluated examples"},
-                          "ticksuffix": "%", "range": [0, 100]}},
+    langs = groups["lang"].astype(str).tolist()
+    bottom = groups["bottom-reliant share"].to_numpy(dtype=float)
+    top = groups["top-reliant share"].to_numpy(dtype=float)
+    shares = {"bottom-reliant": bottom, "top-reliant": top,
+              "neither": (1.0 - bottom - top).clip(0, 1)}  # fmt: skip
+    data = pd.DataFrame(
+        [
+            {"lang": lang, "group": name, "rank": rank, "share": round(float(v) * 100, 6)}
+            for rank, (name, values) in enumerate(shares.items())
+            for lang, v in zip(langs, values, strict=True)
+        ]
+    )
+    names = list(GROUP_COLORS)
+    bars = alt.Chart(data).mark_bar().encode(
+        y=alt.Y("lang:N", sort=langs, title=None),
+        x=alt.X("share:Q", stack="zero", title="% of resamples of the evaluated examples",
+                scale=alt.Scale(domain=[0, 100]), axis=alt.Axis(labelExpr=_PERCENT)),
+        color=alt.Color("group:N", sort=names, legend=legend(None),
+                        scale=alt.Scale(domain=names, range=list(GROUP_COLORS.values()))),
+        order=alt.Order("rank:Q"),
+        tooltip=[alt.Tooltip("lang:N", title="language"), alt.Tooltip("group:N"),
+                 alt.Tooltip("share:Q", title="% of resamples", format=".0f")],
     )  # fmt: skip
+    return style(
+        role(bars, "group-share").properties(height=alt.Step(22)),
+        title="Claim 3 under resampling: how often each language is in each group",
+        height=None,
+    )
