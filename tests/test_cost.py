@@ -92,6 +92,8 @@ def test_the_figure_draws_savings_on_x_and_its_front():
     points = rows(spec, front)
     assert [r["x"] for r in points] == [0.0, 17.5, 35.0]  # the importance order dominates random
     assert [r["order_name"] for r in points] == ["importance"] * 3
+    (label,) = rows(spec, layers(spec, "pareto_label")[0])  # named on the chart, at its end
+    assert label["front"] == "Pareto front" and label["x"] == 35.0
     without = _summary().assign(flops_saved=np.nan)
     empty = pruning_curves(without, metric="accuracy", x="flops").to_dict()
     (message,) = rows(empty, layers(empty, "empty")[0])

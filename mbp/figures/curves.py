@@ -314,9 +314,12 @@ def _pareto_layers(front: pd.DataFrame, *, x_enc, y_enc, x: str, y_label: str, f
         alt.Tooltip("x:Q", title=X_AXES[x][1], format=".2f"),
         alt.Tooltip("y:Q", title=f"{y_label}{' (%)' if relative else ''}", format=fmt),
     ]
+    ends = front.sort_values("x").groupby("front", sort=False).tail(1)  # each front's last point
+    label = alt.Chart(ends).mark_text(align="right", dx=-10, dy=-12, fontSize=11, color="#111111")
     return [
         role(step.encode(x=x_enc, y=y_enc, detail="front:N", order="x:Q"), "pareto"),
         role(rings.encode(x=x_enc, y=y_enc, tooltip=tooltip), "pareto_points"),
+        role(label.encode(x=x_enc, y=y_enc, text="front:N"), "pareto_label"),
     ]
 
 
