@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from mbp.errors import MbpError
+from mbp.experiments.backfill import add_backfill_flag
 from mbp.experiments.flags import (
     add_executor_flags,
     add_finetune_flags,
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not merge the export at --out into the store first (default: merge it once)",
     )
+    add_backfill_flag(p)
     add_executor_flags(p)
     return parser
 

@@ -280,28 +280,50 @@ def _matches(run, step_params: RunParams) -> bool:
     return comparable(parsed[1], kind, method) == comparable(step_params, kind, method)
 
 
-def plan_status(runs, steps: list[Step]) -> list[dict]:
-    """Per plan step: how many of its runs are done, unfinished (started, cells missing) or not
-    started, from a `store.runs()` frame (what `mbp precompute --status` and the report show);
-    minutes from `cell_seconds` (`runs_with_cell_seconds`) where the frame has it.
-
-    A stored run counts only when its command asked for the step's parameters."""
+def step_runs(runs, steps: list[Step]) -> dict[str, list]:
+    """Per plan step name: the stored run (a `runs` frame row, a finished copy first) that
+    counts for each of its `runs` keys, or None where none does."""
     by_key: dict[RunKey, list] = {}
     for run in runs.itertuples():
         by_key.setdefault((run.kind, run.model, run.task, run.lang, run.method), []).append(run)
-    rows = []
+    out = {}
     for step in steps:
         params = step.params()
-        states, seconds, devices = [], 0.0, set()
+        chosen = []
         for key in step.runs:
             found = [r for r in by_key.get(key, []) if _matches(r, params)]
             found.sort(key=lambda r: r.status != "done")  # a finished copy wins
-            states.append(found[0].status if found else None)
-            if found:
-                elapsed = getattr(found[0], "cell_seconds", getattr(found[0], "elapsed_s", None))
+            chosen.append(found[0] if found else None)
+        out[step.name] = chosen
+    return out
+
+
+#: Run kinds whose models are evaluated, so they have per-example outcomes.
+EVALUATING_KINDS = ("sweep", "layers")
+
+
+def plan_status(runs, steps: list[Step]) -> list[dict]:
+    """Per plan step: how many of its runs are done, unfinished (started, cells missing) or not
+    started, from a `store.runs()` frame (what `mbp precompute --status` and the report show);
+    minutes from `cell_seconds` (`runs_with_cell_seconds`) where the frame has it; where the
+    frame has `has_outcomes`, "outcomes": how many of the step's evaluating runs have
+    per-example outcomes ("-" for importance steps).
+
+    A stored run counts only when its command asked for the step's parameters."""
+    chosen = step_runs(runs, steps)
+    rows = []
+    for step in steps:
+        states, seconds, devices = [], 0.0, set()
+        with_outcomes = 0
+        for run in chosen[step.name]:
+            states.append(run.status if run is not None else None)
+            if run is not None:
+                elapsed = getattr(run, "cell_seconds", getattr(run, "elapsed_s", None))
                 seconds += float(elapsed) if elapsed is not None and elapsed == elapsed else 0.0
-                devices.add(str(getattr(found[0], "device", "") or ""))
+                devices.add(str(getattr(run, "device", "") or ""))
+                with_outcomes += bool(getattr(run, "has_outcomes", False))
         done = sum(s == "done" for s in states)
+        evaluating = sum(key[0] in EVALUATING_KINDS for key in step.runs)
         missing = sum(s is None for s in states)
         rows.append(
             {
@@ -314,6 +336,11 @@ def plan_status(runs, steps: list[Step]) -> list[dict]:
                 # unpruned checkpoint a run starts from is not counted), to plan what is left
                 "minutes": round(seconds / 60, 1),
                 "device": ", ".join(sorted(d for d in devices if d)),
+                **(
+                    {"outcomes": f"{with_outcomes}/{evaluating}" if evaluating else "-"}
+                    if "has_outcomes" in getattr(runs, "columns", ())
+                    else {}
+                ),
                 "state": "done"
                 if states and done == len(states)
                 else "not started"

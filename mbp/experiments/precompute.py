@@ -5,6 +5,7 @@ exact command that produced it, and a killed precompute resumes cell by cell whe
 
     mbp precompute --store work.duckdb --out precomputed     # computes only what is missing
     mbp precompute --plan smoke                              # a minutes-long check of the pipeline
+    mbp precompute --backfill-outcomes                       # outcomes for runs made without
 
 The plan (see `paper_plan`) follows the paper on what ../shared/data allows: e5-small stands in
 for mBERT and minilm-l6 for BERT; GLUE = SST-2, MNLI (held-out 10 % of the train slice),
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 from mbp.errors import MbpError
+from mbp.experiments.backfill import backfill_runs, wants_backfill
 from mbp.experiments.flags import executor_argv
 from mbp.experiments.plan import (
     Step,
@@ -27,6 +29,7 @@ from mbp.experiments.plan import (
     plan_status,
     runs_with_cell_seconds,
     smoke_plan,
+    step_runs,
     store_runs_with_cell_seconds,
 )
 from mbp.spec import DataSpec
@@ -119,6 +122,11 @@ def precompute(args) -> None:
         return
     if not args.fresh:
         seed_from_export(args)
+    if wants_backfill(args):
+        backfill(args, steps)
+        if not args.no_export:
+            export(args, steps)
+        return
     passthrough = []
     for flag in ("store", "data_dir"):
         value = getattr(args, flag)
@@ -138,6 +146,32 @@ def precompute(args) -> None:
             )
     if not args.no_export:
         export(args, steps)
+
+
+def backfill(args, steps: list[Step]) -> int:
+    """Per-example outcomes for the steps' finished runs that lack them (mbp.experiments.backfill),
+    step by step; returns the runs given outcomes."""
+    from mbp.paths import store_path
+    from mbp.store import ResultsStore
+
+    store = ResultsStore(store_path(args.store))
+    chosen = step_runs(store.runs(), steps)
+    total = 0
+    for i, step in enumerate(steps, 1):
+        runs = [r for r in chosen[step.name] if r is not None]
+        if not runs:
+            continue
+        frame = store.runs(run_id=[r.run_id for r in runs])
+        print(f"[{i}/{len(steps)}] {step.name}: outcomes for its finished runs", flush=True)
+        total += backfill_runs(store, frame, data_dir=args.data_dir, progress=not args.quiet)
+    print(f"outcomes added to {total} run(s)", flush=True)
+    return total
+
+
+def with_outcome_flags(runs, run_ids_with_outcomes) -> object:
+    """`runs` plus `has_outcomes`: whether the run has any per-example outcome row."""
+    have = set(run_ids_with_outcomes)
+    return runs.assign(has_outcomes=runs["run_id"].isin(have))
 
 
 def seed_from_export(args) -> dict[str, int] | None:
@@ -178,11 +212,16 @@ def print_status(args, steps: list[Step]) -> None:
     path = store_path(args.store)
     frames = []
     if path.exists():
-        frames.append(store_runs_with_cell_seconds(ResultsStore(path, read_only=True)))
+        store = ResultsStore(path, read_only=True)
+        have = store.sql("SELECT DISTINCT run_id FROM outcomes")["run_id"]
+        frames.append(with_outcome_flags(store_runs_with_cell_seconds(store), have))
     exported = Path(args.out)
     if not args.fresh and (exported / "runs.parquet").is_file():
         cells = pd.read_parquet(exported / "cells.parquet", columns=["run_id", "elapsed_s"])
-        frames.append(runs_with_cell_seconds(pd.read_parquet(exported / "runs.parquet"), cells))
+        runs = runs_with_cell_seconds(pd.read_parquet(exported / "runs.parquet"), cells)
+        outcomes = exported / "outcomes.parquet"  # an export before schema 6 has none
+        have = pd.read_parquet(outcomes, columns=["run_id"])["run_id"] if outcomes.is_file() else []
+        frames.append(with_outcome_flags(runs, have))
     runs = (
         pd.concat(frames, ignore_index=True)
         if frames

@@ -295,6 +295,25 @@ class ResultsStore(StoreQueries):
             )
         return True
 
+    def add_outcomes(self, run_id: str, outcomes: Rows) -> int:
+        """Add outcome rows to a run's existing cells in ONE transaction (no cell is written or
+        changed): outcomes recomputed for a run stored before they were. A model the run already
+        has outcomes for keeps them. Returns the rows added."""
+        frame = rows_frame("outcomes", outcomes, run_id)
+        if frame is None:
+            return 0
+        with self.write_transaction(f"add outcomes to run {run_id}") as txn:
+            self._require_run(txn.con, run_id)
+            before = _count(
+                txn.con.execute("SELECT count(*) FROM outcomes WHERE run_id = ?", [run_id])
+            )
+            insert_frame(txn.con, "outcomes", frame, run_id=run_id, on_conflict_skip=True)
+            after = _count(
+                txn.con.execute("SELECT count(*) FROM outcomes WHERE run_id = ?", [run_id])
+            )
+            txn.changed = after > before
+            return after - before
+
     def tag_job(self, run_id: str, job_id: str) -> None:
         """Record that live job `job_id` works on run `run_id` (once)."""
         with self.write_transaction(f"tag run {run_id} with job {job_id}") as txn:
