@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mbp.analysis import tables
@@ -9,6 +11,7 @@ from mbp.analysis.claims import evaluate_both, evaluate_claims
 from mbp.figures import pruning_curves
 from mbp.live import demo
 from mbp.store import ResultsStore
+from tests.chart_spec import layers, rows
 from tests.fixtures.store_fixture import add_retrain_runs, fixture_store_copy
 
 
@@ -39,16 +42,16 @@ def test_queries_keep_the_protocols_apart(store):
 def test_the_curve_figure_overlays_both_protocols(store):
     both = tables.curve_summary(store, models=["e5-small"], task="sst2", protocol=None,
                                 orders=["random"])  # fmt: skip
-    fig = pruning_curves(both, metric="accuracy", relative=True)
-    curves = [t for t in fig.data if t.meta and t.meta.get("role") == "curve"]
-    assert {t.meta["protocol"] for t in curves} == {"posthoc", "retrain"}
-    names = sorted(t.name for t in curves)
-    assert names == ["random · posthoc", "random · retrain"]
-    retrain = next(t for t in curves if t.meta["protocol"] == "retrain")
-    assert retrain.line.width > 3 and retrain.marker.symbol.endswith("-open")
+    spec = pruning_curves(both, metric="accuracy", relative=True).to_dict()
+    (curve,) = layers(spec, "curve")
+    points = rows(spec, curve)
+    assert {p["protocol"] for p in points} == {"posthoc", "retrain"}
+    assert sorted({p["series"] for p in points}) == ["random · posthoc", "random · retrain"]
+    retrain = next(p for p in points if p["protocol"] == "retrain")
+    assert retrain["width"] > 3 and retrain["fill"] == 0.0  # bolder line, open markers
     one = pruning_curves(tables.curve_summary(store, models=["e5-small"], task="sst2"),
-                         metric="accuracy")  # fmt: skip
-    assert all(" · " not in t.name for t in one.data if t.meta.get("role") == "curve")
+                         metric="accuracy").to_dict()  # fmt: skip
+    assert all(" · " not in p["series"] for p in rows(one, layers(one, "curve")[0]))
 
 
 def test_claims_are_decided_per_protocol(store):
@@ -80,7 +83,7 @@ def test_a_live_retrain_request_becomes_the_cli_flag():
 def test_pages_show_the_protocol_choice_and_both_verdicts(store, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from tests.test_app import APP
+    from tests.test_app import APP, figures
 
     monkeypatch.setenv("MBP_STORE", str(store.path))
     at = AppTest.from_file(str(APP), default_timeout=120)
@@ -105,5 +108,5 @@ def test_pages_show_the_protocol_choice_and_both_verdicts(store, monkeypatch):
                        "Protocol: retrain (the paper's)"]  # fmt: skip
     at.switch_page("views/curves.py").run()
     assert not at.exception
-    chart = at.get("plotly_chart")[0].proto.spec
+    chart = json.dumps(figures(at)[0])  # the Vega-Lite spec with its data rows
     assert "retrain" in chart and "posthoc" in chart
