@@ -48,7 +48,7 @@ def body() -> None:
         c4, key="ly_ci",
         help="each drop's paired bootstrap interval over the evaluated examples (the same "
         "resampled examples for the model with and without the layer, from stored "
-        "predictions); hatched cells: the interval includes 0, a drop within noise",
+        "predictions); dashed outline: the interval includes 0, a drop within noise",
     )  # fmt: skip
     common.set_params(lmodel=model, ltask=task, sort=sort, drop=value,
                       ci="1" if with_ci else None)  # fmt: skip
@@ -103,8 +103,8 @@ def body() -> None:
     if with_ci and drops["drop_low"].notna().any():
         known = drops["drop_low"].notna()
         st.caption(
-            f"Hatched: {int(drops['within_noise'].sum())} of {int(known.sum())} drops with an "
-            "interval are within noise (their 95 % paired bootstrap interval over the examples "
+            f"Dashed outline: {int(drops['within_noise'].sum())} of {int(known.sum())} drops "
+            "with an interval are within noise (their 95 % paired bootstrap interval over the examples "
             "includes 0); hover a cell for its interval."
             + (f" {int((~known).sum())} cells have no stored outcomes." if (~known).any() else "")
         )
