@@ -105,3 +105,63 @@ def test_iterative_cells_asked_out_of_order_restart_the_chain(tiny):
     run_sweep(ctx, exp, order="iterative", grid=GRID)
     after = store.curve_points(run_ids=[first]).sort_values("fraction").pruned_heads.tolist()
     assert before == after
+
+
+def _encoded(n: int = 29):
+    from mbp.tasks.encode import Encoded
+
+    rng = np.random.default_rng(1)
+    ids = [rng.integers(5, 100, size=int(rng.integers(3, 20))).astype(np.int64) for _ in range(n)]
+    return Encoded(input_ids=ids, token_type_ids=None, labels=rng.integers(0, 2, n),
+                   ids=np.arange(n))  # fmt: skip
+
+
+def test_descending_from_a_pruned_models_states_equals_a_full_evaluation():
+    """A nested chain evaluated point after point from the previous point's states."""
+    from mbp.engine.prefix import PrefixCache
+    from mbp.models import tiny_bert
+
+    model, _ = tiny_bert(layers=4, heads=4, hidden=16)
+    encoded = _encoded()
+    base = PrefixCache.build(model, encoded, pad_id=0, batch_size=8)
+    chain = [{3: [1]}, {2: [0], 3: [1]}, {2: [0], 3: [1, 2]}, {0: [3], 2: [0], 3: [1, 2]}]
+    for heads in chain:
+        pruned = prune_heads(model, heads)
+        first = base.first_difference(heads)
+        assert first == min(h for h in heads if set(heads[h]) != set(base.heads.get(h, ())))
+        base = base.descend(pruned, heads)
+        expected = predict(pruned, encoded, pad_id=0, batch_size=8)
+        assert np.allclose(base.base_logits, expected, atol=1e-6)
+    assert base.first_difference(chain[-1]) == 4  # the same model: nothing to run
+
+
+@pytest.mark.parametrize("n", [1, 7, 64, 131])
+def test_least_padding_bounds_are_optimal_and_respect_the_batch_size(n):
+    from itertools import pairwise
+
+    from mbp.engine.batching import least_padding_bounds
+
+    rng = np.random.default_rng(n)
+    lengths = np.sort(rng.integers(5, 128, size=n))[::-1]
+    bounds = least_padding_bounds(lengths, 16, overhead=50)
+    assert bounds[0] == 0 and bounds[-1] == n
+    assert all(0 < b - a <= 16 for a, b in pairwise(bounds))
+    cost = sum((b - a) * lengths[a] + 50 for a, b in pairwise(bounds))
+    chunks = [*range(0, n, 16), n]  # fixed-size chunks: never cheaper
+    assert cost <= sum((b - a) * lengths[a] + 50 for a, b in pairwise(chunks))
+    if n <= 7:  # brute force every cut set
+        from itertools import combinations
+
+        best = min(
+            sum((b - a) * lengths[a] + 50 for a, b in pairwise([0, *cuts, n]))
+            for k in range(n)
+            for cuts in combinations(range(1, n), k)
+        )
+        assert cost == best
+
+
+def test_least_padding_bounds_refuses_a_zero_batch():
+    from mbp.engine.batching import least_padding_bounds
+
+    with pytest.raises(ValueError, match="batch_size 0"):
+        least_padding_bounds(np.array([3, 2]), 0)

@@ -9,6 +9,7 @@ within chunks of batches, shuffle the batch order), as Hugging Face's `LengthGro
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,14 +28,47 @@ class Batch:
 def length_sorted_batches(
     encoded, batch_size: int, pad_id: int, device: str | torch.device = "cpu"
 ) -> Iterator[Batch]:
-    """Yield batches of `encoded` (an `mbp.tasks.Encoded`), longest first, padded per batch.
+    """Yield batches of `encoded` (an `mbp.tasks.Encoded`), longest first, padded per batch,
+    at most `batch_size` each, cut where that saves padding (`least_padding_bounds`).
 
     Longest first, so the first batch shows the peak memory at once.
     """
     lengths = _lengths(encoded)
     order = np.argsort(-lengths, kind="stable")
-    for start in range(0, len(order), batch_size):
-        yield padded_batch(encoded, order[start : start + batch_size], pad_id, device, lengths)
+    bounds = least_padding_bounds(lengths[order], batch_size)
+    for start, stop in itertools.pairwise(bounds):
+        yield padded_batch(encoded, order[start:stop], pad_id, device, lengths)
+
+
+#: A batch's fixed cost in padded-token equivalents (dispatch per op, GEMMs with few rows):
+#: a sorted run of examples is cut into one more batch only when that saves more padding.
+BATCH_OVERHEAD_TOKENS = 128
+
+
+def least_padding_bounds(
+    sorted_lengths: np.ndarray, batch_size: int, overhead: int = BATCH_OVERHEAD_TOKENS
+) -> list[int]:
+    """Cut points [0, ..., n] of longest-first lengths into batches of at most `batch_size`
+    that minimise padded tokens + `overhead` per batch (exact, by dynamic programming).
+
+    Fixed-size chunks pad a short example to the longest of its chunk; with few examples (one
+    chunk) that is most of the work. Each example's result does not depend on its batch.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size {batch_size} must be >= 1: e.g. 32 or 64")
+    n = len(sorted_lengths)
+    widths = np.asarray(sorted_lengths, dtype=np.float64)  # a batch [i, j) is widths[i] wide
+    best = np.zeros(n + 1)
+    cut = np.zeros(n + 1, dtype=np.int64)
+    for j in range(1, n + 1):
+        starts = np.arange(max(0, j - batch_size), j)
+        cost = best[starts] + (j - starts) * widths[starts] + overhead
+        k = int(np.argmin(cost))  # ties: the earliest start, i.e. the fewest batches
+        best[j], cut[j] = cost[k], starts[k]
+    bounds = [n]
+    while bounds[-1] > 0:
+        bounds.append(int(cut[bounds[-1]]))
+    return bounds[::-1]
 
 
 #: Batches per sorted chunk in `bucketed_batches` (as Hugging Face's `LengthGroupedSampler`).

@@ -22,10 +22,12 @@ from mbp.engine.layout import attention_blocks, model_shape
 from mbp.errors import MbpError
 
 
-def _make_hook(gate: torch.Tensor, layer: int, head_size: int):
+def _make_hook(gate: torch.Tensor, layer: int, head_size: int, kept: list[int] | None):
     def hook(module: nn.Module, args: tuple[torch.Tensor, ...]):
-        context = args[0]  # (batch, tokens, heads * head_size)
+        context = args[0]  # (batch, tokens, kept heads * head_size)
         g = gate[..., layer, :]  # (heads,) or (batch, heads)
+        if kept is not None:  # a structurally pruned layer: only its remaining heads
+            g = g[..., kept]
         scale = g.repeat_interleave(head_size, dim=-1).to(context.dtype)
         if scale.dim() == 2:  # per-example gate: broadcast over tokens
             scale = scale[:, None, :]
@@ -40,7 +42,9 @@ def head_gate(model: nn.Module, gate: torch.Tensor) -> Iterator[torch.Tensor]:
 
     gate: (layers, heads), or (batch, layers, heads) for a per-example gate whose leading
     dimension must equal the batch size of every forward pass inside the block. The model's
-    weights are never modified, so a cached, shared model stays as it was.
+    weights are never modified, so a cached, shared model stays as it was. On a model pruned by
+    `prune_heads` the gate keeps the original numbering and scales the remaining heads; the
+    entries of removed heads are unused (their gradient is zero).
     """
     layers, heads = model_shape(model)
     if gate.shape[-2:] != (layers, heads) or gate.dim() not in (2, 3):
@@ -48,16 +52,21 @@ def head_gate(model: nn.Module, gate: torch.Tensor) -> Iterator[torch.Tensor]:
             f"gate of shape {tuple(gate.shape)} does not fit a model with {layers} layers x "
             f"{heads} heads: pass (layers, heads) or (batch, layers, heads)"
         )
+    from mbp.engine.prune import pruned_heads_of
+
     blocks = attention_blocks(model)
-    if any(b.num_heads != heads for b in blocks):
+    removed = pruned_heads_of(model)
+    kept = {b.layer: [h for h in range(heads) if h not in removed.get(b.layer, [])] for b in blocks}
+    if any(b.num_heads != len(kept[b.layer]) for b in blocks):
         raise MbpError(
-            "head_gate needs an unpruned model (some heads were structurally removed): gate the "
-            "original model, or prune instead of gating"
+            "head_gate found heads removed without a record of which (config.mbp_pruned_heads): "
+            "prune with mbp.engine.prune.prune_heads, or gate the original model"
         )
     handles = []
     try:
         for block in blocks:
-            hook = _make_hook(gate, block.layer, block.head_size)
+            layer_kept = kept[block.layer] if len(kept[block.layer]) < heads else None
+            hook = _make_hook(gate, block.layer, block.head_size, layer_kept)
             handles.append(block.output_projection.register_forward_pre_hook(hook))
         yield gate
     finally:

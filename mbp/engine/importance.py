@@ -57,6 +57,11 @@ def per_example_gate_gradients(
     grads = torch.zeros(len(encoded.input_ids), layers, heads)
     was_training = model.training
     model.eval()  # no dropout: scores are deterministic
+    # only the gate's gradient is wanted: frozen weights keep autograd from recording (and
+    # saving inputs for) the weight gradients of every layer
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
     try:
         for batch in length_sorted_batches(encoded, batch_size, pad_id, device):
             n = len(batch.index)
@@ -70,6 +75,8 @@ def per_example_gate_gradients(
             (grad,) = torch.autograd.grad(loss, gate)
             grads[torch.from_numpy(batch.index)] = grad.detach().float().cpu()
     finally:
+        for p in trainable:
+            p.requires_grad_(True)
         model.train(was_training)
     return grads
 

@@ -67,7 +67,8 @@ class Work(Protocol):
 @dataclass
 class Evaluator:
     """Metrics of a model with a head set structurally removed, memoised per (model, data,
-    head set); layers below the first changed one come from one unpruned pass (PrefixCache)."""
+    head set); layers below the first changed one come from one unpruned pass, or from the last
+    evaluated head set when that agrees on more layers (PrefixCache.descend)."""
 
     task: Any  # TaskInfo
     encoded: Any  # Encoded
@@ -76,6 +77,8 @@ class Evaluator:
     precision: str
     batch_size: int
     cache: EvalCache = field(default_factory=EvalCache)
+    # (model identity, data key) -> the states of the last evaluated head set (PrefixCache)
+    _recent: dict = field(default_factory=dict, init=False, repr=False)
 
     def detached(self) -> Evaluator:
         """The same evaluator with an empty cache of its own (to ship to a worker)."""
@@ -104,8 +107,12 @@ class Evaluator:
         prefix = self.cache.prefixes[prefix_key]
         pruned = prune_heads(loaded.model, heads) if heads else loaded.model
         if prefix is not None:
-            first = min(heads) if heads else len(prefix.states)
-            logits = prefix.logits(pruned, first)
+            # start from the unpruned states or the last evaluated head set's, whichever
+            # agrees with `heads` on more layers (nested sweeps: only the new heads' layers on)
+            bases = [prefix, self._recent.get(prefix_key, prefix)]
+            base = max(bases, key=lambda b: b.first_difference(heads))
+            self._recent[prefix_key] = base.descend(pruned, heads)
+            logits = self._recent[prefix_key].base_logits
         else:
             logits = predict(pruned, self.encoded, pad_id=loaded.pad_id,
                              batch_size=self.batch_size, device=self.device,
@@ -149,16 +156,24 @@ class ImportanceWork:
     cells: list[Cell] = field(default_factory=lambda: [Cell("importance")])
 
     def scores(self, loaded: LoadedModel, removed: HeadSet | None = None):
-        """HeadImportance of every head; `removed` heads are gated off (iterative order)."""
+        """HeadImportance of every head without the `removed` ones (iterative order).
+
+        Unnormalised scores of the remaining heads are taken on the structurally pruned model
+        (the same function, without the removed heads' attention work; removed heads score 0).
+        A per-layer norm includes the removed heads' gradients, so with `normalize` they are
+        gated off instead and keep theirs."""
         from mbp.engine.gate import gate_from_heads
         from mbp.engine.importance import head_importance
         from mbp.engine.layout import model_shape
+        from mbp.engine.prune import prune_heads
 
-        base_gate = None
-        if removed:
+        model, base_gate = loaded.model, None
+        if removed and self.normalize:
             base_gate = gate_from_heads(removed, *model_shape(loaded.model))
+        elif removed:
+            model = prune_heads(loaded.model, removed)
         return head_importance(
-            loaded.model,
+            model,
             self.encoded,
             regression=self.regression,
             pad_id=loaded.pad_id,
@@ -188,6 +203,19 @@ class ImportanceWork:
             for head in range(heads)
         ]
         return CellResult({"head_importance": rows}, time.perf_counter() - started, result)
+
+
+def iterative_rescorer(
+    work: ImportanceWork,
+) -> Callable[[LoadedModel, HeadSet], list[tuple[int, int]]]:
+    """The iterative order's re-scoring: a ranking of the heads (least important first) with the
+    `removed` ones gated off, scored as `work` scores the unpruned model."""
+    from mbp.engine.orders import prune_order
+
+    def rescore(loaded: LoadedModel, removed: HeadSet) -> list[tuple[int, int]]:
+        return prune_order(work.scores(loaded, removed=removed).scores, "importance")
+
+    return rescore
 
 
 # ------------------------------------------------------------------------------ sweeps
@@ -262,6 +290,7 @@ class SweepWork:
         """Walk the chain up to `cell` (re-scoring after each step, as the order defines),
         from where this process last left it."""
         from mbp.engine.orders import heads_at_fraction, prune_order
+        from mbp.engine.prune import describe_heads
 
         layers, heads = self.shape
         chain = [c for c in self.cells if c.chain == cell.chain]
@@ -270,9 +299,10 @@ class SweepWork:
         if position > target:  # asked again for an earlier cell: start the chain over
             position, removed = -1, {}
         ranking = prune_order(self.scores, "importance", shape=self.shape)
+        scored_for = describe_heads({})  # the head set `ranking` was scored without
         for step in range(position + 1, target + 1):
-            if removed:
-                ranking = self.rescore(loaded, removed)
+            if removed and describe_heads(removed) != scored_for:  # else: the same scores again
+                ranking, scored_for = self.rescore(loaded, removed), describe_heads(removed)
             fraction = self.grid[step]
             removed = heads_at_fraction(
                 ranking, fraction, layers=layers, heads=heads, floor=self.floor, already=removed

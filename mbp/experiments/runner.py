@@ -28,6 +28,7 @@ from mbp.experiments.cells import (
     LayersWork,
     SweepWork,
     Work,
+    iterative_rescorer,
 )
 from mbp.experiments.context import LoadedModel, RunContext
 from mbp.experiments.costs import point_cost
@@ -334,7 +335,6 @@ def sweep_spec(
 
 def _rescorer(ctx: RunContext, exp: Experiment, tok, data):
     """Ranking of the remaining heads with the removed ones gated off (the iterative order)."""
-    from mbp.engine.orders import prune_order
     from mbp.tasks import get_task
 
     _, encoded = importance_data(ctx, exp, tok, data)
@@ -348,11 +348,7 @@ def _rescorer(ctx: RunContext, exp: Experiment, tok, data):
         device=ctx.torch_device,
         precision=checkpoints.run_precision(ctx),
     )
-
-    def rescore(loaded: LoadedModel, removed) -> list[tuple[int, int]]:
-        return prune_order(work.scores(loaded, removed=removed).scores, "importance")
-
-    return rescore
+    return iterative_rescorer(work)
 
 
 # ------------------------------------------------------------------------------ layer-wise
