@@ -35,7 +35,7 @@ CURVE_COLUMNS = ["draw", "model", "task", "lang", "protocol", "order_name", "fra
 LAYER_COLUMNS = ["draw", "run_id", "lang", "target", "drop", "base_value", "n_examples"]
 
 
-def _scores(models: pd.DataFrame, draws: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def score_outcomes(models: pd.DataFrame, draws: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(values (rows, draws), estimates (rows,)): each row of `models` (outcomes rows: run_id,
     task, encoding, predictions, labels, n_examples, and the `metric` to score) on `draws`
     resamples of its examples and on all of them once. Every row with the same example count
@@ -90,7 +90,7 @@ def point_draws(
                    zip(points["order_name"], points["seed"], points["fraction"], strict=True)]
     )  # fmt: skip
     found = keyed.merge(outcomes[columns], on=["run_id", "model_key"]).reset_index(drop=True)
-    values, estimates = _scores(found, draws, seed)
+    values, estimates = score_outcomes(found, draws, seed)
     return PointDraws(found.drop(columns=columns[2:]), values, estimates)
 
 
@@ -204,7 +204,9 @@ def run_layer_draws(
                        & outcomes["run_id"].isin(bases.index)].reset_index(drop=True)  # fmt: skip
     if targets.empty:
         return pd.DataFrame(columns=LAYER_COLUMNS)
-    values, _ = _scores(pd.concat([bases.reset_index(), targets], ignore_index=True), draws, seed)
+    values, _ = score_outcomes(
+        pd.concat([bases.reset_index(), targets], ignore_index=True), draws, seed
+    )
     base_of = dict(zip(bases.index, values[: len(bases)], strict=True))
     target_values = values[len(bases) :]
     base_values = np.stack([base_of[r] for r in targets["run_id"]])

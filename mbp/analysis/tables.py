@@ -634,37 +634,34 @@ def attach_intervals(
 def layer_intervals(
     store: ResultsStore, run_ids: Sequence[str], *, metric: str, level: float = 0.95
 ) -> pd.DataFrame:
-    """Paired bootstrap intervals of the layer drops of `run_ids` from their stored outcomes
-    (mbp.analysis.bootstrap): one row per (run, target) whose model and the run's unpruned
-    model both have outcomes: run_id, target, drop, drop_low, drop_high (unpruned minus
-    pruned, both scored on the same resampled examples). Runs stored before outcomes were
-    (schema < 6) have no rows."""
-    from mbp.analysis.bootstrap import paired_difference, resample, scorer
-    from mbp.store.outcomes import UNPRUNED, decode
+    """Paired bootstrap intervals of the layer drops of `run_ids` from their stored outcomes:
+    one row per (run, target) whose model and the run's unpruned model both have outcomes:
+    run_id, target, drop, drop_low, drop_high (unpruned minus pruned, both scored on the same
+    resampled examples by `resampled.score_outcomes`, as the claims' layer draws are, on
+    `bootstrap.DRAWS` resamples). Runs stored before outcomes were (schema < 6) have no rows."""
+    from mbp.analysis.bootstrap import DRAWS, percentile_interval
+    from mbp.analysis.resampled import score_outcomes
+    from mbp.store.outcomes import UNPRUNED
 
     columns = ["run_id", "target", "drop", "drop_low", "drop_high"]
     outcomes = store.outcomes(run_ids=list(run_ids)) if run_ids else pd.DataFrame()
     if outcomes.empty:
         return pd.DataFrame(columns=columns)
-    draws: dict[int, np.ndarray] = {}  # example count -> shared indices, as curve_intervals
+    base = outcomes[outcomes["model_key"] == UNPRUNED][["run_id", "n_examples"]]
+    # a sweep's or importance run's outcomes have no unpruned model; other examples, no pairing
+    models = outcomes.merge(base, on=["run_id", "n_examples"]).assign(metric=metric)
+    values, estimates = score_outcomes(models, DRAWS, 0)
+    at = {r: i for i, (r, k) in enumerate(zip(models["run_id"], models["model_key"],
+                                              strict=True)) if k == UNPRUNED}  # fmt: skip
     rows = []
-    for run_id, part in outcomes.groupby("run_id", sort=True):
-        by_key = part.set_index("model_key")
-        if UNPRUNED not in by_key.index:  # a sweep's or importance run's outcomes
+    for i, (run_id, key) in enumerate(zip(models["run_id"], models["model_key"], strict=True)):
+        if key == UNPRUNED:
             continue
-        base = by_key.loc[UNPRUNED]
-        labels = decode(base.encoding, base.labels)
-        base_preds = decode(base.encoding, base.predictions)
-        score = scorer(base.task, metric)
-        if len(labels) not in draws:
-            draws[len(labels)] = resample(len(labels), seed=0)
-        for key, row in by_key.drop(index=UNPRUNED).iterrows():
-            preds = decode(row.encoding, row.predictions)
-            if len(preds) != len(labels):  # not the base model's examples: no pairing
-                continue
-            drop = paired_difference(base_preds, preds, labels, score, draws[len(labels)], level)
-            rows.append([run_id, key, drop.estimate, drop.low, drop.high])
-    return pd.DataFrame(rows, columns=columns)
+        b = at[run_id]
+        drop = percentile_interval(values[b] - values[i], estimates[b] - estimates[i], level)
+        rows.append([run_id, key, drop.estimate, drop.low, drop.high])
+    return pd.DataFrame(rows, columns=columns).sort_values(["run_id", "target"],
+                                                           ignore_index=True)  # fmt: skip
 
 
 def attach_layer_intervals(drops: pd.DataFrame, intervals: pd.DataFrame) -> pd.DataFrame:
