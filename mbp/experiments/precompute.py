@@ -232,6 +232,32 @@ def print_status(args, steps: list[Step]) -> None:
     done = sum(r["state"] == "done" for r in rows)
     rest = "re-run `mbp precompute` to continue" if done < len(rows) else "nothing left to run"
     print(f"{done} of {len(rows)} steps done; {rest}")
+    estimated = [float(r["estimate"].lstrip("~")) for r in rows if r.get("estimate")]
+    if estimated:
+        print(f"estimated for {len(estimated)} unmeasured steps: ~{sum(estimated) / 60:.1f} h on "
+              "one thread (their share of the measured minutes of the steps they repeat, plus "
+              "their fine-tunes)")  # fmt: skip
+    print_seed_spread(args, path)
+
+
+def print_seed_spread(args, path: Path) -> None:
+    """The fine-tuned dev scores' spread over training seeds, per recipe (store and export)."""
+    import pandas as pd
+
+    from mbp.analysis.training_seeds import dev_score_spread
+    from mbp.store import ResultsStore
+
+    frames = [ResultsStore(path, read_only=True).checkpoints()] if path.exists() else []
+    exported = Path(args.out) / "checkpoints.parquet"
+    if not args.fresh and exported.is_file():
+        frames.append(pd.read_parquet(exported))
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return
+    ckpts = pd.concat(frames, ignore_index=True).drop_duplicates("ckpt_id")
+    spread = dev_score_spread(ckpts)
+    print("\nfine-tuned dev score over training seeds (per recipe):")
+    print(spread.round(4).to_string(index=False))
 
 
 def export(args, steps: list[Step]) -> Path:
