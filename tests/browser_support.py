@@ -21,6 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
+#: a chart element on the page, and one whose Vega view has drawn (an svg or canvas of marks)
+CHART = '[data-testid="stVegaLiteChart"]'
+CHART_DRAWN = f"{CHART} .marks"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -92,7 +95,7 @@ class StreamlitApp:
 def settle(
     tab, charts: int = 0, timeout: float = 90, quiet_s: float = 1.5, poll_s: float = 0.2
 ) -> float | None:
-    """Wait until `charts` Plotly charts are drawn and Streamlit has not been running the
+    """Wait until `charts` charts (Vega-Lite) are drawn and Streamlit has not been running the
     script for `quiet_s` in a row (a rerun that starts late, on a loaded machine, is waited for
     rather than raced). Returns the time.time() at which that quiet stretch began (None on
     timeout)."""
@@ -101,7 +104,7 @@ def settle(
     idle_since = None
     while time.time() < deadline:
         running = tab.locator('[data-testid="stStatusWidget"]').count()
-        drawn = tab.locator(".js-plotly-plot .main-svg").count()
+        drawn = tab.locator(CHART_DRAWN).count()
         if running or drawn < charts:
             idle_since = None
         elif idle_since is None:

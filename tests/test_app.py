@@ -6,12 +6,9 @@ store (tests/fixtures/store_fixture.py) or at a path with no store.
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
-import numpy as np
-import plotly.graph_objects as go
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
@@ -69,21 +66,6 @@ def page_tables(at: AppTest) -> list:
     return [d.value for d in at.dataframe if "checkpoint" not in d.value.columns]
 
 
-def _decode(value):
-    """Plotly's base64 typed arrays ({"dtype", "bdata", "shape"}) back to numpy arrays."""
-    if isinstance(value, dict):
-        if "bdata" in value and "dtype" in value:
-            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-            shape = value.get("shape")
-            if shape:
-                array = array.reshape([int(n) for n in str(shape).split(",")])
-            return array
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
 def vega_spec(element) -> dict:
     """A vega_lite_chart element's Vega-Lite spec with the Arrow datasets Streamlit split off
     put back inline as rows, so `tests.chart_spec` reads it like `chart.to_dict()`."""
@@ -96,16 +78,13 @@ def vega_spec(element) -> dict:
 
 
 def figures(at: AppTest) -> list:
-    """Every chart the page sent, in page order: an Altair chart as its Vega-Lite spec (a dict,
-    datasets inline), a Plotly figure (typed arrays decoded) while builders still make them."""
+    """Every chart the page sent, in page order, as its Vega-Lite spec (datasets inline)."""
     found: list = []
 
     def walk(node) -> None:
         kind = getattr(node, "type", None)
         if kind == "vega_lite_chart":
             found.append(vega_spec(node))
-        elif kind == "plotly_chart":
-            found.append(go.Figure(_decode(json.loads(node.proto.spec))))
         for child in (getattr(node, "children", None) or {}).values():
             walk(child)
 
@@ -119,11 +98,9 @@ def drawn(spec: dict, role: str) -> list[dict]:
     return rows(spec, layer)
 
 
-def roles(fig, role: str) -> list:
-    """The layers (Vega-Lite spec) or traces (Plotly figure) a builder named `role`."""
-    if isinstance(fig, dict):
-        return layers(fig, role)
-    return [t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("role") == role]
+def roles(spec: dict, role: str) -> list[dict]:
+    """The layers of `spec` a builder named `role`."""
+    return layers(spec, role)
 
 
 # ----------------------------------------------------------------------------- fixture store
@@ -413,7 +390,7 @@ def test_runs_and_data_page(fixture_env):
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_explains_an_empty_store(empty_env, page):
     at = open_page(page)
-    assert not at.get("plotly_chart") and not at.get("vega_lite_chart")
+    assert not at.get("vega_lite_chart")
     if page == "live_run":  # the form works without results
         assert at.button(key="lr_launch").label == "Launch"
         return

@@ -24,6 +24,8 @@ import pytest
 
 from mbp.store import ResultsStore
 from tests.browser_support import (
+    CHART,
+    CHART_DRAWN,
     CHROMIUM,
     CHROMIUM_ARGS,
     ServerDidNotStart,
@@ -37,7 +39,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-# url path -> Plotly charts the page draws from the fixture store
+# url path -> charts the page draws from the fixture store
 PAGES = {"": 2, "curves": 1, "layers": 2, "heads": 3, "claims": 3, "live": 0, "runs": 0}
 WORDS = ["the", "cat", "dog", "man", "woman", "child", "house", "car", "street", "city", "tree", "bird", "book", "table", "water", "food", "big", "small", "old", "new", "happy", "sad", "red", "blue", "green", "sits", "runs", "walks", "eats", "sleeps"]  # fmt: skip
 
@@ -108,6 +110,11 @@ def page(server):
         browser.close()
 
 
+def chart_text(tab) -> str:
+    """The text the page's first chart draws (axis titles, legend; SVG text, so textContent)."""
+    return tab.locator(CHART).first.text_content() or ""
+
+
 def assert_clean(tab) -> None:
     text = tab.inner_text("body")
     assert "Traceback" not in text
@@ -120,8 +127,8 @@ def test_every_page_renders_its_charts(server, page, path):
     page.goto(f"{server}/{path}")
     settle(page, PAGES[path])
     assert_clean(page)
-    assert page.locator(".stPlotlyChart").count() == PAGES[path]
-    assert page.locator(".js-plotly-plot .main-svg").count() >= PAGES[path]
+    assert page.locator(CHART).count() == PAGES[path]
+    assert page.locator(CHART_DRAWN).count() == PAGES[path]
     assert page.locator('[data-testid="stSidebar"]').count() == 1  # the router ran (deep link)
     page.screenshot(path=str(SHOTS / f"{path or 'overview'}.png"), full_page=True)
 
@@ -132,7 +139,7 @@ def test_a_shared_link_reproduces_the_view(server, page):
     assert_clean(page)
     body = page.inner_text("body")
     assert "de · German" in body and "sw · Swahili" in body
-    assert "% of unpruned accuracy" in page.inner_text(".stPlotlyChart")
+    assert "% of unpruned accuracy" in chart_text(page)
     page.screenshot(path=str(SHOTS / "curves-shared-link.png"), full_page=True)
 
 
@@ -144,7 +151,7 @@ def test_curves_against_flops_saved_with_their_pareto_front(server, page):
     page.get_by_text("Pareto front", exact=True).first.click()
     settle(page, 1)
     assert_clean(page)
-    chart = page.inner_text(".stPlotlyChart")
+    chart = chart_text(page)
     assert "% of encoder FLOPs per example saved" in chart and "Pareto front" in chart
     assert "x=flops" in page.url and "pareto=1" in page.url
     page.screenshot(path=str(SHOTS / "curves-flops-pareto.png"), full_page=True)
@@ -195,7 +202,7 @@ def test_live_run_completes_and_its_curve_appears(server, page):
     page.get_by_text("See its curves").first.click()
     settle(page, 1)
     assert_clean(page)
-    chart = page.inner_text(".stPlotlyChart")
+    chart = chart_text(page)
     assert "tiny-bert" in chart and "sst2" in chart
     # its provenance: the job's own two sweep runs, picked by the link, with their settings
     body = page.inner_text("body")
@@ -258,7 +265,7 @@ def test_a_retrain_live_run_lands_on_the_curves_page(server, page):
     page.screenshot(path=str(SHOTS / "live-retrain-curves.png"), full_page=True)
     assert_clean(page)
     assert "protocol=retrain" in page.url
-    chart = page.inner_text(".stPlotlyChart")
+    chart = chart_text(page)
     assert "tiny-bert" in chart and "retrain" in chart
     body = page.inner_text("body")
     assert "From 2 stored run(s), 2 picked: 32 examples · seeds 0 · retrain" in body, body

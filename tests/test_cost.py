@@ -149,8 +149,8 @@ def test_mbp_latency_times_each_head_set_against_the_unpruned_model(tmp_path, mo
         summary["speedup"].notna().all()
         and summary.loc[summary.fraction == 0, "speedup"].eq(1).all()
     )
-    fig = pruning_curves(summary, metric="accuracy", x="speedup")
-    assert fig.layout.xaxis.title.text.startswith("measured speed-up")
+    spec = pruning_curves(summary, metric="accuracy", x="speedup").to_dict()
+    assert layers(spec, "curve")[0]["encoding"]["x"]["title"].startswith("measured speed-up")
     # again: replaced, not duplicated; bad input: one line
     assert (
         main(["latency", run_id, *common, "--repeats", "3", "--batch", "8", "--fractions", "1"])

@@ -34,7 +34,8 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # what only training and evaluation need: never in the read-only demo
 ENGINE_ONLY = {"torch", "transformers", "tokenizers", "safetensors", "datasets", "scikit-learn"}
 # a guard against a heavy package creeping into the demo: measured ~800 MiB (pyarrow, scipy,
-# pandas, duckdb, plotly); the CPU build of torch alone is ~750 MiB (docs/DASHBOARD.md)
+# pandas, duckdb, plotly; vl-convert has replaced plotly since, +20 MiB); the CPU build of torch
+# alone is ~750 MiB (docs/DASHBOARD.md)
 MAX_DEMO_VENV_MB = 1024
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)$")

@@ -20,7 +20,7 @@ import streamlit as st
 from mbp import figures
 from mbp.analysis import tables as dashboard_data
 from mbp.errors import MbpError
-from mbp.figures import chart_image, model_label, plotly_config, safe_filename
+from mbp.figures import chart_image, model_label, safe_filename
 from mbp.live.demo import DashboardStore, DemoSettings, demo_settings, open_dashboard_store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -470,11 +470,12 @@ def chart(fig: Any, name: str, *, key: str | None = None) -> None:
     (the sidebar's choice), rendered by vl-convert only when clicked.
 
     Streamlit turns off Vega-embed's own actions menu (its toolbar offers a PNG only), hence
-    the button. A Plotly figure still goes to st.plotly_chart while builders migrate.
+    the button.
     """
     if not isinstance(fig, alt.TopLevelMixin):
-        st.plotly_chart(fig, config=plotly_config(f"mbp-{name}", image_format()), key=key)
-        return
+        raise TypeError(
+            f"chart() draws Altair charts, got {type(fig).__name__}: build it with mbp.figures"
+        )
     st.altair_chart(fig, width="stretch", key=key)
     fmt = image_format()
     st.download_button(

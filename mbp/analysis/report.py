@@ -10,8 +10,6 @@ number for number; every figure is drawn by `mbp.figures`.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -168,15 +166,6 @@ def _save_figure(fig, path: Path) -> str:
     links the figure as data."""
     from mbp.figures import chart_image
 
-    if not hasattr(fig, "to_dict") or hasattr(fig, "write_image"):  # a Plotly figure (migrating)
-        os.environ.setdefault("BROWSER_PATH", shutil.which("chromium") or "/usr/bin/chromium")
-        try:
-            fig.write_image(str(path), width=1100, height=460, scale=1.5)
-            return path.name
-        except Exception:
-            json_path = path.with_suffix(".json")
-            json_path.write_text(fig.to_json())
-            return json_path.name
     try:
         path.write_bytes(chart_image(fig, "png", scale=1.5))
         return path.name

@@ -26,7 +26,7 @@ from mbp.figures.heatmaps import (
     target_label,
     target_order,
 )
-from mbp.figures.layout import chart_image, empty_figure, plotly_config, safe_filename, style
+from mbp.figures.layout import chart_image, empty_figure, safe_filename, style
 from mbp.figures.overview import headline_curves, reliance_bars
 from mbp.figures.palette import (
     DASH_PATTERNS,
@@ -73,7 +73,6 @@ __all__ = [
     "model_label",
     "order_color",
     "order_dash",
-    "plotly_config",
     "pruning_curves",
     "rank_correlation_heatmap",
     "relative_values",

@@ -125,14 +125,3 @@ def model_label(name: str) -> str:
     """A short display name: registry names as they are, a local model folder by its last part."""
     text = str(name).rstrip("/")
     return text.rsplit("/", 1)[-1] if text.startswith(("/", "~", ".")) else text
-
-
-# Plotly-era names, kept until every builder draws with Altair
-SEQUENTIAL_SCALE = "Viridis"
-
-
-def hex_to_rgba(color: str, alpha: float) -> str:
-    """'#RRGGBB' -> 'rgba(r, g, b, alpha)' (for translucent bands)."""
-    value = color.lstrip("#")
-    r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r}, {g}, {b}, {alpha})"
