@@ -266,11 +266,13 @@ def test_claim2_is_a_mean_with_a_band_a_few_languages_and_distinct_glue_lines():
     glue = series_of(spec, "glue")
     assert glue == ["GLUE mnli", "GLUE mrpc", "GLUE qnli", "GLUE sst2"]
     dash = scale_map(only(spec, "glue")["encoding"]["strokeDash"])
-    shape = scale_map(only(spec, "markers")["encoding"]["shape"])
-    styles = {(str(dash[s]), shape[s], color[s]) for s in glue}
+    marker = {r["series"]: r["marker"] for r in rows(spec, only(spec, "markers"))}
+    styles = {(str(dash[s]), marker[s], color[s]) for s in glue}
     assert len(styles) == 4  # no two GLUE lines look alike
     assert not {color[s] for s in glue} & set(LANG_COLORS.values())  # no language hue
     assert len(color) <= 8  # was 15 languages + mean + 4 GLUE lines
+    # one legend, the lines' (colour and dash merged); markers and labels add none
+    assert only(spec, "markers")["encoding"]["color"]["scale"] is None
     ends = rows(spec, only(spec, "end-label"))
     assert sorted(e["task"] for e in ends) == ["mnli", "mrpc", "qnli", "sst2"]
     assert all(e["x"] == pytest.approx(30) for e in ends)  # each labelled at its end

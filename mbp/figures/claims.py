@@ -101,7 +101,8 @@ def claim1_figure(table: pd.DataFrame, *, tolerance: float) -> alt.TopLevelMixin
     if _has_interval(table):
         layers.append(_interval_bars(base, color))
     tasks = sorted(data["task"].unique())
-    width = int(min(280, max(120, 560 / len(tasks))))
+    # panels narrow enough that four fit the page's chart column (~520 px) with the y axis
+    width = int(min(240, max(80, 380 / len(tasks))))
     chart = (
         alt.layer(*layers, data=data)
         .properties(width=width, height=260)
@@ -141,8 +142,9 @@ def claim2_highlights(xnli: pd.DataFrame, n: int = 3) -> list[str]:
 
 
 def _claim2_lines(xnli: pd.DataFrame, glue: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple]]:
-    """Every line claim 2 draws (columns series, role, task, lang, x, y[, low, high]) and each
-    line's (series, colour, dash, marker, width), in legend order."""
+    """Every line claim 2 draws (columns series, role, task, lang, x, y[, low, high], and its
+    look: color, marker, width) and each line's (series, colour, dash, marker, width), in
+    legend order."""
     frames, styles = [], []
     if len(xnli):
         stats = xnli.groupby("fraction", as_index=False)["relative_drop"].mean()
@@ -160,7 +162,9 @@ def _claim2_lines(xnli: pd.DataFrame, glue: pd.DataFrame) -> tuple[pd.DataFrame,
         task = str(rows["task"].iloc[0])
         frames.append(_points(rows).assign(series=series, role="glue", task=task, lang=""))
         styles.append((series, color, dash, marker, 2.4))
-    return pd.concat(frames, ignore_index=True), styles
+    looks = pd.DataFrame(styles, columns=["series", "color", "dash", "marker", "width"])
+    lines = pd.concat(frames, ignore_index=True)
+    return lines.merge(looks.drop(columns="dash"), on="series", how="left"), styles
 
 
 def claim2_figure(table: pd.DataFrame) -> alt.TopLevelMixin:
@@ -175,11 +179,16 @@ def claim2_figure(table: pd.DataFrame) -> alt.TopLevelMixin:
     names = [s[0] for s in styles]
     colors = alt.Scale(domain=names, range=[s[1] for s in styles])
     key = legend(None, symbolType="stroke", symbolSize=300)  # strokes show each line's dash
+    key.columns = 2  # long labels: two a row fit the page's chart column
     color = alt.Color("series:N", sort=names, legend=key, scale=colors)
-    dash = alt.StrokeDash("series:N", sort=names, legend=key, scale=alt.Scale(
+    # the dash keeps no legend of its own: Streamlit's Vega-Lite did not merge it into the
+    # colour legend (every line twice); the end labels name the GLUE lines on the plot
+    dash = alt.StrokeDash("series:N", sort=names, legend=None, scale=alt.Scale(
         domain=names, range=[dash_pattern(s[2]) for s in styles]))  # fmt: skip
-    width = alt.StrokeWidth("series:N", legend=None,
-                            scale=alt.Scale(domain=names, range=[s[4] for s in styles]))  # fmt: skip
+    # markers, widths, error bars and end labels take each row's own look (scale=None): one
+    # legend only, the lines' (a second channel on "series" would be merged into it)
+    width = alt.StrokeWidth("width:Q", scale=None)
+    literal = alt.Color("color:N", scale=None)
     tooltip = [alt.Tooltip("series:N", title="line"),
                alt.Tooltip("x:Q", title="% pruned", format=".0f"),
                alt.Tooltip("y:Q", title="relative drop (%)", format=".1f")]  # fmt: skip
@@ -196,27 +205,26 @@ def claim2_figure(table: pd.DataFrame) -> alt.TopLevelMixin:
             ), name))  # fmt: skip
     marked = lines[lines["role"].isin(["xnli-mean", "glue"])]
     if len(marked):  # markers on the mean and on the GLUE lines (a shape per task)
-        shapes = [s for s in styles if s[0] in set(marked["series"])]
         points = base.transform_filter("datum.role != 'xnli'").mark_point(
             filled=True, size=55, opacity=1
         ).encode(
-            x=_x(), y=_y(), color=color, tooltip=tooltip,
-            shape=alt.Shape("series:N", legend=None, scale=alt.Scale(
-                domain=[s[0] for s in shapes], range=[s[3] for s in shapes])),
+            x=_x(), y=_y(), color=literal, shape=alt.Shape("marker:N", scale=None),
+            tooltip=tooltip,
         )  # fmt: skip
         layers.append(role(points, "markers"))
     if _has_interval(table):
-        layers.append(_interval_bars(base, color))
+        layers.append(_interval_bars(base, literal))
     if len(glue):  # the task's name at the end of its line
         ends = lines[lines["role"] == "glue"].sort_values("x").groupby("series").tail(1)
-        labels = alt.Chart(ends).mark_text(align="left", dx=6, fontSize=11).encode(
-            x="x:Q", y="y:Q", text="task:N", color=alt.Color("series:N", scale=colors,
-                                                             legend=None),
-        )  # fmt: skip
+        labels = (
+            alt.Chart(ends)
+            .mark_text(align="left", dx=6, fontSize=11)
+            .encode(x="x:Q", y="y:Q", text="task:N", color=literal)
+        )
         layers.append(role(labels, "end-label"))
     # room for the end labels; the width is a default for images (the page stretches it)
     chart = alt.layer(*layers).properties(width=560, padding={"right": 48})
-    return style(chart, title="Relative drop: XNLI languages vs GLUE", height=340)
+    return style(chart, title="Relative drop: XNLI languages vs GLUE", height=420)
 
 
 def _claim2_band(xnli: pd.DataFrame, n_langs: int) -> alt.Chart:
@@ -231,10 +239,12 @@ def _claim2_band(xnli: pd.DataFrame, n_langs: int) -> alt.Chart:
             "band": label,
         }
     )
+    key = legend(None, symbolOpacity=0.25)
+    key.orient = "top"  # above the plot: beside the lines' legend it would push that off the page
     area = alt.Chart(band).mark_area(opacity=0.12).encode(
         x=_x(), y=alt.Y("low:Q", title=Y_TITLE), y2="high:Q",
         fill=alt.Fill("band:N", scale=alt.Scale(domain=[label], range=[_MEAN_COLOR]),
-                      legend=legend(None, symbolOpacity=0.25)),
+                      legend=key),
         tooltip=[alt.Tooltip("x:Q", title="% pruned", format=".0f"),
                  alt.Tooltip("low:Q", title="least drop (%)", format=".1f"),
                  alt.Tooltip("high:Q", title="largest drop (%)", format=".1f")],
