@@ -12,7 +12,9 @@ paper-scale sweep (only where a GPU is visible), 8 the Ray executor's per-cell o
 scaling (bench/ray_bench.py), 9 the dashboard in Chromium: first charts and a widget change per
 page (bench/browser_timing.py), 10 bf16 vs fp32 on CPU: agreement and speed
 (bench/bf16.py), 11 fine-tuning throughput vs the Hugging Face Trainer (bench/finetune_speed.py), 12 the
-paper-protocol plan's measured cost and its projection to the paper's recipe (bench/plan_cost.py).
+paper-protocol plan's measured cost and its projection to the paper's recipe (bench/plan_cost.py),
+13 the iterative order: mbp's runner path vs the anchor's re-score-every-step loop
+(bench/iterative.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import warnings
 
 from bench.common import Row, Section, load_average, machine_info
 
-ALL = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+ALL = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mbp benchmarks on {info['cpu']} ({info['cores']} cores), torch {torch.__version__}")
 
     tokenizer = e5_model = None
-    if only & {1, 2, 3, 4, 5, 7}:
+    if only & {1, 2, 3, 4, 5, 7, 13}:
         from bench.common import e5_small
 
         e5_model, tokenizer = e5_small()
@@ -91,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             lambda: sections.finetune_speed(settings.repeats),
         ),
         ({12}, "figure 12: the plan's cost", sections.plan_cost),
+        (
+            {13},
+            "figure 13: the iterative order vs the anchor loop",
+            lambda: sections.iterative(tokenizer, e5_model, settings),
+        ),
     ]
     done: list[Section] = []
     for figures, title, fn in plan:

@@ -32,6 +32,7 @@ from bench.common import (
     spread,
     xnli_pool,
 )
+from bench.iterative import GRID as ITERATIVE_GRID
 from bench.report import markdown_table
 from mbp.engine.orders import heads_at_fraction, prune_order
 from mbp.engine.prune import prune_heads
@@ -46,6 +47,7 @@ class Settings:
     e5_per_lang: int = 2  # x 8 languages = 16 pairs
     limit_per_lang: int = 32  # x 8 = 256 pairs: figure 2's mbp-only sweeps, batches as in a run
     importance_per_lang: int = 3  # x 8 = 24 pairs (one batch; the loop dominates the cost)
+    iterative_per_lang: int = 3  # x 8 = 24 scoring + 24 evaluated pairs (figure 13)
     prune_batch: int = 16
     prune_repeats: int = 4
     peak_gflops: float = 0.0  # the dense matmul rate measured by figure 2 (reused by figure 3)
@@ -63,6 +65,10 @@ class Settings:
             f"({self.limit_per_lang} per language)",
             "repeats (interleaved)": str(self.repeats),
             "importance examples": f"{self.importance_per_lang * n}",
+            "figure 13 iterative sweep: scoring + evaluated pairs, grid points": (
+                f"{self.iterative_per_lang * n} + {self.iterative_per_lang * n}, "
+                f"{len(ITERATIVE_GRID)}"
+            ),
             "pruning latency batch / repeats": f"{self.prune_batch} / {self.prune_repeats}",
             "torch threads": str(torch.get_num_threads()),
         }
@@ -897,3 +903,16 @@ def plan_cost() -> Section:
         cost.gpu_note(runs),
     ]  # fmt: skip
     return sec
+
+
+# ---------------------------------------------------------------- figure 13
+
+
+def iterative(tokenizer, e5_model, s: Settings) -> Section:
+    """The iterative order (bench/iterative.py): mbp's runner path vs the anchor's
+    re-score-every-step loop, same pairs, grid and weights, interleaved repeats."""
+    from bench import iterative as it_bench
+
+    result = it_bench.measure(per_lang=s.iterative_per_lang, repeats=s.repeats, model=e5_model,
+                              tokenizer=tokenizer)  # fmt: skip
+    return it_bench.section(result)
