@@ -97,3 +97,26 @@ def test_the_option_is_one_flag_of_precompute():
 
     assert wants_backfill(build_parser().parse_args(["precompute", "--backfill-outcomes"]))
     assert not wants_backfill(build_parser().parse_args(["precompute"]))
+
+
+def test_precompute_backfills_a_plan_step_and_status_counts_its_outcomes(made, store, capsys):
+    from argparse import Namespace
+
+    from mbp.experiments.plan import Step
+    from mbp.experiments.precompute import backfill, print_status
+
+    model = str(made[0] / "tiny-model")
+    step = Step(
+        "tiny-sweep",
+        ("sweep", "--model", model, *TINY_SWEEP, "--order", "importance", "random",
+         "--seeds", "0", "1"),
+        tuple(("sweep", model, "sst2", "en", o) for o in ("importance", "random")),
+    )  # fmt: skip
+    args = Namespace(store=str(store.path), data_dir=None, quiet=True, out="nowhere", fresh=True)
+    _forget_outcomes(store)
+    print_status(args, [step])
+    assert " 0/2 " in capsys.readouterr().out
+    assert backfill(args, [step]) == 2  # the step's two sweeps, not the other runs
+    print_status(args, [step])
+    assert " 2/2 " in capsys.readouterr().out
+    assert backfill(args, [step]) == 0
