@@ -47,26 +47,31 @@ def style(
 ) -> Any:
     """The house look on a finished chart (single, layered or concatenated): white, light grid,
     title top left, legend below. Call once, last: configured charts cannot be layered.
-    `width` is the chart's own (images, the report); the dashboard stretches it to the column."""
-    props: dict[str, Any] = {}
+    `width` is the chart's own (images, the report); the dashboard stretches it to the column.
+
+    Set on one shallow copy: Altair's `configure_*` and `properties` deep-copy the whole chart,
+    data included, on every call (measured ~0.3 s of a curves chart's build on a loaded CPU).
+    """
+    chart = chart.copy(deep=False)
     if title:
-        props["title"] = alt.Title(title, anchor="start", fontSize=15, fontWeight=600)
+        chart.title = alt.Title(title, anchor="start", fontSize=15, fontWeight=600)
     # concatenated and faceted charts size their panels themselves
     if not isinstance(chart, alt.HConcatChart | alt.FacetChart):
-        props.update({k: v for k, v in (("height", height), ("width", width)) if v is not None})
-    if props:
-        chart = chart.properties(**props)
-    return (
-        chart.configure(font=FONT)
-        .configure_view(stroke=None)
-        .configure_axis(
+        for key, value in (("height", height), ("width", width)):
+            if value is not None:
+                setattr(chart, key, value)
+    chart.config = alt.Config(
+        font=FONT,
+        view=alt.ViewConfig(stroke=None),
+        axis=alt.AxisConfig(
             domainColor=LINE_COLOR, gridColor=GRID_COLOR, tickColor=LINE_COLOR,
             labelColor=TEXT_COLOR, titleColor=TEXT_COLOR, labelFontSize=12, titleFontSize=13,
             titleFontWeight="normal", labelLimit=220,
-        )
-        .configure_legend(labelFontSize=12, titleFontSize=12, labelColor=TEXT_COLOR)
-        .configure_title(color=TEXT_COLOR)
+        ),
+        legend=alt.LegendConfig(labelFontSize=12, titleFontSize=12, labelColor=TEXT_COLOR),
+        title=alt.TitleConfig(color=TEXT_COLOR),
     )  # fmt: skip
+    return chart
 
 
 def empty_figure(message: str, height: int = 300) -> alt.Chart:
