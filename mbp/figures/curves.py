@@ -156,9 +156,11 @@ def pruning_curves(
         return alt.Y(f"{field}:Q", title=y_label, scale=alt.Scale(zero=False), axis=y_axis)
 
     y_enc = y_of("y")
-    # one legend for colour and dash, every layer alike (else Vega-Lite drops it), in strokes
+    # the legend comes from the curve layer alone (colour and dash on one layer merge into one
+    # legend); the other layers take each row's colour as it is (scale=None), so no layer can
+    # add or split a legend
     series_legend = legend(symbolType="stroke", symbolOpacity=1.0)
-    series_color = alt.Color("series:N", scale=color, legend=series_legend)
+    series_color = alt.Color("color:N", scale=None)
     layers: list[alt.Chart] = []
     spread = points[points["low"].notna()]
     if len(spread):
@@ -172,7 +174,7 @@ def pruning_curves(
     lines = alt.Chart(points).mark_line()
     layers.append(
         role(lines.encode(
-            x=x_enc, y=y_enc, color=series_color,
+            x=x_enc, y=y_enc, color=alt.Color("series:N", scale=color, legend=series_legend),
             strokeDash=alt.StrokeDash("series:N", scale=dashes, legend=series_legend),
             strokeWidth=alt.StrokeWidth("width:Q", scale=None), order="x:Q",
         ), "curve")
@@ -185,7 +187,7 @@ def pruning_curves(
     layers.append(
         role(markers.encode(
             x=x_enc, y=y_enc, color=series_color,
-            stroke=alt.Stroke("series:N", scale=color, legend=None),
+            stroke=alt.Stroke("color:N", scale=None),
             fillOpacity=alt.FillOpacity("fill:Q", scale=None),
             shape=alt.Shape("model_label:N", scale=shapes,
                             legend=legend("model") if show_shapes else None),

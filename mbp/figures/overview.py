@@ -100,5 +100,5 @@ def reliance_bars(reliance: pd.DataFrame, *, model: str) -> alt.LayerChart | alt
     return style(
         alt.layer(*layers),
         title=f"Bottom vs top layers · {model_label(model)} on XNLI",
-        height=max(160, 26 * len(data)),
+        height=26 * len(data) + 150,  # the whole chart: title and two-line axis title included
     )
