@@ -404,6 +404,47 @@ def english_vs_others(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([english, mean[english.columns]], ignore_index=True)
 
 
+def training_seed_section(store) -> list[str]:
+    """The fine-tuned dev scores' spread per recipe over training seeds and, for curve lines
+    fine-tuned with several seeds, each pruned point's relative drop with its hierarchical
+    interval (training seeds, then examples: mbp.analysis.training_seeds)."""
+    from mbp.analysis.training_seeds import (
+        dev_score_spread,
+        multi_seed_sweeps,
+        relative_seed_drops,
+        seed_line_intervals,
+    )
+
+    checkpoints = store.checkpoints()
+    head = [
+        "## Training seeds",
+        "",
+        "Another training seed of the same fine-tuning recipe gives another model. The plan "
+        "fine-tunes the claims' models with seeds 0, 1 and 2 (`mbp precompute --status`); the "
+        "charts and claims use seed 0 unless a run is picked. Dev scores per recipe over its "
+        "seeds (`sd`: sample standard deviation, n/a for one seed):",
+        "",
+        _table(dev_score_spread(checkpoints).drop(columns=["metric"]), ".4f"),
+    ]
+    by_task = multi_seed_sweeps(store.runs(kind="sweep"), checkpoints)
+    if not by_task:
+        return [*head, "One training seed so far: every stored curve rests on one fine-tune, so "
+                "its intervals cover the evaluated examples only.", ""]  # fmt: skip
+    metrics = data.primary_metrics()
+    frames = [seed_line_intervals(store, ids, metric=metrics.get(task, "accuracy"))
+              for task, ids in by_task.items()]  # fmt: skip
+    drops = relative_seed_drops(pd.concat(frames, ignore_index=True))
+    return [
+        *head,
+        "Relative drop of the lines fine-tuned with several seeds (% of the seed-mean unpruned "
+        "score), with its 95 % interval from hierarchical resamples: training seeds first, then "
+        "the evaluated examples, the same examples for the pruned and unpruned model (lines "
+        "without stored outcomes have no row):",
+        "",
+        _table(drops.rename(columns={"order_name": "order", "seed": "order seed"}), ".1f"),
+    ]
+
+
 def cost_section(store, figures: Path) -> list[str]:
     """Accuracy against what pruning saves: e5-small on XNLI, English vs the other languages."""
     from mbp.figures import pruning_curves
@@ -578,6 +619,7 @@ def build_report(
         *[f"- {line}" for line in survives_resampling(by_protocol)],
         "",
         *sections,
+        *training_seed_section(store),
         *cost_section(store, figures),
         "## What is stored",
         "",

@@ -9,8 +9,10 @@ imports Streamlit, so they are tested and benchmarked without it.
     print(curve_summary(ResultsStore(), models=['e5-small'], task='xnli', langs=['en']))"
 
 When several runs measure the same thing (same model, task, language and order), a pinned run
-(`pinned=`, the dashboard's run picker) wins; else the one with the most evaluation examples,
-then the one with the most finished cells, then the newest; pass `n_examples` to pick another.
+(`pinned=`, the dashboard's run picker) wins; else one fine-tuned with the recipe's default
+training seed (runs of other seeds never replace it), then the one with the most evaluation
+examples, then the one with the most finished cells, then the newest; pass `n_examples` to pick
+another.
 `chart_runs` lists the candidates of a chart with the ones it draws from marked, by that rule.
 """
 
@@ -24,9 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mbp.analysis.training_seeds import DEFAULT_TRAINING_SEED, TRAINING_SEED_SQL
 from mbp.store import ResultsStore
 
-_PREFERENCE = "n_examples DESC NULLS LAST, cells_done DESC, updated_at DESC, run_id"
+_PREFERENCE = (f"train_seed <> {DEFAULT_TRAINING_SEED}, n_examples DESC NULLS LAST, "
+               "cells_done DESC, updated_at DESC, run_id")  # fmt: skip
+# the runs with their fine-tune's training seed (`train_seed`), what every chart choice reads
+_RUNS = (f"(SELECT r.*, {TRAINING_SEED_SQL} AS train_seed FROM runs r LEFT JOIN checkpoints k "
+         "ON k.ckpt_id = json_extract_string(r.spec_json, '$.checkpoint'))")  # fmt: skip
 
 
 def _in(column: str, values: Sequence[Any] | None) -> tuple[str, list[Any]]:
@@ -96,10 +103,14 @@ class StoreTotals:
 
 def plan_progress(store: ResultsStore) -> pd.DataFrame:
     """The paper reproduction plan (`mbp precompute`), one row per step: runs done/unfinished/
-    not started and the step's state, from the stored runs."""
+    not started, how many have per-example outcomes (`outcomes`) and the step's state, from the
+    stored runs."""
     from mbp.experiments.plan import paper_plan, plan_status, store_runs_with_cell_seconds
+    from mbp.experiments.precompute import with_outcome_flags
 
-    return pd.DataFrame(plan_status(store_runs_with_cell_seconds(store), paper_plan()))
+    have = store.sql("SELECT DISTINCT run_id FROM outcomes")["run_id"]
+    runs = with_outcome_flags(store_runs_with_cell_seconds(store), have)
+    return pd.DataFrame(plan_status(runs, paper_plan()))
 
 
 def store_totals(store: ResultsStore) -> StoreTotals:
@@ -182,7 +193,7 @@ def _chosen_runs_sql(kind: str, extra: str) -> str:
     parameter that follows `extra`'s parameters) first, else by _PREFERENCE. The one rule
     behind every chart query and `chart_runs`."""
     return (
-        "SELECT run_id, model, task, lang, method, n_examples, protocol FROM runs "
+        f"SELECT run_id, model, task, lang, method, n_examples, protocol FROM {_RUNS} "
         f"WHERE kind = '{kind}'{extra} "
         f"QUALIFY row_number() OVER (PARTITION BY {_PARTITIONS[kind]} "
         f"ORDER BY list_contains(?::VARCHAR[], run_id) DESC, {_PREFERENCE}) = 1"
@@ -214,8 +225,8 @@ def chart_runs(
     does draw from (by `_chosen_runs_sql`, the charts' own rule) and `pinned` the picked ones.
 
     Columns: run_id, model, task, lang, method, protocol, n_examples, seeds, status, cells_done,
-    cells_total, created_at, checkpoint (the fine-tune it rests on), weights_sha256, dev_value,
-    shown, pinned; shown runs first, then newest."""
+    cells_total, created_at, checkpoint (the fine-tune it rests on), train_seed (its training
+    seed), weights_sha256, dev_value, shown, pinned; shown runs first, then newest."""
     if kind not in _PARTITIONS:
         raise ValueError(f"kind {kind!r} is not one of {list(_PARTITIONS)}")
     extra, params = ("", []) if task is None else (" AND task = ?", [task])
@@ -230,11 +241,11 @@ def chart_runs(
     return store.sql(
         f"""
         WITH chosen AS ({_chosen_runs_sql(kind, extra + examples)}),
-        candidates AS (SELECT * FROM runs WHERE kind = '{kind}'{extra})
+        candidates AS (SELECT * FROM {_RUNS} WHERE kind = '{kind}'{extra})
         SELECT r.run_id, r.model, r.task, r.lang, r.method, r.protocol, r.n_examples, r.seeds,
                r.status,
                r.cells_done, r.cells_total, r.created_at,
-               json_extract_string(r.spec_json, '$.checkpoint') AS checkpoint,
+               json_extract_string(r.spec_json, '$.checkpoint') AS checkpoint, r.train_seed,
                k.weights_sha256, k.dev_value,
                r.run_id IN (SELECT run_id FROM chosen) AS shown,
                list_contains(?::VARCHAR[], r.run_id) AS pinned
@@ -732,3 +743,48 @@ def seed_spread(store: ResultsStore, *, model: str, task: str) -> pd.DataFrame:
     if len(best) >= 2:
         rows.append(["fine-tuning", float(np.std(list(best.values()), ddof=1)), len(best), 1])
     return pd.DataFrame(rows, columns=columns)
+
+
+# ----------------------------------------------------------------------------- training seeds
+
+
+def training_seed_lines(store: ResultsStore, run_ids: Sequence[str]) -> pd.DataFrame:
+    """For the shown sweeps `run_ids`, their lines' runs of every stored training seed
+    (`training_seeds.seed_siblings`; lines of one seed have no rows)."""
+    from mbp.analysis.training_seeds import SIBLING_COLUMNS, seed_siblings
+
+    shown = store.runs(run_id=list(run_ids)) if run_ids else None
+    if shown is None or shown.empty:
+        return pd.DataFrame(columns=SIBLING_COLUMNS)
+    candidates = store.runs(kind="sweep", model=sorted(set(shown["model"])),
+                            task=sorted(set(shown["task"])))  # fmt: skip
+    return seed_siblings(candidates, store.checkpoints(), list(run_ids))
+
+
+def training_seed_curves(
+    store: ResultsStore, run_ids: Sequence[str], *, metric: str
+) -> pd.DataFrame:
+    """Each run's curve (mean over its order seeds) with its training seed: model, task, lang,
+    protocol, order_name, training_seed, fraction, value."""
+    from mbp.analysis.training_seeds import seed_lines
+
+    columns = ["model", "task", "lang", "protocol", "order_name", "training_seed", "fraction",
+               "value"]  # fmt: skip
+    points = store.curve_points(run_ids=list(run_ids), metric=metric) if run_ids else None
+    if points is None or points.empty:
+        return pd.DataFrame(columns=columns)
+    runs = seed_lines(store.runs(run_id=list(run_ids)), store.checkpoints())
+    points = points.drop(columns=["model", "task", "lang"]).merge(
+        runs[["run_id", "model", "task", "lang", "protocol", "training_seed"]], on="run_id"
+    )  # fmt: skip
+    return points.groupby(columns[:-1], as_index=False)["value"].mean()[columns]
+
+
+def training_seed_intervals(
+    store: ResultsStore, run_ids: Sequence[str], *, metric: str
+) -> pd.DataFrame:
+    """`training_seeds.seed_line_intervals`: hierarchical intervals (training seeds, then
+    examples) of the lines of `run_ids` that have several training seeds."""
+    from mbp.analysis.training_seeds import seed_line_intervals
+
+    return seed_line_intervals(store, list(run_ids), metric=metric)

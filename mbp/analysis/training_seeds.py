@@ -17,18 +17,29 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mbp.spec import spec_hash
+from mbp.spec import FinetuneSpec, spec_hash
 
 SPREAD_COLUMNS = ["model", "task", "recipe", "seeds", "mean", "sd", "min", "max", "metric"]
+SIBLING_COLUMNS = ["run_id", "model", "task", "lang", "method", "protocol", "seed_run_id",
+                   "training_seed", "dev_value"]  # fmt: skip
 LINE_INTERVAL_COLUMNS = ["model", "task", "lang", "protocol", "order_name", "seed", "fraction",
                          "training_seeds", "value", "low", "high", "drop", "drop_low",
                          "drop_high"]  # fmt: skip
 
 
+#: The recipe's own seed (FinetuneSpec's default): the plan's seed-0 steps and every shipped run.
+#: The charts prefer its runs, so runs of other seeds never silently replace them.
+DEFAULT_TRAINING_SEED: int = FinetuneSpec.seed
+#: SQL twin of `recipe_of`'s seed, over `k`, the checkpoints row of a run's `checkpoint`: a run on
+#: no fine-tune, or on one not recorded, has the default seed.
+TRAINING_SEED_SQL = ("coalesce(TRY_CAST(json_extract_string(k.spec_json, '$.seed') AS INTEGER), "
+                     f"{DEFAULT_TRAINING_SEED})")  # fmt: skip
+
+
 def recipe_of(spec_json: str) -> tuple[str, int]:
     """(the fine-tune's recipe key without its seed, the seed) from a checkpoint's spec JSON."""
     spec = json.loads(spec_json)
-    seed = int(spec.pop("seed", 0))
+    seed = int(spec.pop("seed", DEFAULT_TRAINING_SEED))
     return spec_hash(spec), seed
 
 
@@ -78,7 +89,7 @@ def seed_lines(runs: pd.DataFrame, checkpoints: pd.DataFrame) -> pd.DataFrame:
         recipe = recipes.get(spec.get("checkpoint", ""))
         if recipe is None:
             lines.append(row.run_id)
-            seeds.append(0)
+            seeds.append(DEFAULT_TRAINING_SEED)
             continue
         # the fine-tune's recipe without its seed; a ranked order's importance run is scored
         # on each seed's own fine-tune, so it differs by seed too
@@ -86,6 +97,46 @@ def seed_lines(runs: pd.DataFrame, checkpoints: pd.DataFrame) -> pd.DataFrame:
         lines.append(spec_hash(spec))
         seeds.append(recipe[1])
     return runs.assign(line=lines, training_seed=seeds)
+
+
+def seed_siblings(
+    runs: pd.DataFrame, checkpoints: pd.DataFrame, shown: Sequence[str]
+) -> pd.DataFrame:
+    """For each `shown` run (a chart's line) whose line has runs of other training seeds among
+    `runs` (store.runs() rows), one row per training seed: the shown run, the run of that seed
+    (the shown run for its own seed, else the newest), the seed and its fine-tune's dev score.
+    Columns SIBLING_COLUMNS; lines of one seed have no rows."""
+    lines = seed_lines(runs, checkpoints)
+    if lines.empty:
+        return pd.DataFrame(columns=SIBLING_COLUMNS)
+    dev = dict(zip(checkpoints.get("ckpt_id", []), checkpoints.get("dev_value", []), strict=True))
+    lines = lines.assign(
+        dev_value=[dev.get(json.loads(s).get("checkpoint", "")) for s in lines["spec_json"]],
+        is_shown=lines["run_id"].isin(list(shown)),
+    ).sort_values(["is_shown", "updated_at"], ascending=False)
+    rows = []
+    for row in lines[lines["is_shown"]].itertuples():
+        same = lines[lines["line"] == row.line].drop_duplicates("training_seed")
+        if len(same) < 2:
+            continue
+        for sib in same.sort_values("training_seed").itertuples():
+            rows.append([row.run_id, row.model, row.task, row.lang, row.method, row.protocol,
+                         sib.run_id, int(sib.training_seed), sib.dev_value])  # fmt: skip
+    return pd.DataFrame(rows, columns=SIBLING_COLUMNS).astype({"dev_value": float})
+
+
+def seed_captions(siblings: pd.DataFrame) -> list[str]:
+    """One line per shown line with several training seeds (`seed_siblings`): "importance · en:
+    3 training seeds: dev 0.80 ± 0.01" (mean ± sample sd of the fine-tunes' dev scores)."""
+    out = []
+    for (_, model, lang, method), part in siblings.groupby(
+        ["run_id", "model", "lang", "method"], sort=True
+    ):
+        dev = part["dev_value"].dropna()
+        score = (f"dev {dev.mean():.2f} ± {dev.std(ddof=1):.1g}" if len(dev) > 1
+                 else "dev n/a")  # fmt: skip
+        out.append(f"{model} · {lang} · {method}: {len(part)} training seeds: {score}")
+    return out
 
 
 def seed_line_intervals(store, run_ids: Sequence[str], *, metric: str,
@@ -140,3 +191,29 @@ def seed_line_intervals(store, run_ids: Sequence[str], *, metric: str,
                          float(fraction), len(line), value.estimate, value.low, value.high,
                          drop.estimate, drop.low, drop.high])  # fmt: skip
     return pd.DataFrame(rows, columns=LINE_INTERVAL_COLUMNS)
+
+
+def multi_seed_sweeps(runs: pd.DataFrame, checkpoints: pd.DataFrame) -> dict[str, list[str]]:
+    """task -> the sweep run ids (store.runs() rows) of lines with at least two training seeds."""
+    lines = seed_lines(runs[runs["kind"] == "sweep"], checkpoints) if len(runs) else None
+    if lines is None or lines.empty:
+        return {}
+    seeds = lines.groupby("line")["training_seed"].transform("nunique")
+    several = lines[seeds >= 2]
+    return {task: part["run_id"].tolist() for task, part in several.groupby("task", sort=True)}
+
+
+def relative_seed_drops(intervals: pd.DataFrame) -> pd.DataFrame:
+    """`seed_line_intervals` rows as the relative drop at each pruned fraction: drop, low and
+    high in % of the seed-mean unpruned score of the same line, order and order seed (the
+    interval is the paired drop's, over that score, as the layer tables divide theirs)."""
+    keys = ["model", "task", "lang", "protocol", "order_name", "seed"]
+    columns = [*keys, "fraction", "training_seeds", "drop %", "low %", "high %"]
+    if intervals.empty:
+        return pd.DataFrame(columns=columns)
+    base = intervals[intervals["fraction"] == 0][[*keys, "value"]].rename(columns={"value": "base"})
+    out = intervals[intervals["fraction"] > 0].merge(base, on=keys)
+    scale = 100.0 / out["base"].where(out["base"] != 0)
+    out = out.assign(**{"drop %": out["drop"] * scale, "low %": out["drop_low"] * scale,
+                        "high %": out["drop_high"] * scale})  # fmt: skip
+    return out[columns].sort_values([*keys, "fraction"], ignore_index=True)

@@ -1,0 +1,176 @@
+"""Training seeds in the charts, the report and the plan table (issue 21, item 3): the charts'
+choice rule keeps the default seed's run when runs of other seeds land (a picked run still
+wins), Pruning curves say how many seeds a line has and overlay them on request, the report's
+"Training seeds" section, and the plan table's outcomes column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mbp.analysis import tables
+from mbp.analysis.training_seeds import seed_captions
+from mbp.spec import DataSpec, FinetuneSpec, RunSpec
+from mbp.store import ResultsStore
+from mbp.store.outcomes import outcome_row
+
+
+def add_seed_line(store: ResultsStore, model: str, accuracies: list[float], *, n: int = 300,
+                  grid=(0.0, 0.5, 1.0), lang: str = "en") -> list[str]:  # fmt: skip
+    """One SST-2 importance-order line of `model` fine-tuned with seeds 0..len(accuracies)-1,
+    written in seed order (seed 0 oldest): seed s's unpruned model right with probability
+    accuracies[s], each pruned fraction f breaking a further f/10 of the examples. One cell per
+    fraction, with per-example outcomes. Returns the run ids by seed."""
+    rng = np.random.default_rng(len(accuracies))
+    labels = rng.integers(0, 2, n)
+    run_ids = []
+    for seed, accuracy in enumerate(accuracies):
+        ckpt = FinetuneSpec(model, f"sha-{model}", "sst2", 100, seed=seed)
+        store.record_checkpoint(ckpt.key, model=model, task="sst2", spec_json=ckpt.to_json(),
+                                path="/nowhere", metric="accuracy", dev_value=accuracy,
+                                n_train=100)  # fmt: skip
+        spec = RunSpec("sweep", model, f"sha-{model}", ckpt.key, DataSpec("sst2", lang, "dev", n),
+                       "importance", grid=tuple(grid), importance=f"imp{seed}")  # fmt: skip
+        store.ensure_run(spec.key, "sweep", spec.to_json(), model=model,
+                         model_checksum=f"sha-{model}", task="sst2", lang=lang, split="dev",
+                         method="importance", seeds=[0], n_examples=n, cells_total=len(grid),
+                         device="cpu", versions_json=None, code_commit=None,
+                         command=None)  # fmt: skip
+        unpruned = np.where(rng.random(n) < accuracy, labels, 1 - labels)
+        for fraction in grid:
+            preds = unpruned.copy()
+            broken = rng.choice(np.flatnonzero(preds == labels), size=int(n * fraction / 10),
+                                replace=False)  # fmt: skip
+            preds[broken] = 1 - preds[broken]
+            key = f"importance/0/{fraction:g}"
+            point = {"order_name": "importance", "seed": 0, "fraction": fraction,
+                     "heads_pruned": 0, "pruned_heads": "[]", "metric": "accuracy",
+                     "value": float((preds == labels).mean()), "n_examples": n}  # fmt: skip
+            store.write_cell(spec.key, key, elapsed_s=0.0, curve_points=[point],
+                             outcomes=[outcome_row(key, preds, labels, False)])  # fmt: skip
+        store.finish_run(spec.key, "done", elapsed_s=1.0)
+        run_ids.append(spec.key)
+    return run_ids
+
+
+@pytest.fixture(scope="module")
+def seeds_store(tmp_path_factory) -> tuple[ResultsStore, list[str]]:
+    store = ResultsStore(tmp_path_factory.mktemp("seeds") / "store.duckdb")
+    return store, add_seed_line(store, "m", [0.70, 0.80, 0.90])
+
+
+def test_a_newer_run_of_another_training_seed_does_not_replace_the_default_seeds(seeds_store):
+    store, (seed0, seed1, seed2) = seeds_store
+    runs = tables.chart_runs(store, kind="sweep", task="sst2").set_index("run_id")
+    assert runs.loc[[seed0, seed1, seed2], "train_seed"].tolist() == [0, 1, 2]
+    assert runs["shown"].sum() == 1 and runs.loc[seed0, "shown"]  # seeds 1-2 are newer
+    values = store.curve_points(run_ids=[seed0, seed1], metric="accuracy")
+    value = values.set_index(["run_id", "fraction"])["value"]
+    curve = tables.curve_summary(store, task="sst2").set_index("fraction")
+    assert curve.loc[0.5, "mean"] == value[seed0, 0.5] != value[seed1, 0.5]
+    # pinning the seed-1 run shows it, in the table and in the curve
+    pinned = tables.chart_runs(store, kind="sweep", task="sst2", pinned=[seed1])
+    assert pinned.loc[pinned["shown"], "run_id"].tolist() == [seed1]
+    curve = tables.curve_summary(store, task="sst2", pinned=[seed1]).set_index("fraction")
+    assert curve.loc[0.5, "mean"] == value[seed1, 0.5]
+
+
+def test_a_shown_line_lists_its_training_seeds_with_their_dev_scores(seeds_store):
+    store, run_ids = seeds_store
+    lines = tables.training_seed_lines(store, [run_ids[0]])
+    assert lines["seed_run_id"].tolist() == run_ids and lines["training_seed"].tolist() == [0, 1, 2]
+    assert seed_captions(lines) == ["m · en · importance: 3 training seeds: dev 0.80 ± 0.1"]
+    assert tables.training_seed_lines(store, []).empty
+    curves = tables.training_seed_curves(store, run_ids, metric="accuracy")
+    assert len(curves) == 9 and sorted(curves["training_seed"].unique()) == [0, 1, 2]
+
+
+def test_a_line_of_one_training_seed_has_no_seed_rows(tmp_path):
+    store = ResultsStore(tmp_path / "one.duckdb")
+    (only,) = add_seed_line(store, "m", [0.8])
+    assert tables.training_seed_lines(store, [only]).empty
+    assert tables.training_seed_intervals(store, [only], metric="accuracy").empty
+
+
+def test_the_seed_figure_draws_each_seed_their_mean_and_the_interval(seeds_store):
+    from mbp.figures.seeds import training_seed_curves
+    from tests.chart_spec import units
+
+    store, run_ids = seeds_store
+    curves = tables.training_seed_curves(store, run_ids, metric="accuracy")
+    intervals = tables.training_seed_intervals(store, run_ids, metric="accuracy")
+    spec = training_seed_curves(curves, intervals, metric="accuracy").to_dict()
+    assert {"seed-curve", "seed-mean", "seed-interval"} <= {u.get("name") for u in units(spec)}
+    without = training_seed_curves(curves, intervals.iloc[0:0], metric="accuracy").to_dict()
+    assert "seed-interval" not in {u.get("name") for u in units(without)}
+    with pytest.raises(ValueError, match="training_seed"):
+        training_seed_curves(curves.drop(columns="training_seed"), intervals, metric="accuracy")
+
+
+def test_the_report_section_gives_each_fraction_a_relative_drop_over_seeds(tmp_path):
+    from mbp.analysis.report import training_seed_section
+
+    store = ResultsStore(tmp_path / "two.duckdb")
+    add_seed_line(store, "m", [0.75, 0.85], n=400)
+    text = "\n".join(training_seed_section(store))
+    assert text.startswith("## Training seeds") and "One training seed so far" not in text
+    assert "| m | sst2 | 100 x 3 epochs, lr 2e-05, batch 32 | 2 | 0.8000 | 0.0707 |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| m | sst2 | en |")]
+    assert len(rows) == 2  # the two pruned fractions of the one line
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    drop, low, high = (float(c) for c in cells[-3:])
+    assert cells[-5:-3] == ["0.5", "2"] and low < drop < high  # 2 training seeds
+    assert drop == pytest.approx(5.0 / 0.8, abs=1.5)  # 5 % of examples broken, of ~0.8
+
+    one = ResultsStore(tmp_path / "one.duckdb")
+    add_seed_line(one, "m", [0.8])
+    assert "One training seed so far" in "\n".join(training_seed_section(one))
+
+
+def test_plan_progress_counts_the_runs_with_outcomes(tmp_path):
+    store = ResultsStore(tmp_path / "plan.duckdb")
+    progress = tables.plan_progress(store)
+    assert "outcomes" in progress.columns
+    assert set(progress["outcomes"]) <= {"-"} | {f"0/{n}" for n in range(1, 40)}
+
+
+def test_curves_page_names_the_seeds_and_overlays_them_on_request(monkeypatch, tmp_path):
+    from tests.fixtures.store_fixture import fixture_store_copy
+    from tests.test_app import open_page, vega_spec
+
+    path = fixture_store_copy(tmp_path / "store.duckdb")
+    add_seed_line(ResultsStore(path), "minilm-l6", [0.86, 0.88, 0.90], n=500)
+    monkeypatch.setenv("MBP_STORE", str(path))
+    monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.delenv("MBP_MODE", raising=False)
+    query = {"task": "sst2", "model": "minilm-l6", "lang": "en"}
+    at = open_page("curves", query)
+    captions = [c.value for c in at.caption]
+    assert any("3 training seeds: dev 0.88 ± 0.02" in c for c in captions), captions
+    assert [t.value for t in at.toggle if t.key == "cv_train_seeds"] == [False]
+    charts = len(at.get("vega_lite_chart"))
+    at.toggle(key="cv_train_seeds").set_value(True).run()
+    assert at.query_params["train_seeds"] == ["1"]
+    drawn = [vega_spec(c) for c in at.get("vega_lite_chart")]
+    assert len(drawn) == charts + 1
+    from tests.chart_spec import units
+
+    assert {"seed-curve", "seed-mean", "seed-interval"} <= {u.get("name") for u in units(drawn[-1])}
+    # from a link, and without other seeds the page has neither caption nor toggle
+    assert len(open_page("curves", {**query, "train_seeds": "1"}).get("vega_lite_chart")) == (
+        charts + 1
+    )
+    plain = open_page("curves", {**query, "model": "e5-small", "train_seeds": "1"})
+    assert not [t for t in plain.toggle if t.key == "cv_train_seeds"]
+    assert not any("training seeds" in c.value for c in plain.caption)
+
+
+def test_relative_seed_drops_divide_by_the_seed_mean_unpruned_score():
+    from mbp.analysis.training_seeds import LINE_INTERVAL_COLUMNS, relative_seed_drops
+
+    rows = [["m", "sst2", "en", "posthoc", "importance", 0, f, 3, v, v, v, d, d - 0.01, d + 0.01]
+            for f, v, d in ((0.0, 0.8, 0.0), (0.5, 0.7, 0.1))]  # fmt: skip
+    out = relative_seed_drops(pd.DataFrame(rows, columns=LINE_INTERVAL_COLUMNS))
+    assert len(out) == 1 and out.loc[0, "drop %"] == pytest.approx(12.5)
+    assert (out.loc[0, "low %"], out.loc[0, "high %"]) == pytest.approx((11.25, 13.75))
