@@ -80,7 +80,11 @@ def test_a_shown_line_lists_its_training_seeds_with_their_dev_scores(seeds_store
     store, run_ids = seeds_store
     lines = tables.training_seed_lines(store, [run_ids[0]])
     assert lines["seed_run_id"].tolist() == run_ids and lines["training_seed"].tolist() == [0, 1, 2]
-    assert seed_captions(lines) == ["m · en · importance: 3 training seeds: dev 0.80 ± 0.1"]
+    assert seed_captions(lines) == [
+        "m · en · importance: 3 training seeds: dev 0.80 ± 0.1 (chart: seed 0)"
+    ]
+    picked = seed_captions(tables.training_seed_lines(store, [run_ids[1]]))
+    assert len(picked) == 1 and picked[0].endswith("(chart: seed 1)")
     assert tables.training_seed_lines(store, []).empty
     curves = tables.training_seed_curves(store, run_ids, metric="accuracy")
     assert len(curves) == 9 and sorted(curves["training_seed"].unique()) == [0, 1, 2]
@@ -151,7 +155,7 @@ def test_curves_page_names_the_seeds_and_overlays_them_on_request(monkeypatch, t
     assert [t.value for t in at.toggle if t.key == "cv_train_seeds"] == [False]
     charts = len(at.get("vega_lite_chart"))
     at.toggle(key="cv_train_seeds").set_value(True).run()
-    assert at.query_params["train_seeds"] == ["1"]
+    assert at.query_params["train_seeds"] == "1"
     drawn = [vega_spec(c) for c in at.get("vega_lite_chart")]
     assert len(drawn) == charts + 1
     from tests.chart_spec import units

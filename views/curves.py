@@ -135,6 +135,7 @@ def body() -> None:
         chance=chance_level(sel.task, metric),
     )
     common.chart(fig, f"curves-{sel.task}")
+    _training_seeds(runs, metric=metric, title=title)
     missing = [o for o in orders if o not in set(summary["order_name"])]
     if missing:  # e.g. iterative: offered, but no sweep of this selection ran it
         st.info(
@@ -170,6 +171,34 @@ def body() -> None:
     )
     n = int(summary["n_examples"].max()) if summary["n_examples"].notna().any() else 0
     st.caption(f"{len(summary)} aggregated points · up to {n:,} evaluation examples per language.")
+
+
+def _training_seeds(runs, *, metric: str, title: str) -> None:
+    """Where a shown line has runs of other training seeds: one caption line per such line and
+    a toggle (`train_seeds=1`) drawing each seed's curve, their mean and its interval over
+    seeds and examples. Lines of one seed: nothing."""
+    from mbp.analysis.training_seeds import seed_captions
+    from mbp.figures.seeds import training_seed_curves
+
+    shown = runs.loc[runs["shown"], "run_id"].tolist() if len(runs) else []
+    lines = common.query("training_seed_lines", run_ids=shown)
+    if lines.empty:
+        return
+    c1, c2 = st.columns([4.0, 1.4], vertical_alignment="center")
+    c1.caption("; ".join(seed_captions(lines)))
+    on = c2.toggle(
+        "Training seeds", value=common.param("train_seeds", "0", ["0", "1"]) == "1",
+        key="cv_train_seeds", help="each training seed's curve (thin), their mean (bold) and "
+        "its 95 % interval resampling training seeds, then examples (needs stored outcomes)",
+    )  # fmt: skip
+    common.set_params(train_seeds="1" if on else None)
+    if not on:
+        return
+    ids = lines["seed_run_id"].unique().tolist()
+    curves = common.query("training_seed_curves", run_ids=ids, metric=metric)
+    intervals = common.query("training_seed_intervals", run_ids=ids, metric=metric)
+    fig = training_seed_curves(curves, intervals, metric=metric, title=f"Training seeds · {title}")
+    common.chart(fig, "curves-training-seeds")
 
 
 def _index(options: list[str], value: str) -> int:

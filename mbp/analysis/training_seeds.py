@@ -126,8 +126,9 @@ def seed_siblings(
 
 
 def seed_captions(siblings: pd.DataFrame) -> list[str]:
-    """One line per shown line with several training seeds (`seed_siblings`): "importance · en:
-    3 training seeds: dev 0.80 ± 0.01" (mean ± sample sd of the fine-tunes' dev scores)."""
+    """One line per shown line with several training seeds (`seed_siblings`): "e5-small · en ·
+    importance: 3 training seeds: dev 0.80 ± 0.01 (chart: seed 0)" (mean ± sample sd of the
+    fine-tunes' dev scores; the seed of the run the chart draws)."""
     out = []
     for (_, model, lang, method), part in siblings.groupby(
         ["run_id", "model", "lang", "method"], sort=True
@@ -135,7 +136,9 @@ def seed_captions(siblings: pd.DataFrame) -> list[str]:
         dev = part["dev_value"].dropna()
         score = (f"dev {dev.mean():.2f} ± {dev.std(ddof=1):.1g}" if len(dev) > 1
                  else "dev n/a")  # fmt: skip
-        out.append(f"{model} · {lang} · {method}: {len(part)} training seeds: {score}")
+        drawn = part.loc[part["seed_run_id"] == part["run_id"], "training_seed"]
+        chart = f" (chart: seed {drawn.iloc[0]})" if len(drawn) else ""
+        out.append(f"{model} · {lang} · {method}: {len(part)} training seeds: {score}{chart}")
     return out
 
 
