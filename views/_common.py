@@ -577,7 +577,7 @@ def provenance_line(runs: pd.DataFrame) -> str:
     for ckpt, sha in (
         shown[["checkpoint", "weights_sha256"]].drop_duplicates().itertuples(index=False)
     ):
-        if ckpt:
+        if isinstance(ckpt, str) and ckpt:  # NaN where a shown run has no fine-tune
             ckpts.append(
                 f"`{ckpt[:8]}`" + (f" (weights {sha[:8]})" if isinstance(sha, str) else "")
             )
@@ -605,8 +605,8 @@ def _run_picker(runs: pd.DataFrame, labels: dict[str, str], wanted: list[str], k
             "Pick runs (each replaces the most complete run of its line)",
             list(labels), default=[r for r in wanted if r in labels] if key not in
             st.session_state else None, format_func=labels.get, key=key,
-            help="Default: per line, the run with the most examples, then the most "
-            "finished cells, then the newest.",
+            help="Default: per line, a run fine-tuned with training seed 0, then the one with "
+            "the most examples, then the most finished cells, then the newest.",
         )  # fmt: skip
     table = runs[runs["shown"]].drop(columns=["shown"])
     st.dataframe(table, hide_index=True, column_config={
