@@ -137,7 +137,7 @@ def pruning_curves(
     mode = color_mode(summary)
     y_label = f"% of unpruned {metric}" if relative else metric
     fmt = ".1f" if relative else ".4f"
-    points = _curve_rows(data, mode=mode, band=band)
+    points = _drawn_columns(_curve_rows(data, mode=mode, band=band))
     series = points.drop_duplicates("series")
     domain = series["series"].tolist()
     color = alt.Scale(domain=domain, range=series["color"].tolist())
@@ -162,9 +162,9 @@ def pruning_curves(
     series_legend = legend(symbolType="stroke", symbolOpacity=1.0)
     series_color = alt.Color("color:N", scale=None)
     layers: list[alt.Chart] = []
-    spread = points[points["low"].notna()]
+    spread = points.loc[points["low"].notna(), ["x", "low", "high", "color", "series", "lang"]]
     if len(spread):
-        area = alt.Chart(spread).mark_area(opacity=0.16, interpolate="linear")
+        area = alt.Chart(spread).mark_area(fillOpacity=0.16, interpolate="linear")
         layers.append(role(area.encode(x=x_enc, y=y_of("low"), y2="high:Q",
                                        color=series_color, detail="series:N"), "band"))  # fmt: skip
     if {"ci_low", "ci_high"} <= set(points.columns) and points["ci_low"].notna().any():
@@ -183,7 +183,7 @@ def pruning_curves(
     shapes = alt.Scale(domain=[model_label(m) for m in models],
                        range=[_SYMBOLS[i % len(_SYMBOLS)] for i in range(len(models))])  # fmt: skip
     show_shapes = len(models) > 1 and mode != "model"
-    markers = alt.Chart(points).mark_point(filled=True, size=40, strokeWidth=1.5)
+    markers = alt.Chart(points).mark_point(filled=True, size=40, strokeWidth=1.5, opacity=1.0)
     layers.append(
         role(markers.encode(
             x=x_enc, y=y_enc, color=series_color,
@@ -247,6 +247,19 @@ def _curve_rows(data: pd.DataFrame, *, mode: str, band: Band) -> pd.DataFrame:
                 )
             )  # fmt: skip
     return pd.concat(parts, ignore_index=True)
+
+
+#: what the curve layers read: Altair sanitises every column of a layer's frame on each
+#: to_dict (half of a curves chart's serialisation time with the whole summary attached)
+_DRAWN = (
+    "x", "y", "low", "high", "ci_low", "ci_high", "series", "color", "dash", "width", "fill",
+    "model", "model_label", "lang", "order_name", "protocol", "label", "pct", "heads_pruned",
+    "seeds_range", "flops_saved", "params_saved", "speedup",
+)  # fmt: skip
+
+
+def _drawn_columns(points: pd.DataFrame) -> pd.DataFrame:
+    return points[[c for c in _DRAWN if c in points.columns]]
 
 
 def _seeds_range(part: pd.DataFrame, order: str, seeds: int) -> list[str]:
