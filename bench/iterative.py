@@ -204,7 +204,8 @@ def section(r: IterativeResult) -> Section:
         "model evaluated on the evaluation pairs. mbp's side is the runner's code: the importance "
         "run, then `SweepWork(order='iterative')` cell by cell. Real e5-small weights, "
         f"{r.n_scoring} scoring + {r.n_eval} evaluation XNLI dev pairs ({len(LANGS)} languages, "
-        f"mean length {r.mean_length:.1f} tokens), grid {r.grid}, fp32, all cores, "
+        f"mean length {r.mean_length:.1f} tokens), grid {r.grid}, fp32, "
+        f"{torch.get_num_threads()} torch thread(s), "
         f"{len(r.mbp_s)} interleaved repeats; load average {r.load_start} at the start, "
         f"{r.load_end} at the end.",
         "",
@@ -237,12 +238,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.iterative", description=__doc__)
     parser.add_argument("--per-lang", type=int, default=4, help="scoring and eval pairs per lang")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats")
+    parser.add_argument("--points", type=int, default=len(GRID), help="first grid points to run")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads for both sides (0: all cores)"
+    )
     args = parser.parse_args(argv)
+    if not 2 <= args.points <= len(GRID):
+        parser.error(f"--points {args.points} must be between 2 and {len(GRID)}")
     from bench.report import print_section
     from mbp.engine.device import use_all_cores
 
     use_all_cores()
-    print_section(section(measure(per_lang=args.per_lang, repeats=args.repeats)))
+    if args.threads:  # on a crowded machine, one thread per side waits for no second thread
+        torch.set_num_threads(args.threads)
+    grid = GRID[: args.points]
+    print_section(section(measure(per_lang=args.per_lang, repeats=args.repeats, grid=grid)))
     return 0
 
 
