@@ -156,25 +156,39 @@ def mbp_sweep(
     return [evaluator.metrics(loaded, heads)["accuracy"] for heads in cells]
 
 
+def _first_difference(a: dict[int, list[int]], b: dict[int, list[int]], layers: int) -> int:
+    return next((i for i in range(layers) if set(a.get(i, ())) != set(b.get(i, ()))), layers)
+
+
 def sweep_flops(config, seq_lengths, unique) -> float:
     """FLOPs of one mbp sweep over sequences of these lengths: one unpruned pass (the 0 % cell;
     `PrefixCache` keeps its per-layer states), then every other distinct cell from its first
-    changed layer on (the layers below are the unpruned pass's, not recomputed)."""
-    full = [config.num_attention_heads] * config.num_hidden_layers
+    layer that differs from the unpruned model or from the previous cell, whichever is later
+    (`Evaluator`: the layers below are reused, not recomputed)."""
+    layers = config.num_hidden_layers
+    full = [config.num_attention_heads] * layers
     total = forward_flops(config, seq_lengths, full)
+    previous: dict[int, list[int]] = {}
     for heads in unique:
         if heads:
             kept = kept_heads(config, heads)
-            total += forward_flops(config, seq_lengths, kept, first_layer=min(heads))
+            first = max(min(heads), _first_difference(heads, previous, layers))
+            total += forward_flops(config, seq_lengths, kept, first_layer=first)
+            previous = heads
     return total
 
 
 def padded_lengths(seq_lengths: np.ndarray, batch_size: int) -> np.ndarray:
-    """Each example's width under length-sorted per-batch padding (mbp's batching)."""
+    """Each example's width under mbp's batching: sorted by length, cut where that saves
+    padding (`least_padding_bounds`), each batch padded to its longest."""
+    from itertools import pairwise
+
+    from mbp.engine.batching import least_padding_bounds
+
     order = np.argsort(-seq_lengths, kind="stable")
     out = np.empty_like(seq_lengths)
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+    for start, stop in pairwise(least_padding_bounds(seq_lengths[order], batch_size)):
+        index = order[start:stop]
         out[index] = seq_lengths[index].max()
     return out
 
