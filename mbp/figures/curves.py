@@ -162,7 +162,8 @@ def pruning_curves(
     series_legend = legend(symbolType="stroke", symbolOpacity=1.0)
     series_color = alt.Color("color:N", scale=None)
     layers: list[alt.Chart] = []
-    spread = points.loc[points["low"].notna(), ["x", "low", "high", "color", "series", "lang"]]
+    band_columns = ["x", "low", "high", "color", "series", "model", "lang", "order_name"]
+    spread = points.loc[points["low"].notna(), band_columns]
     if len(spread):
         area = alt.Chart(spread).mark_area(fillOpacity=0.16, interpolate="linear")
         layers.append(role(area.encode(x=x_enc, y=y_of("low"), y2="high:Q",
