@@ -78,6 +78,37 @@ def drawn(chart, name: str) -> tuple[dict, list[dict]]:
     return spec, rows(spec, only(spec, name))
 
 
+LEGEND_CHANNELS = ("color", "fill", "stroke", "strokeDash", "strokeWidth", "shape", "size",
+                   "opacity", "fillOpacity", "strokeOpacity")  # fmt: skip
+
+
+def keys(spec: dict) -> dict[str, list[tuple[str, str, str | None]]]:
+    """Per layer name: (channel, field, legend title) of each encoding that draws a legend (a
+    field, a scale, and a legend not turned off). Vega-Lite merges channels whose field,
+    title and domain match into one key."""
+    out: dict[str, list] = {}
+    for unit in units(spec):
+        for channel, enc in unit.get("encoding", {}).items():
+            if channel not in LEGEND_CHANNELS or not isinstance(enc, dict) or "field" not in enc:
+                continue
+            if enc.get("scale", {}) is None or enc.get("legend", {}) is None:
+                continue
+            title = (enc.get("legend") or {}).get("title")
+            out.setdefault(unit.get("name"), []).append((channel, enc["field"], title))
+    return out
+
+
+def own_colours_off_the_color_channel(spec: dict) -> bool:
+    """No layer draws each row's own colour (scale=None) on `color`: Vega-Lite 6.5 (Streamlit's)
+    folds such layers into the colour scale, and the colour key then no longer merges with a
+    dash key on the same field (two legends in the browser)."""
+    return all(
+        not (isinstance(enc := unit.get("encoding", {}).get("color"), dict)
+             and "scale" in enc and enc["scale"] is None)
+        for unit in units(spec)
+    )  # fmt: skip
+
+
 def by_series(table: list[dict], field: str = "y") -> dict[str, list]:
     out: dict[str, list] = {}
     for row in table:
@@ -193,8 +224,10 @@ def test_pruning_curves_several_models_use_model_colours_and_marker_shapes():
     assert color_mode(frame) == "model"
     spec = pruning_curves(frame, metric="accuracy").to_dict()
     colours = scale_map(only(spec, "curve")["encoding"]["color"])
-    assert colours == {"e5-small · importance": MODEL_COLORS["e5-small"],
-                       "minilm-l6 · importance": MODEL_COLORS["minilm-l6"]}  # fmt: skip
+    assert colours == {"e5-small": MODEL_COLORS["e5-small"],
+                       "minilm-l6": MODEL_COLORS["minilm-l6"]}  # fmt: skip
+    assert keys(spec) == {"curve": [("color", "hue", "model"),
+                                    ("strokeDash", "order_name", "order")]}  # fmt: skip
     shapes = scale_map(only(spec, "points")["encoding"]["shape"])
     assert shapes == {"e5-small": "circle", "minilm-l6": "square"}
 
@@ -206,6 +239,58 @@ def test_pruning_curves_overlaid_protocols_draw_retrain_bolder_with_open_markers
     _, points = drawn(pruning_curves(frame, metric="accuracy"), "curve")
     width = {r["series"]: (r["width"], r["fill"]) for r in points}
     assert width == {"importance · retrain": (3.4, 0.0), "importance · posthoc": (2.2, 1.0)}
+    # the widths are keyed by protocol, beside the order's colour-and-dash key
+    spec = pruning_curves(frame, metric="accuracy").to_dict()
+    assert keys(spec) == {"curve": [("color", "order_name", "order"),
+                                    ("strokeDash", "order_name", "order"),
+                                    ("strokeWidth", "protocol", "protocol")]}  # fmt: skip
+    width_key = only(spec, "curve")["encoding"]["strokeWidth"]
+    assert scale_map(width_key) == {"posthoc": 2.2, "retrain": 3.4}
+
+
+def test_pruning_curves_key_has_one_meaningful_field_per_channel_in_every_colour_mode():
+    # one language: colour and dash both on the order, one key of the orders
+    spec = pruning_curves(summary_frame(), metric="accuracy").to_dict()
+    assert keys(spec) == {"curve": [("color", "order_name", "order"),
+                                    ("strokeDash", "order_name", "order")]}  # fmt: skip
+    assert own_colours_off_the_color_channel(spec)
+    # four languages x three orders: a key of 4 languages and one of 3 orders, not 12 lines
+    frame = summary_frame(
+        langs=("en", "de", "sw", "ur"), orders=("importance", "reverse", "random")
+    )
+    chart = pruning_curves(frame, metric="accuracy", chance=1 / 3)
+    spec = chart.to_dict()
+    assert keys(spec) == {"curve": [("color", "hue", "language"),
+                                    ("strokeDash", "order_name", "order")]}  # fmt: skip
+    curve = only(spec, "curve")["encoding"]
+    assert scale_map(curve["color"]) == {c: LANG_COLORS[c] for c in ("de", "en", "sw", "ur")}
+    assert scale_map(curve["strokeDash"]) == {"importance": DASH_PATTERNS["solid"],
+                                              "reverse": DASH_PATTERNS["dot"],
+                                              "random": DASH_PATTERNS["dash"]}  # fmt: skip
+    assert curve["strokeDash"]["legend"]["symbolStrokeColor"] == "#1F2430"  # dark, not a hue
+    assert curve["detail"]["field"] == "series"  # still one line per language and order
+    assert len({r["series"] for r in rows(spec, only(spec, "curve"))}) == 12
+    # band, points, interval and reference rules colour each row on fill/stroke, not color
+    assert own_colours_off_the_color_channel(spec)
+    assert only(spec, "band")["encoding"]["fill"] == {"field": "color", "scale": None,
+                                                      "type": "nominal"}  # fmt: skip
+    assert only(spec, "points")["encoding"]["stroke"]["scale"] is None
+    # the tooltip still names the whole series
+    tips = only(spec, "points")["encoding"]["tooltip"]
+    assert tips[0] == {"field": "label", "title": "series", "type": "nominal"}
+    labels = {r["label"] for r in rows(spec, only(spec, "points"))}
+    assert "e5-small · sw · reverse · posthoc" in labels
+    # vl-convert draws the keys it is given: language, order
+    import vl_convert as vlc
+
+    legends = vlc.vegalite_to_vega(spec)["legends"]
+    assert sorted(leg["title"] for leg in legends) == ["language", "order"]
+    # two models and two languages: the models' marker shapes get the third key
+    two = summary_frame(models=("e5-small", "minilm-l6"), langs=("en", "de"))
+    spec = pruning_curves(two, metric="accuracy").to_dict()
+    assert keys(spec) == {"curve": [("color", "hue", "language"),
+                                    ("strokeDash", "order_name", "order")],
+                          "points": [("shape", "model_label", "model")]}  # fmt: skip
 
 
 def test_pruning_curves_chance_line_is_labelled_absolute_and_relative():
@@ -321,7 +406,21 @@ def test_headline_and_bars():
     (series,) = {r["series"] for r in points}
     assert "mean of 2 languages" in series
     assert points[0]["mean"] == pytest.approx(100.0)
-    assert scale_map(only(spec, "curve")["encoding"]["color"]) == {series: MODEL_COLORS["e5-small"]}
+    assert scale_map(only(spec, "curve")["encoding"]["color"]) == {
+        "e5-small": MODEL_COLORS["e5-small"]
+    }
+    # a key of models (colour) and one of tasks (dash), each line kept apart by its series
+    two = pd.concat([summary_frame(langs=("en", "sw")).assign(task="xnli"),
+                     summary_frame(models=("minilm-l6",)).assign(task="sst2")])  # fmt: skip
+    spec = headline_curves(two).to_dict()
+    assert keys(spec) == {"curve": [("color", "model_label", "model"),
+                                    ("strokeDash", "task_label", "task")]}  # fmt: skip
+    curve = only(spec, "curve")["encoding"]
+    assert scale_map(curve["strokeDash"]) == {
+        "sst2": DASH_PATTERNS["solid"],
+        "xnli (mean of 2 languages)": DASH_PATTERNS["dash"],
+    }
+    assert curve["detail"]["field"] == "series" and curve["tooltip"][0]["field"] == "series"
     spec, bars = drawn(reliance_bars(reliance_frame(), model="e5-small"), "bars")
     assert [r["color"] for r in bars] == [LANG_COLORS[c] for c in ("en", "de", "tr", "sw")]
     assert spec["title"]["text"] == "Bottom vs top layers · e5-small on XNLI"

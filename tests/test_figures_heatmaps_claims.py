@@ -28,6 +28,7 @@ from mbp.figures.claims import GROUP_COLORS, X_TITLE, Y_TITLE
 from mbp.figures.heatmaps import NOISE_LABEL
 from mbp.tasks.registry import XNLI_LANGUAGES
 from tests.chart_spec import layers, mark_type, rows, scale_map, units
+from tests.test_figures import keys, own_colours_off_the_color_channel
 
 
 def only(spec: dict, name: str) -> dict:
@@ -271,8 +272,17 @@ def test_claim2_is_a_mean_with_a_band_a_few_languages_and_distinct_glue_lines():
     assert len(styles) == 4  # no two GLUE lines look alike
     assert not {color[s] for s in glue} & set(LANG_COLORS.values())  # no language hue
     assert len(color) <= 8  # was 15 languages + mean + 4 GLUE lines
-    # one legend, the lines' (colour and dash merged); markers and labels add none
-    assert only(spec, "markers")["encoding"]["color"]["scale"] is None
+    # one key of the lines (colour and dash on one field, title and legend: merged, so each
+    # entry shows its line's dash) plus the band's; markers and labels add none and keep off
+    # `color` (Vega-Lite 6.5 would then split the lines' key in two)
+    line_key = [("color", "series", None), ("strokeDash", "series", None)]
+    assert keys(spec) == {"xnli-band": [("fill", "band", None)], "xnli-mean": line_key,
+                          "xnli": line_key, "glue": line_key}  # fmt: skip
+    assert own_colours_off_the_color_channel(spec)
+    glue_enc = only(spec, "glue")["encoding"]
+    assert glue_enc["color"]["legend"] == glue_enc["strokeDash"]["legend"]
+    assert only(spec, "markers")["encoding"]["fill"]["scale"] is None
+    assert "opacity" not in only(spec, "markers")["mark"]  # would darken the band's key symbol
     ends = rows(spec, only(spec, "end-label"))
     assert sorted(e["task"] for e in ends) == ["mnli", "mrpc", "qnli", "sst2"]
     assert all(e["x"] == pytest.approx(30) for e in ends)  # each labelled at its end

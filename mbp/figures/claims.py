@@ -12,7 +12,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from mbp.figures.layout import TEXT_COLOR, empty_figure, legend, role, style
+from mbp.figures.layout import TEXT_COLOR, empty_figure, legend, own_colour, role, style
 from mbp.figures.palette import dash_pattern, lang_color, model_color, model_label
 from mbp.figures.scatter import reliance_scatter
 
@@ -49,8 +49,10 @@ def _y() -> alt.Y:
     return alt.Y("y:Q", title=Y_TITLE, axis=alt.Axis(labelExpr=_PERCENT))
 
 
-def _interval_bars(base: alt.Chart, color: alt.Color) -> alt.Chart:
-    """A 95 % interval as an error bar at each point that has one."""
+def _interval_bars(base: alt.Chart, color: alt.Color | alt.Stroke) -> alt.Chart:
+    """A 95 % interval as an error bar at each point that has one, coloured by `color` (the
+    lines' scale) or each row's own colour (`own_colour("stroke")`)."""
+    channel = "stroke" if isinstance(color, alt.Stroke) else "color"
     bars = (
         base.transform_filter("isValid(datum.low) && isValid(datum.high)")
         .mark_errorbar(ticks=True, thickness=1.5)
@@ -58,7 +60,7 @@ def _interval_bars(base: alt.Chart, color: alt.Color) -> alt.Chart:
             x="x:Q",
             y=alt.Y("low:Q", title=Y_TITLE),
             y2="high:Q",
-            color=color,
+            **{channel: color},
             tooltip=[
                 alt.Tooltip("series:N", title="line"),
                 alt.Tooltip("x:Q", title="% pruned", format=".0f"),
@@ -181,14 +183,13 @@ def claim2_figure(table: pd.DataFrame) -> alt.TopLevelMixin:
     key = legend(None, symbolType="stroke", symbolSize=300)  # strokes show each line's dash
     key.columns = 2  # long labels: two a row fit the page's chart column
     color = alt.Color("series:N", sort=names, legend=key, scale=colors)
-    # the dash keeps no legend of its own: Streamlit's Vega-Lite did not merge it into the
-    # colour legend (every line twice); the end labels name the GLUE lines on the plot
-    dash = alt.StrokeDash("series:N", sort=names, legend=None, scale=alt.Scale(
+    # the same field and legend on dash: Vega-Lite merges the two into one key whose strokes
+    # show each line's colour and dash
+    dash = alt.StrokeDash("series:N", sort=names, legend=key, scale=alt.Scale(
         domain=names, range=[dash_pattern(s[2]) for s in styles]))  # fmt: skip
-    # markers, widths, error bars and end labels take each row's own look (scale=None): one
-    # legend only, the lines' (a second channel on "series" would be merged into it)
+    # markers, widths, error bars and end labels take each row's own look (scale=None), on
+    # fill/stroke, never on color (`own_colour`): the lines' key stays the only one
     width = alt.StrokeWidth("width:Q", scale=None)
-    literal = alt.Color("color:N", scale=None)
     tooltip = [alt.Tooltip("series:N", title="line"),
                alt.Tooltip("x:Q", title="% pruned", format=".0f"),
                alt.Tooltip("y:Q", title="relative drop (%)", format=".1f")]  # fmt: skip
@@ -205,21 +206,24 @@ def claim2_figure(table: pd.DataFrame) -> alt.TopLevelMixin:
             ), name))  # fmt: skip
     marked = lines[lines["role"].isin(["xnli-mean", "glue"])]
     if len(marked):  # markers on the mean and on the GLUE lines (a shape per task)
+        # full fill/stroke opacity, not `opacity`: a mark's opacity would carry over to the
+        # band's fill key (the markers' fill shares its channel) and darken that symbol
         points = base.transform_filter("datum.role != 'xnli'").mark_point(
-            filled=True, size=55, opacity=1
+            filled=True, size=55, fillOpacity=1, strokeOpacity=1
         ).encode(
-            x=_x(), y=_y(), color=literal, shape=alt.Shape("marker:N", scale=None),
+            x=_x(), y=_y(), fill=own_colour("fill"), stroke=own_colour("stroke"),
+            shape=alt.Shape("marker:N", scale=None),
             tooltip=tooltip,
         )  # fmt: skip
         layers.append(role(points, "markers"))
     if _has_interval(table):
-        layers.append(_interval_bars(base, literal))
+        layers.append(_interval_bars(base, own_colour("stroke")))
     if len(glue):  # the task's name at the end of its line
         ends = lines[lines["role"] == "glue"].sort_values("x").groupby("series").tail(1)
         labels = (
             alt.Chart(ends)
             .mark_text(align="left", dx=6, fontSize=11)
-            .encode(x="x:Q", y="y:Q", text="task:N", color=literal)
+            .encode(x="x:Q", y="y:Q", text="task:N", fill=own_colour("fill"))
         )
         layers.append(role(labels, "end-label"))
     # room for the end labels; the width is a default for images (the page stretches it)

@@ -15,7 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from mbp.figures.layout import TEXT_COLOR, empty_figure, legend, role, style
+from mbp.figures.layout import TEXT_COLOR, empty_figure, legend, own_colour, role, style
 from mbp.figures.palette import (
     REFERENCE_COLOR,
     dash_pattern,
@@ -138,10 +138,6 @@ def pruning_curves(
     y_label = f"% of unpruned {metric}" if relative else metric
     fmt = ".1f" if relative else ".4f"
     points = _drawn_columns(_curve_rows(data, mode=mode, band=band))
-    series = points.drop_duplicates("series")
-    domain = series["series"].tolist()
-    color = alt.Scale(domain=domain, range=series["color"].tolist())
-    dashes = alt.Scale(domain=domain, range=[dash_pattern(d) for d in series["dash"]])
     x_max = float(np.nanmax(data["x"])) if len(data) else 100.0
     x_min = 1.0 if x == "speedup" else 0.0
     x_end = 100.0 if x == "heads" else x_max
@@ -156,29 +152,24 @@ def pruning_curves(
         return alt.Y(f"{field}:Q", title=y_label, scale=alt.Scale(zero=False), axis=y_axis)
 
     y_enc = y_of("y")
-    # the legend comes from the curve layer alone (colour and dash on one layer merge into one
-    # legend); the other layers take each row's colour as it is (scale=None), so no layer can
-    # add or split a legend
-    series_legend = legend(symbolType="stroke", symbolOpacity=1.0)
-    series_color = alt.Color("color:N", scale=None)
+    # the key comes from the curve layer alone: colour (order, language or model, as
+    # `color_mode` says), dash (order) and, with both protocols, line width; every other layer
+    # takes each row's own colour on fill/stroke (`own_colour`), so none adds or splits a legend
     layers: list[alt.Chart] = []
     band_columns = ["x", "low", "high", "color", "series", "model", "lang", "order_name"]
     spread = points.loc[points["low"].notna(), band_columns]
     if len(spread):
         area = alt.Chart(spread).mark_area(fillOpacity=0.16, interpolate="linear")
         layers.append(role(area.encode(x=x_enc, y=y_of("low"), y2="high:Q",
-                                       color=series_color, detail="series:N"), "band"))  # fmt: skip
+                                       fill=own_colour("fill"), detail="series:N"), "band"))  # fmt: skip
     if {"ci_low", "ci_high"} <= set(points.columns) and points["ci_low"].notna().any():
         bars = alt.Chart(points[points["ci_low"].notna()]).mark_rule(strokeWidth=1.2)
         layers.append(role(bars.encode(x=x_enc, y=y_of("ci_low"), y2="ci_high:Q",
-                                       color=series_color), "interval"))  # fmt: skip
+                                       stroke=own_colour("stroke")), "interval"))  # fmt: skip
     lines = alt.Chart(points).mark_line()
     layers.append(
-        role(lines.encode(
-            x=x_enc, y=y_enc, color=alt.Color("series:N", scale=color, legend=series_legend),
-            strokeDash=alt.StrokeDash("series:N", scale=dashes, legend=series_legend),
-            strokeWidth=alt.StrokeWidth("width:Q", scale=None), order="x:Q",
-        ), "curve")
+        role(lines.encode(x=x_enc, y=y_enc, **curve_key(points, mode), detail="series:N",
+                          order="x:Q"), "curve")
     )  # fmt: skip
     models = sorted(summary["model"].unique())
     shapes = alt.Scale(domain=[model_label(m) for m in models],
@@ -187,8 +178,7 @@ def pruning_curves(
     markers = alt.Chart(points).mark_point(filled=True, size=40, strokeWidth=1.5, opacity=1.0)
     layers.append(
         role(markers.encode(
-            x=x_enc, y=y_enc, color=series_color,
-            stroke=alt.Stroke("color:N", scale=None),
+            x=x_enc, y=y_enc, fill=own_colour("fill"), stroke=own_colour("stroke"),
             fillOpacity=alt.FillOpacity("fill:Q", scale=None),
             shape=alt.Shape("model_label:N", scale=shapes,
                             legend=legend("model") if show_shapes else None),
@@ -207,6 +197,52 @@ def pruning_curves(
         layers += chance_layers(raw, chance, relative=relative, fmt=fmt, x_enc=x_enc,
                                 y_enc=y_enc, x_min=x_min)  # fmt: skip
     return style(alt.layer(*layers), title=title, height=height)
+
+
+#: the colour legend's title per `color_mode`
+KEY_TITLES = {"order": "order", "lang": "language", "model": "model"}
+#: line widths: retrain drawn bolder when both protocols are overlaid
+PROTOCOL_WIDTHS = {"posthoc": 2.2, "retrain": 3.4}
+
+
+def curve_key(points: pd.DataFrame, mode: str) -> dict[str, alt.Color | alt.StrokeDash |
+                                                             alt.StrokeWidth]:  # fmt: skip
+    """The curve layer's colour, dash and width encodings: one meaningful field each (colour:
+    order, language or model; dash: order; width: protocol, keyed only when both are drawn),
+    so the key reads "4 languages + 3 orders", not one entry per line. With one language the
+    colour is the order too: one field on both channels, which Vega-Lite merges into one key.
+    """
+    hues = points.drop_duplicates("hue")
+    orders = sorted(points["order_name"].unique(), key=_order_key)
+    colour_field = "order_name" if mode == "order" else "hue"
+    colour_domain = orders if mode == "order" else hues["hue"].tolist()
+    colour_range = ([order_color(o) for o in orders] if mode == "order"
+                    else hues["color"].tolist())  # fmt: skip
+    # a dash-only key draws its strokes dark (Vega's default grey reads as a colour)
+    dash_extra = {} if mode == "order" else {"symbolStrokeColor": TEXT_COLOR}
+    key = {
+        "color": alt.Color(f"{colour_field}:N", scale=alt.Scale(domain=colour_domain,
+                           range=colour_range), legend=_key_legend(KEY_TITLES[mode], len(colour_domain))),
+        "strokeDash": alt.StrokeDash("order_name:N", scale=alt.Scale(domain=orders,
+                                     range=[dash_pattern(order_dash(o)) for o in orders]),
+                                     legend=_key_legend("order", len(orders), **dash_extra)),
+    }  # fmt: skip
+    protocols = sorted(points["protocol"].unique())
+    if len(protocols) > 1:
+        widths = _key_legend("protocol", len(protocols), symbolStrokeColor=TEXT_COLOR)
+        widths.symbolStrokeWidth = alt.Undefined  # the symbols show each protocol's own width
+        key["strokeWidth"] = alt.StrokeWidth("protocol:N", legend=widths, scale=alt.Scale(
+            domain=protocols, range=[PROTOCOL_WIDTHS.get(p, 2.2) for p in protocols]))  # fmt: skip
+    else:
+        key["strokeWidth"] = alt.StrokeWidth("width:Q", scale=None)
+    return key
+
+
+def _key_legend(title: str, entries: int, **extra) -> alt.Legend:
+    """A key of strokes long enough (~20 px) to show a dash, its entries in one row (up to 6)."""
+    key = legend(title, symbolType="stroke", symbolSize=400, symbolOpacity=1.0, **extra)
+    key.columns = min(entries, 6)
+    return key
 
 
 def _curve_rows(data: pd.DataFrame, *, mode: str, band: Band) -> pd.DataFrame:
@@ -240,7 +276,9 @@ def _curve_rows(data: pd.DataFrame, *, mode: str, band: Band) -> pd.DataFrame:
                     color={"order": order_color(order), "lang": lang_color(lang)}.get(
                         mode, model_color(model)
                     ),
-                    dash=order_dash(order), width=3.4 if bold else 2.2, fill=0.0 if bold else 1.0,
+                    dash=order_dash(order), width=PROTOCOL_WIDTHS["retrain" if bold else "posthoc"],
+                    fill=0.0 if bold else 1.0,
+                    hue={"order": order, "lang": lang}.get(mode, model_label(model)),
                     model_label=model_label(model), y=part["mean"].astype(float),
                     pct=part["fraction"].astype(float) * 100.0, low=low, high=high,
                     label=f"{model_label(model)} · {lang} · {order} · {protocol}",
@@ -253,7 +291,8 @@ def _curve_rows(data: pd.DataFrame, *, mode: str, band: Band) -> pd.DataFrame:
 #: what the curve layers read: Altair sanitises every column of a layer's frame on each
 #: to_dict (half of a curves chart's serialisation time with the whole summary attached)
 _DRAWN = (
-    "x", "y", "low", "high", "ci_low", "ci_high", "series", "color", "dash", "width", "fill",
+    "x", "y", "low", "high", "ci_low", "ci_high", "series", "hue", "color", "dash", "width",
+    "fill",
     "model", "model_label", "lang", "order_name", "protocol", "label", "pct", "heads_pruned",
     "seeds_range", "flops_saved", "params_saved", "speedup",
 )  # fmt: skip
@@ -370,7 +409,7 @@ def _reference_layers(
     if rows.empty:
         return []
     rule = alt.Chart(rows).mark_rule(strokeDash=dash_pattern("dot"), strokeWidth=1.3, opacity=0.9)
-    out = [role(rule.encode(y=y_enc, color=alt.Color("color:N", scale=None),
+    out = [role(rule.encode(y=y_enc, stroke=own_colour("stroke"),
                             tooltip=alt.Tooltip("tip:N", title=None)), "reference")]  # fmt: skip
     if len(rows) == 1:  # one unpruned line: say so on the plot, at its right end
         text = alt.Chart(rows.assign(x=x_end)).mark_text(

@@ -42,6 +42,19 @@ def legend(title: str | None = None, **extra: Any) -> alt.Legend:
     )  # fmt: skip
 
 
+def own_colour(channel: Literal["fill", "stroke"], field: str = "color") -> alt.Fill | alt.Stroke:
+    """Each row's colour as it is (scale=None), on `fill` (areas, filled points, text) or
+    `stroke` (rules, lines, point outlines): never on `color` in a chart whose legend is on
+    `color`. Vega-Lite 6.5 (Streamlit's) folds such layers into the shared colour scale, and the
+    colour legend then no longer merges with a dash legend on the same field: two legends in
+    the browser, one vl-convert (up to 6.4) does not show.
+    """
+    if channel not in ("fill", "stroke"):
+        raise ValueError(f"channel must be 'fill' or 'stroke', got {channel!r}")
+    encoding = alt.Fill if channel == "fill" else alt.Stroke
+    return encoding(f"{field}:N", scale=None)
+
+
 def style(
     chart: Any, *, title: str | None = None, height: int | None = 440, width: int | None = 640
 ) -> Any:

@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 
 from mbp.figures.curves import relative_values
-from mbp.figures.layout import empty_figure, hrule, legend, role, style, vrule
+from mbp.figures.layout import TEXT_COLOR, empty_figure, hrule, legend, role, style, vrule
 from mbp.figures.palette import REFERENCE_COLOR, dash_pattern, lang_color, model_color, model_label
 from mbp.figures.scatter import RELIANCE_TITLE, reliance_intervals
 
@@ -18,7 +18,8 @@ def headline_curves(
 ) -> alt.LayerChart | alt.Chart:
     """% of the unpruned score vs % heads pruned, one line per (model, task), `order` only.
 
-    XNLI lines average the languages' relative scores. Colour = model, dash = task.
+    XNLI lines average the languages' relative scores. Colour = model, dash = task (a key
+    each).
     """
     data = summary[summary["order_name"] == order] if len(summary) else summary
     if data.empty:
@@ -28,34 +29,35 @@ def headline_curves(
         mean=("mean", "mean"), langs=("lang", "nunique")
     )
     tasks = sorted(grouped["task"].unique())
+    langs = grouped.groupby("task")["langs"].max()
+    task_labels = {t: f"{t} (mean of {langs[t]} languages)" if langs[t] > 1 else t for t in tasks}
     parts = []
     for (model, task), part in grouped.groupby(["model", "task"], sort=True):
         n = int(part["langs"].max())
         label = f"{model_label(model)} · {task}" + (f" (mean of {n} languages)" if n > 1 else "")
         parts.append(
             part.sort_values("fraction").assign(
-                series=label, color=model_color(model),
-                dash=_TASK_DASH[tasks.index(task) % len(_TASK_DASH)],
+                series=label, model_label=model_label(model), task_label=task_labels[task],
                 pct=part["fraction"] * 100.0,
             )
         )  # fmt: skip
     rows = pd.concat(parts, ignore_index=True)
-    series = rows.drop_duplicates("series")
-    domain = series["series"].tolist()
-    shared = legend(symbolType="stroke")
-    color = alt.Color("series:N", scale=alt.Scale(domain=domain, range=series["color"].tolist()),
-                      legend=shared)  # fmt: skip
-    dash = alt.StrokeDash(
-        "series:N", legend=shared,
-        scale=alt.Scale(domain=domain, range=[dash_pattern(d) for d in series["dash"]]),
-    )  # fmt: skip
+    # two keys, one meaningful field each (model: colour, task: dash), not one entry per line
+    models = sorted(grouped["model"].unique())
+    key = {"symbolType": "stroke", "symbolSize": 400}  # strokes long enough to show a dash
+    color = alt.Color("model_label:N", legend=legend("model", **key), scale=alt.Scale(
+        domain=[model_label(m) for m in models], range=[model_color(m) for m in models]))  # fmt: skip
+    dash = alt.StrokeDash("task_label:N", legend=legend("task", symbolStrokeColor=TEXT_COLOR, **key),
+        scale=alt.Scale(domain=[task_labels[t] for t in tasks],
+                        range=[dash_pattern(_TASK_DASH[i % len(_TASK_DASH)])
+                               for i in range(len(tasks))]))  # fmt: skip
     lines = alt.Chart(rows).mark_line(strokeWidth=2.4, point=alt.OverlayMarkDef(size=25))
     curves = lines.encode(
         x=alt.X("pct:Q", title="% of attention heads pruned",
                 axis=alt.Axis(labelExpr="datum.label + '%'")),
         y=alt.Y("mean:Q", title="% of unpruned score", scale=alt.Scale(zero=False),
                 axis=alt.Axis(labelExpr="datum.label + '%'")),
-        color=color, strokeDash=dash, order="pct:Q",
+        color=color, strokeDash=dash, detail="series:N", order="pct:Q",
         tooltip=[alt.Tooltip("series:N", title="model · task"),
                  alt.Tooltip("pct:Q", title="% of heads pruned", format=".0f"),
                  alt.Tooltip("mean:Q", title="% of the unpruned score", format=".1f")],
