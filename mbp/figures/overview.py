@@ -6,7 +6,16 @@ import altair as alt
 import pandas as pd
 
 from mbp.figures.curves import relative_values
-from mbp.figures.layout import TEXT_COLOR, empty_figure, hrule, legend, role, style, vrule
+from mbp.figures.layout import (
+    TEXT_COLOR,
+    empty_figure,
+    hrule,
+    legend,
+    own_colour,
+    role,
+    style,
+    vrule,
+)
 from mbp.figures.palette import REFERENCE_COLOR, dash_pattern, lang_color, model_color, model_label
 from mbp.figures.scatter import RELIANCE_TITLE, reliance_intervals
 
@@ -38,6 +47,7 @@ def headline_curves(
         parts.append(
             part.sort_values("fraction").assign(
                 series=label, model_label=model_label(model), task_label=task_labels[task],
+                color=model_color(model),
                 pct=part["fraction"] * 100.0,
             )
         )  # fmt: skip
@@ -51,20 +61,37 @@ def headline_curves(
         scale=alt.Scale(domain=[task_labels[t] for t in tasks],
                         range=[dash_pattern(_TASK_DASH[i % len(_TASK_DASH)])
                                for i in range(len(tasks))]))  # fmt: skip
-    lines = alt.Chart(rows).mark_line(strokeWidth=2.4, point=alt.OverlayMarkDef(size=25))
-    curves = lines.encode(
-        x=alt.X("pct:Q", title="% of attention heads pruned",
-                axis=alt.Axis(labelExpr="datum.label + '%'")),
-        y=alt.Y("mean:Q", title="% of unpruned score", scale=alt.Scale(zero=False),
-                axis=alt.Axis(labelExpr="datum.label + '%'")),
-        color=color, strokeDash=dash, detail="series:N", order="pct:Q",
-        tooltip=[alt.Tooltip("series:N", title="model · task"),
-                 alt.Tooltip("pct:Q", title="% of heads pruned", format=".0f"),
-                 alt.Tooltip("mean:Q", title="% of the unpruned score", format=".1f")],
-    )  # fmt: skip
+    x = alt.X(
+        "pct:Q", title="% of attention heads pruned", axis=alt.Axis(labelExpr="datum.label + '%'")
+    )
+    y = alt.Y("mean:Q", title="% of unpruned score", scale=alt.Scale(zero=False),
+              axis=alt.Axis(labelExpr="datum.label + '%'"))  # fmt: skip
+    tooltip = [alt.Tooltip("series:N", title="model · task"),
+               alt.Tooltip("pct:Q", title="% of heads pruned", format=".0f"),
+               alt.Tooltip("mean:Q", title="% of the unpruned score", format=".1f")]  # fmt: skip
+    curves = (
+        alt.Chart(rows)
+        .mark_line(strokeWidth=2.4)
+        .encode(
+            x=x,
+            y=y,
+            color=color,
+            strokeDash=dash,
+            detail="series:N",
+            order="pct:Q",
+            tooltip=tooltip,
+        )
+    )
+    # the markers are a layer of their own, coloured on fill: a line's point overlay would
+    # carry the dash too and turn the task key's strokes into empty dots
+    points = (
+        alt.Chart(rows)
+        .mark_point(filled=True, size=25, fillOpacity=1)
+        .encode(x=x, y=y, fill=own_colour("fill"), tooltip=tooltip)
+    )
     unpruned = hrule(100.0, REFERENCE_COLOR, width=1.2, label="unpruned score = 100%")
     return style(
-        alt.layer(unpruned, role(curves, "curve")),
+        alt.layer(unpruned, role(curves, "curve"), role(points, "points")),
         title=f"How much of the score survives pruning ({order} order)",
         height=420,
     )
