@@ -57,7 +57,9 @@ def headline_curves(
     key = {"symbolType": "stroke", "symbolSize": 400}  # strokes long enough to show a dash
     color = alt.Color("model_label:N", legend=legend("model", **key), scale=alt.Scale(
         domain=[model_label(m) for m in models], range=[model_color(m) for m in models]))  # fmt: skip
-    dash = alt.StrokeDash("task_label:N", legend=legend("task", symbolStrokeColor=TEXT_COLOR, **key),
+    task_key = legend("task", symbolStrokeColor=TEXT_COLOR, **key)
+    task_key.columns = 2  # half a page wide: a third column ran off the chart
+    dash = alt.StrokeDash("task_label:N", legend=task_key,
         scale=alt.Scale(domain=[task_labels[t] for t in tasks],
                         range=[dash_pattern(_TASK_DASH[i % len(_TASK_DASH)])
                                for i in range(len(tasks))]))  # fmt: skip
