@@ -42,7 +42,7 @@ def latency(model, encoded, pad_id: int, *, batch: int, repeats: int) -> list[Pr
     layers, heads = model_shape(model)
     ranking = prune_order(None, "random", seed=0, shape=(layers, heads))
     chosen = median_window(encoded, batch)
-    (inputs,) = [b.inputs for b in length_sorted_batches(chosen, batch, pad_id)]
+    (inputs,) = [b.inputs for b in length_sorted_batches(chosen, batch, pad_id, save_padding=False)]
     width = inputs["input_ids"].shape[1]
     models, results = [], []
     for level in LEVELS:

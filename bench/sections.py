@@ -575,7 +575,7 @@ def _forward(model, encoded, pad: int) -> None:
     from mbp.engine.batching import length_sorted_batches
 
     with torch.inference_mode():
-        for b in length_sorted_batches(encoded, len(encoded.input_ids), pad):
+        for b in length_sorted_batches(encoded, len(encoded.input_ids), pad, save_padding=False):
             model(**b.inputs)
 
 

@@ -54,6 +54,24 @@ def test_bucketed_batches_cover_every_example_once_padded_per_batch(tiny_tokeniz
     assert bucketed_width < 0.8 * random_width
 
 
+def test_default_training_batches_are_the_shuffled_batches_whole(tiny_tokenizer):
+    """One optimiser step per shuffled batch of `batch_size`: evaluation's padding-saving cuts
+    (least_padding_bounds) must not split a training batch, which would change the recipe's
+    weights under an unchanged checkpoint key."""
+    from mbp.engine.finetune import _shuffled_batches
+
+    encoded = _encoded(tiny_tokenizer, 203)  # lengths 3..31: cuts would save padding here
+    rng = np.random.default_rng(0)
+    order = np.random.default_rng(0).permutation(203)
+    batches = list(_shuffled_batches(encoded, 32, 0, "cpu", rng))
+    assert [len(b.index) for b in batches] == [32] * 6 + [11]
+    for k, b in enumerate(batches):  # the k-th shuffled chunk, rows longest first
+        ids, mask = b.inputs["input_ids"], b.inputs["attention_mask"]
+        rows = sorted(tuple(ids[r, : int(mask[r].sum())].tolist()) for r in range(len(ids)))
+        chunk = order[32 * k : 32 * (k + 1)]
+        assert rows == sorted(tuple(encoded.input_ids[i].tolist()) for i in chunk)
+
+
 def test_bucketed_order_is_random_yet_reproducible():
     lengths = np.random.default_rng(0).integers(3, 60, size=500)
     a = bucketed_order(lengths, 16, np.random.default_rng(7))

@@ -26,16 +26,27 @@ class Batch:
 
 
 def length_sorted_batches(
-    encoded, batch_size: int, pad_id: int, device: str | torch.device = "cpu"
+    encoded,
+    batch_size: int,
+    pad_id: int,
+    device: str | torch.device = "cpu",
+    *,
+    save_padding: bool = True,
 ) -> Iterator[Batch]:
     """Yield batches of `encoded` (an `mbp.tasks.Encoded`), longest first, padded per batch,
-    at most `batch_size` each, cut where that saves padding (`least_padding_bounds`).
+    at most `batch_size` each, cut where that saves padding (`least_padding_bounds`), or in
+    fixed chunks of `batch_size` with `save_padding=False`.
 
-    Longest first, so the first batch shows the peak memory at once.
+    Longest first, so the first batch shows the peak memory at once. Evaluation and scoring
+    may cut anywhere (an example's result does not depend on its batch); training must not:
+    a training batch is one optimiser step, so the fine-tune asks for fixed chunks.
     """
     lengths = _lengths(encoded)
     order = np.argsort(-lengths, kind="stable")
-    bounds = least_padding_bounds(lengths[order], batch_size)
+    if save_padding:
+        bounds = least_padding_bounds(lengths[order], batch_size)
+    else:
+        bounds = [*range(0, len(order), batch_size), len(order)]
     for start, stop in itertools.pairwise(bounds):
         yield padded_batch(encoded, order[start:stop], pad_id, device, lengths)
 

@@ -123,7 +123,7 @@ def _shuffled_batches(encoded, batch_size: int, pad_id: int, device, rng: np.ran
             labels=np.asarray(encoded.labels)[idx],
             ids=np.asarray(encoded.ids)[idx],
         )
-        yield from length_sorted_batches(part, len(idx), pad_id, device)
+        yield from length_sorted_batches(part, len(idx), pad_id, device, save_padding=False)
 
 
 def finetune(
