@@ -148,9 +148,10 @@ PAGES: dict[str, tuple[str, int, Callable]] = {
     "claims": ("claims", 3, _change_claims),
     "runs": ("runs", 0, _change_runs),
 }
-# Paper claims draws only its open protocol tab (lazy tabs, one tab per protocol): over
-# precomputed/ that tab drew 1 chart (measured 2026-12-02, --stores shipped)
-CHARTS_HERE = {"shipped": {"claims": 1}}
+# Where a store lacks results a page would chart: store -> page -> charts it draws. Paper
+# claims draws only its open protocol tab (the retrain one); since precomputed/ holds the whole
+# plan that tab draws all 3 claim charts (measured 2026-12-02, --stores shipped), so no entry.
+CHARTS_HERE: dict[str, dict[str, int]] = {}
 
 
 def _split(probe: dict, start_ms: float, done_ms: float, server_from_ms: float) -> dict:
