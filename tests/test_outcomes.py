@@ -98,6 +98,7 @@ def test_the_curves_page_draws_the_intervals_as_error_bars(stored, monkeypatch, 
 
     from streamlit.testing.v1 import AppTest
 
+    from tests.chart_spec import rows
     from tests.test_app import figures, roles
 
     monkeypatch.setenv("MBP_STORE", str(stored.path))
@@ -110,12 +111,14 @@ def test_the_curves_page_draws_the_intervals_as_error_bars(stored, monkeypatch, 
                             "orders": "importance,random", "ci": "1"})  # fmt: skip
     at.switch_page("views/curves.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    (fig,) = figures(at)
-    curves = {t.meta["order"]: t for t in roles(fig, "curve")}
-    bars = curves["importance"].error_y
-    assert bars.array is not None and len(bars.array) == 5
-    assert (np.asarray(bars.array) >= 0).all() and np.asarray(bars.arrayminus)[-1] >= 0
-    assert curves["random"].error_y.array is None  # two seeds: the seed band instead
+    (spec,) = figures(at)
+    (bars,) = roles(spec, "interval")  # one error-bar layer: a rule per point from low to high
+    drawn = rows(spec, bars)
+    # importance (one seed): an interval at each of its 5 points; random (two seeds): none,
+    # its seed band shows the spread instead
+    assert len(drawn) == 5 and {r["series"] for r in drawn} == {"importance"}
+    assert all(r["ci_low"] <= r["y"] <= r["ci_high"] for r in drawn)
+    assert any(r["ci_high"] > r["ci_low"] for r in drawn)
     at.toggle(key="cv_ci").set_value(False).run()
-    (fig,) = figures(at)
-    assert all(t.error_y.array is None for t in roles(fig, "curve"))
+    (spec,) = figures(at)
+    assert roles(spec, "interval") == []

@@ -105,8 +105,12 @@ def plan_progress(store: ResultsStore) -> pd.DataFrame:
     """The paper reproduction plan (`mbp precompute`), one row per step: runs done/unfinished/
     not started, how many have per-example outcomes (`outcomes`) and the step's state, from the
     stored runs."""
-    from mbp.experiments.plan import paper_plan, plan_status, store_runs_with_cell_seconds
-    from mbp.experiments.precompute import with_outcome_flags
+    from mbp.experiments.plan import (
+        paper_plan,
+        plan_status,
+        store_runs_with_cell_seconds,
+        with_outcome_flags,
+    )
 
     have = store.sql("SELECT DISTINCT run_id FROM outcomes")["run_id"]
     runs = with_outcome_flags(store_runs_with_cell_seconds(store), have)

@@ -292,6 +292,12 @@ def runs_with_cell_seconds(runs, cells):
     return runs.assign(cell_seconds=runs["run_id"].map(seconds).fillna(0.0))
 
 
+def with_outcome_flags(runs, run_ids_with_outcomes) -> object:
+    """`runs` plus `has_outcomes`: whether the run has any per-example outcome row."""
+    have = set(run_ids_with_outcomes)
+    return runs.assign(has_outcomes=runs["run_id"].isin(have))
+
+
 def store_runs_with_cell_seconds(store):
     """`store.runs()` with each run's `cell_seconds`, read from the store's cells."""
     return runs_with_cell_seconds(store.runs(), store.sql("SELECT run_id, elapsed_s FROM cells"))

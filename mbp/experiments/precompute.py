@@ -31,6 +31,7 @@ from mbp.experiments.plan import (
     smoke_plan,
     step_runs,
     store_runs_with_cell_seconds,
+    with_outcome_flags,
 )
 from mbp.spec import DataSpec
 
@@ -166,12 +167,6 @@ def backfill(args, steps: list[Step]) -> int:
         total += backfill_runs(store, frame, data_dir=args.data_dir, progress=not args.quiet)
     print(f"outcomes added to {total} run(s)", flush=True)
     return total
-
-
-def with_outcome_flags(runs, run_ids_with_outcomes) -> object:
-    """`runs` plus `has_outcomes`: whether the run has any per-example outcome row."""
-    have = set(run_ids_with_outcomes)
-    return runs.assign(has_outcomes=runs["run_id"].isin(have))
 
 
 def seed_from_export(args) -> dict[str, int] | None:
