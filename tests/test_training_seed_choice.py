@@ -13,7 +13,7 @@ from mbp.analysis import tables
 from mbp.analysis.training_seeds import seed_captions
 from mbp.spec import DataSpec, FinetuneSpec, RunSpec
 from mbp.store import ResultsStore
-from mbp.store.outcomes import outcome_row
+from tests.seed_lines import write_sweep_line
 
 
 def add_seed_line(store: ResultsStore, model: str, accuracies: list[float], *, n: int = 300,
@@ -32,23 +32,16 @@ def add_seed_line(store: ResultsStore, model: str, accuracies: list[float], *, n
                                 n_train=100)  # fmt: skip
         spec = RunSpec("sweep", model, f"sha-{model}", ckpt.key, DataSpec("sst2", lang, "dev", n),
                        "importance", grid=tuple(grid), importance=f"imp{seed}")  # fmt: skip
-        store.ensure_run(spec.key, "sweep", spec.to_json(), model=model,
-                         model_checksum=f"sha-{model}", task="sst2", lang=lang, split="dev",
-                         method="importance", seeds=[0], n_examples=n, cells_total=len(grid),
-                         device="cpu", versions_json=None, code_commit=None,
-                         command=None)  # fmt: skip
         unpruned = np.where(rng.random(n) < accuracy, labels, 1 - labels)
+        cells = []
         for fraction in grid:
             preds = unpruned.copy()
             broken = rng.choice(np.flatnonzero(preds == labels), size=int(n * fraction / 10),
                                 replace=False)  # fmt: skip
             preds[broken] = 1 - preds[broken]
-            key = f"importance/0/{fraction:g}"
-            point = {"order_name": "importance", "seed": 0, "fraction": fraction,
-                     "heads_pruned": 0, "pruned_heads": "[]", "metric": "accuracy",
-                     "value": float((preds == labels).mean()), "n_examples": n}  # fmt: skip
-            store.write_cell(spec.key, key, elapsed_s=0.0, curve_points=[point],
-                             outcomes=[outcome_row(key, preds, labels, False)])  # fmt: skip
+            cells.append((fraction, preds))
+        write_sweep_line(store, spec, model=model, checksum=f"sha-{model}", lang=lang, n=n,
+                         cells=cells, labels=labels)  # fmt: skip
         store.finish_run(spec.key, "done", elapsed_s=1.0)
         run_ids.append(spec.key)
     return run_ids

@@ -92,7 +92,7 @@ def _seed_store(path: Path, accuracies: list[float], n: int = 400):
     seed s right with probability accuracies[s], the 50 % pruned one breaking 5 % of examples."""
     from mbp.spec import DataSpec
     from mbp.store import ResultsStore
-    from mbp.store.outcomes import outcome_row
+    from tests.seed_lines import write_sweep_line
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, n)
@@ -105,21 +105,12 @@ def _seed_store(path: Path, accuracies: list[float], n: int = 400):
                                 dev_value=accuracy, n_train=100)  # fmt: skip
         spec = RunSpec("sweep", "m", "sum", ckpt["ckpt_id"], data, "importance",
                        grid=(0.0, 0.5), importance=f"imp{seed}")  # fmt: skip
-        store.ensure_run(spec.key, "sweep", spec.to_json(), model="m", model_checksum="sum",
-                         task="sst2", lang="en", split="dev", method="importance", seeds=[0],
-                         n_examples=n, cells_total=2, device="cpu", versions_json=None,
-                         code_commit=None, command=None)  # fmt: skip
         unpruned = np.where(rng.random(n) < accuracy, labels, 1 - labels)
         pruned = unpruned.copy()
         broken = rng.choice(np.flatnonzero(unpruned == labels), size=n // 20, replace=False)
         pruned[broken] = 1 - pruned[broken]
-        for fraction, preds in ((0.0, unpruned), (0.5, pruned)):
-            key = f"importance/0/{fraction:g}"
-            point = {"order_name": "importance", "seed": 0, "fraction": fraction,
-                     "heads_pruned": 0, "pruned_heads": "[]", "metric": "accuracy",
-                     "value": float((preds == labels).mean()), "n_examples": n}  # fmt: skip
-            store.write_cell(spec.key, key, elapsed_s=0.0, curve_points=[point],
-                             outcomes=[outcome_row(key, preds, labels, False)])  # fmt: skip
+        write_sweep_line(store, spec, model="m", checksum="sum", lang="en", n=n,
+                         cells=[(0.0, unpruned), (0.5, pruned)], labels=labels)  # fmt: skip
     return store
 
 
