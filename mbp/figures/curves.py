@@ -5,10 +5,14 @@ model, language, order and grid fraction; random seeds already reduced to mean/s
 SQL), never raw points.
 
     chart = pruning_curves(summary, metric="accuracy", relative=True, band="minmax")
+
+Other layers on the same axes (e.g. `mbp.figures.seeds.curves_with_training_seeds`): build the
+unfinished layers with `curve_layers`, draw yours with its `axes`, and `finish_curves`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import altair as alt
@@ -98,6 +102,42 @@ def _order_key(order: str) -> tuple[int, str]:
     return (ORDER_SEQUENCE.index(order) if order in ORDER_SEQUENCE else 99, order)
 
 
+def series_colour(mode: str, model: str, lang: str, order: str) -> str:
+    """A line's colour under `color_mode` `mode`: its order's, language's or model's."""
+    return {"order": order_color(order), "lang": lang_color(lang)}.get(mode, model_color(model))
+
+
+@dataclass(frozen=True)
+class CurveAxes:
+    """What every layer of one pruning-curves chart shares, for layers drawn on top of it."""
+
+    x: alt.X  # the x encoding (its domain, title and % / x labels)
+    y_title: str
+    y_axis: alt.Axis
+    relative: bool  # y in % of each unpruned score
+    fmt: str  # the y values' tooltip format
+    mode: str  # `color_mode`: what colour encodes
+    x_axis: XAxis
+
+    def y(self, field: str) -> alt.Y:
+        """The one y axis, on `field` (a fresh object each call)."""
+        return alt.Y(f"{field}:Q", title=self.y_title, scale=alt.Scale(zero=False),
+                     axis=self.y_axis)  # fmt: skip
+
+    def colour(self, model: str, lang: str, order: str) -> str:
+        return series_colour(self.mode, model, lang, order)
+
+
+@dataclass(frozen=True)
+class CurveLayers:
+    """A pruning-curves chart before `finish_curves`: its layers in drawing order, where layers
+    of others go (after the bands and error bars, under the curves), and its axes."""
+
+    layers: list[alt.Chart]
+    under: int
+    axes: CurveAxes
+
+
 def pruning_curves(
     summary: pd.DataFrame,
     *,
@@ -122,6 +162,33 @@ def pruning_curves(
     (example-bootstrap intervals) each point gets an error bar.
     Layers are named by role: band, interval, curve, points, pareto, reference, chance.
     """
+    parts = curve_layers(summary, metric=metric, relative=relative, band=band, x=x,
+                         pareto=pareto, chance=chance)  # fmt: skip
+    if not isinstance(parts, CurveLayers):
+        return parts
+    return finish_curves(parts, title=title, height=height)
+
+
+def finish_curves(parts: CurveLayers, extra: list[alt.Chart] | tuple = (), *,
+                  title: str | None = None, height: int = 460) -> alt.LayerChart:  # fmt: skip
+    """The chart of `curve_layers`, with `extra` layers (drawn on `parts.axes`) under its
+    curves, styled: the last step."""
+    layers = [*parts.layers[: parts.under], *extra, *parts.layers[parts.under :]]
+    return style(alt.layer(*layers), title=title, height=height)
+
+
+def curve_layers(
+    summary: pd.DataFrame,
+    *,
+    metric: str,
+    relative: bool = False,
+    band: Band = "minmax",
+    x: XAxis = "heads",
+    pareto: bool = False,
+    chance: float | None = None,
+) -> CurveLayers | alt.Chart:
+    """`pruning_curves`' layers and axes, unfinished; or, when there is nothing to draw, the
+    finished chart that says why."""
     _check(summary)
     if summary.empty:
         return empty_figure("No pruning curves for this selection")
@@ -148,9 +215,8 @@ def pruning_curves(
                   axis=alt.Axis(labelExpr=f"datum.label + '{suffix}'"))  # fmt: skip
     y_axis = alt.Axis(labelExpr="datum.label + '%'") if relative else alt.Axis()
 
-    def y_of(field: str) -> alt.Y:  # one y axis for every layer (a fresh object each)
-        return alt.Y(f"{field}:Q", title=y_label, scale=alt.Scale(zero=False), axis=y_axis)
-
+    axes = CurveAxes(x_enc, y_label, y_axis, relative, fmt, mode, x)
+    y_of = axes.y  # one y axis for every layer
     y_enc = y_of("y")
     # the key comes from the curve layer alone: colour (order, language or model, as
     # `color_mode` says), dash (order) and, with both protocols, line width; every other layer
@@ -166,6 +232,7 @@ def pruning_curves(
         bars = alt.Chart(points[points["ci_low"].notna()]).mark_rule(strokeWidth=1.2)
         layers.append(role(bars.encode(x=x_enc, y=y_of("ci_low"), y2="ci_high:Q",
                                        stroke=own_colour("stroke")), "interval"))  # fmt: skip
+    under = len(layers)
     lines = alt.Chart(points).mark_line()
     layers.append(
         role(lines.encode(x=x_enc, y=y_enc, **curve_key(points, mode), detail="series:N",
@@ -196,7 +263,7 @@ def pruning_curves(
         raw = summary if "protocol" in summary.columns else summary.assign(protocol="posthoc")
         layers += chance_layers(raw, chance, relative=relative, fmt=fmt, x_enc=x_enc,
                                 y_enc=y_enc, x_min=x_min)  # fmt: skip
-    return style(alt.layer(*layers), title=title, height=height)
+    return CurveLayers(layers, under, axes)
 
 
 #: the colour legend's title per `color_mode`
@@ -273,9 +340,7 @@ def _curve_rows(data: pd.DataFrame, *, mode: str, band: Band) -> pd.DataFrame:
             parts.append(
                 part.assign(
                     series=f"{name} · {protocol}" if both else name,
-                    color={"order": order_color(order), "lang": lang_color(lang)}.get(
-                        mode, model_color(model)
-                    ),
+                    color=series_colour(mode, model, lang, order),
                     dash=order_dash(order), width=PROTOCOL_WIDTHS["retrain" if bold else "posthoc"],
                     fill=0.0 if bold else 1.0,
                     hue={"order": order, "lang": lang}.get(mode, model_label(model)),
