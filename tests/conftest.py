@@ -13,6 +13,14 @@ from pathlib import Path
 import pytest
 
 from mbp.models import OFFLINE_MODELS, is_available, tiny_bert
+from tests.tiny_project import (
+    TINY_FINETUNE,
+    TINY_SWEEP,
+    make_tiny_model_dir,
+    make_tiny_sst2,
+    mbp_env,
+    run_mbp,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data beside the checkout; a device-machine copy carries it as ./shared/data
@@ -57,6 +65,24 @@ def shared_data_dir() -> Path:
         if candidate.is_dir():
             return candidate
     pytest.skip(f"shared data not found at {SHARED_DATA_CANDIDATES[0]}")
+
+
+@pytest.fixture(scope="session")
+def outcomes_project(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """(folder, env): a tiny model, tiny SST-2 data and a store holding a posthoc sweep
+    (importance + random, seeds 0 and 1) and a layer-wise run, each with its outcomes as new
+    runs are stored. Built once per session (about a minute): read it only; a test that writes
+    copies `folder / "store.duckdb"` first (tests/test_backfill_outcomes.py)."""
+    tmp = tmp_path_factory.mktemp("outcomes")
+    make_tiny_model_dir(tmp / "tiny-model")
+    make_tiny_sst2(tmp / "data")
+    env = mbp_env(tmp)
+    model = str(tmp / "tiny-model")
+    run_mbp(["sweep", "--model", model, *TINY_SWEEP, "--order", "importance", "random",
+             "--seeds", "0", "1"], env)  # fmt: skip
+    run_mbp(["layers", "--model", model, "--task", "sst2", "--examples", "40", *TINY_FINETUNE],
+            env)  # fmt: skip
+    return tmp, env
 
 
 @pytest.fixture(name="real_models_available", scope="session")

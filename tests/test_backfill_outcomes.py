@@ -3,43 +3,40 @@ rows the run would have stored, only after every stored metric is matched (tiny 
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from mbp.errors import MbpError
 from mbp.experiments.backfill import backfill_runs, wants_backfill
 from mbp.store import ResultsStore
-from tests.tiny_project import TINY_SWEEP, make_tiny_model_dir, make_tiny_sst2, mbp_env, run_mbp
-
-TINY_FT = ["--train-examples", "32", "--epochs", "1", "--quiet", "--device", "cpu"]
+from tests.tiny_project import TINY_FINETUNE, TINY_SWEEP, run_mbp
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    """A posthoc sweep (importance + random), a layer-wise run and a retrain sweep, each stored
-    with its outcomes as new runs are."""
-    tmp = tmp_path_factory.mktemp("backfill")
-    make_tiny_model_dir(tmp / "tiny-model")
-    make_tiny_sst2(tmp / "data")
-    env = mbp_env(tmp)
-    model = str(tmp / "tiny-model")
-    run_mbp(["sweep", "--model", model, *TINY_SWEEP, "--order", "importance", "random",
-             "--seeds", "0", "1"], env)  # fmt: skip
-    run_mbp(["layers", "--model", model, "--task", "sst2", "--examples", "40", *TINY_FT], env)
-    run_mbp(["sweep", "--model", model, "--task", "sst2", "--examples", "40", "--protocol",
-             "retrain", "--order", "random", "--seeds", "0", "--grid", "0,0.5", *TINY_FT], env)  # fmt: skip
-    return tmp, env
+def made(outcomes_project, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
+    """(model folder, store, env): the session's outcomes store (a posthoc sweep of importance +
+    random and a layer-wise run; conftest) copied, and a retrain sweep added to the copy, each
+    stored with its outcomes as new runs are."""
+    project, project_env = outcomes_project
+    path = tmp_path_factory.mktemp("backfill") / "store.duckdb"
+    shutil.copyfile(project / "store.duckdb", path)
+    env = {**project_env, "MBP_STORE": str(path)}
+    run_mbp(["sweep", "--model", str(project / "tiny-model"), "--task", "sst2", "--examples",
+             "40", "--protocol", "retrain", "--order", "random", "--seeds", "0", "--grid", "0,0.5",
+             *TINY_FINETUNE], env)  # fmt: skip
+    return project / "tiny-model", path, env
 
 
 @pytest.fixture
 def store(made, tmp_path, monkeypatch):
     """A copy of the made store, and this process pointed at the made cache and data."""
-    import shutil
-
-    tmp, env = made
+    _, path, env = made
     for name in ("MBP_CACHE", "MBP_DATA_DIR", "OMP_NUM_THREADS"):
         monkeypatch.setenv(name, env[name])
-    shutil.copy(tmp / "store.duckdb", tmp_path / "store.duckdb")
+    shutil.copyfile(path, tmp_path / "store.duckdb")
     return ResultsStore(tmp_path / "store.duckdb")
 
 
@@ -105,7 +102,7 @@ def test_precompute_backfills_a_plan_step_and_status_counts_its_outcomes(made, s
     from mbp.experiments.plan import Step
     from mbp.experiments.precompute import backfill, print_status
 
-    model = str(made[0] / "tiny-model")
+    model = str(made[0])
     step = Step(
         "tiny-sweep",
         ("sweep", "--model", model, *TINY_SWEEP, "--order", "importance", "random",

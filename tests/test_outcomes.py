@@ -9,7 +9,6 @@ from mbp.errors import MbpError
 from mbp.store import ResultsStore
 from mbp.store.outcomes import UNPRUNED, decode, encode, outcome_row
 from mbp.tasks import TASKS, compute_metrics
-from tests.tiny_project import TINY_SWEEP, make_tiny_model_dir, make_tiny_sst2, mbp_env, run_mbp
 
 
 def test_encodings_round_trip_and_refuse_what_does_not_fit():
@@ -31,18 +30,9 @@ def test_encodings_round_trip_and_refuse_what_does_not_fit():
 
 
 @pytest.fixture(scope="module")
-def stored(tmp_path_factory):
-    """A tiny sweep (importance + random) and a layer-wise run in one store."""
-    tmp = tmp_path_factory.mktemp("outcomes")
-    make_tiny_model_dir(tmp / "tiny-model")
-    make_tiny_sst2(tmp / "data")
-    env = mbp_env(tmp)
-    model = str(tmp / "tiny-model")
-    run_mbp(["sweep", "--model", model, *TINY_SWEEP, "--order", "importance", "random",
-             "--seeds", "0", "1"], env)  # fmt: skip
-    run_mbp(["layers", "--model", model, "--task", "sst2", "--examples", "40",
-             "--train-examples", "32", "--epochs", "1", "--quiet", "--device", "cpu"], env)  # fmt: skip
-    return ResultsStore(tmp / "store.duckdb", read_only=True)
+def stored(outcomes_project):
+    """The session's tiny outcomes store (a sweep and a layer-wise run; conftest), read-only."""
+    return ResultsStore(outcomes_project[0] / "store.duckdb", read_only=True)
 
 
 def _recomputed(row) -> float:

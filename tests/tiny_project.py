@@ -72,6 +72,8 @@ TINY_SWEEP = [
     "--task", "sst2", "--examples", "40", "--train-examples", "32", "--epochs", "1",
     "--importance-examples", "16", "--grid", "0,0.25,0.5,0.75,1", "--quiet", "--device", "cpu",
 ]  # fmt: skip
+# the fine-tune of a tiny run (a layer-wise run, a retrain sweep): 32 examples, one epoch
+TINY_FINETUNE = ["--train-examples", "32", "--epochs", "1", "--quiet", "--device", "cpu"]
 
 
 def wait_for_cells(proc: subprocess.Popen, store: Path, cells: int, timeout: float) -> None:
