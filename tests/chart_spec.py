@@ -6,6 +6,7 @@ Builders name every layer by its role (`mbp.figures.layout.role`), e.g. "curve",
     spec = chart.to_dict()
     (curve,) = layers(spec, "curve")
     rows(spec, curve)   # the curve's data rows (list of dicts)
+    keys(spec)          # per layer, the encodings that draw a legend
 """
 
 from __future__ import annotations
@@ -61,3 +62,34 @@ def scale_map(channel: Spec) -> dict[Any, Any]:
     """An encoding channel's explicit scale as {domain value: range value}."""
     scale = channel["scale"]
     return dict(zip(scale["domain"], scale["range"], strict=True))
+
+
+LEGEND_CHANNELS = ("color", "fill", "stroke", "strokeDash", "strokeWidth", "shape", "size",
+                   "opacity", "fillOpacity", "strokeOpacity")  # fmt: skip
+
+
+def keys(spec: Spec) -> dict[str, list[tuple[str, str, str | None]]]:
+    """Per layer name: (channel, field, legend title) of each encoding that draws a legend (a
+    field, a scale, and a legend not turned off). Vega-Lite merges channels whose field,
+    title and domain match into one key."""
+    out: dict[str, list] = {}
+    for unit in units(spec):
+        for channel, enc in unit.get("encoding", {}).items():
+            if channel not in LEGEND_CHANNELS or not isinstance(enc, dict) or "field" not in enc:
+                continue
+            if enc.get("scale", {}) is None or enc.get("legend", {}) is None:
+                continue
+            title = (enc.get("legend") or {}).get("title")
+            out.setdefault(unit.get("name"), []).append((channel, enc["field"], title))
+    return out
+
+
+def own_colours_off_the_color_channel(spec: Spec) -> bool:
+    """No layer draws each row's own colour (scale=None) on `color`: Vega-Lite 6.5 (Streamlit's)
+    folds such layers into the colour scale, and the colour key then no longer merges with a
+    dash key on the same field (two legends in the browser)."""
+    return all(
+        not (isinstance(enc := unit.get("encoding", {}).get("color"), dict)
+             and "scale" in enc and enc["scale"] is None)
+        for unit in units(spec)
+    )  # fmt: skip

@@ -30,7 +30,15 @@ from mbp.figures import (
 )
 from mbp.tasks.registry import XNLI_LANGUAGES
 from mbp.tasks.scoring import chance_level
-from tests.chart_spec import layers, mark_type, rows, scale_map, units
+from tests.chart_spec import (
+    keys,
+    layers,
+    mark_type,
+    own_colours_off_the_color_channel,
+    rows,
+    scale_map,
+    units,
+)
 
 GRID = [0.0, 0.25, 0.5, 0.75, 1.0]
 
@@ -76,37 +84,6 @@ def drawn(chart, name: str) -> tuple[dict, list[dict]]:
     """The spec, and the rows of its one layer called `name`."""
     spec = chart.to_dict()
     return spec, rows(spec, only(spec, name))
-
-
-LEGEND_CHANNELS = ("color", "fill", "stroke", "strokeDash", "strokeWidth", "shape", "size",
-                   "opacity", "fillOpacity", "strokeOpacity")  # fmt: skip
-
-
-def keys(spec: dict) -> dict[str, list[tuple[str, str, str | None]]]:
-    """Per layer name: (channel, field, legend title) of each encoding that draws a legend (a
-    field, a scale, and a legend not turned off). Vega-Lite merges channels whose field,
-    title and domain match into one key."""
-    out: dict[str, list] = {}
-    for unit in units(spec):
-        for channel, enc in unit.get("encoding", {}).items():
-            if channel not in LEGEND_CHANNELS or not isinstance(enc, dict) or "field" not in enc:
-                continue
-            if enc.get("scale", {}) is None or enc.get("legend", {}) is None:
-                continue
-            title = (enc.get("legend") or {}).get("title")
-            out.setdefault(unit.get("name"), []).append((channel, enc["field"], title))
-    return out
-
-
-def own_colours_off_the_color_channel(spec: dict) -> bool:
-    """No layer draws each row's own colour (scale=None) on `color`: Vega-Lite 6.5 (Streamlit's)
-    folds such layers into the colour scale, and the colour key then no longer merges with a
-    dash key on the same field (two legends in the browser)."""
-    return all(
-        not (isinstance(enc := unit.get("encoding", {}).get("color"), dict)
-             and "scale" in enc and enc["scale"] is None)
-        for unit in units(spec)
-    )  # fmt: skip
 
 
 def by_series(table: list[dict], field: str = "y") -> dict[str, list]:

@@ -27,8 +27,15 @@ from mbp.figures import (
 from mbp.figures.claims import GROUP_COLORS, X_TITLE, Y_TITLE
 from mbp.figures.heatmaps import NOISE_LABEL
 from mbp.tasks.registry import XNLI_LANGUAGES
-from tests.chart_spec import layers, mark_type, rows, scale_map, units
-from tests.test_figures import keys, own_colours_off_the_color_channel
+from tests.chart_spec import (
+    keys,
+    layers,
+    mark_type,
+    own_colours_off_the_color_channel,
+    rows,
+    scale_map,
+    units,
+)
 
 
 def only(spec: dict, name: str) -> dict:
