@@ -45,6 +45,7 @@ from mbp.figures.palette import (
     order_dash,
 )
 from mbp.figures.scatter import reliance_scatter
+from mbp.figures.seeds import curves_with_training_seeds
 
 __all__ = [
     "DASH_PATTERNS",
@@ -62,6 +63,7 @@ __all__ = [
     "claim3_figure",
     "claim3_groups_figure",
     "color_mode",
+    "curves_with_training_seeds",
     "dash_pattern",
     "empty_figure",
     "head_difference_heatmap",
