@@ -5,6 +5,8 @@ wins), Pruning curves say how many seeds a line has and overlay them on request,
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -105,6 +107,85 @@ def test_the_seed_figure_draws_each_seed_their_mean_and_the_interval(seeds_store
         training_seed_curves(curves.drop(columns="training_seed"), intervals, metric="accuracy")
 
 
+def _seed_overlay(seeds_store, relative: bool = False):
+    """(the curves summary, the overlay chart's spec, the plain chart's spec) of the line."""
+    from mbp.figures import pruning_curves
+    from mbp.figures.seeds import curves_with_training_seeds
+
+    store, run_ids = seeds_store
+    summary = tables.curve_summary(store, task="sst2")
+    curves = tables.training_seed_curves(store, run_ids, metric="accuracy")
+    intervals = tables.training_seed_intervals(store, run_ids, metric="accuracy")
+    kwargs = dict(metric="accuracy", relative=relative, chance=0.5, title="t")
+    overlay = curves_with_training_seeds(summary, curves, intervals, **kwargs).to_dict()
+    return summary, overlay, pruning_curves(summary, **kwargs).to_dict()
+
+
+def test_training_seeds_are_drawn_on_the_curves_chart_and_off_leaves_it_as_it_was(seeds_store):
+    from mbp.figures import curves_with_training_seeds, pruning_curves
+    from mbp.figures.palette import order_color
+    from mbp.figures.seeds import CURVE_COLUMNS
+    from tests.chart_spec import layers, rows
+
+    summary, spec, plain = _seed_overlay(seeds_store)
+    # one layer chart: the seed layers are siblings of the curve, so they share its x and y
+    # scales (no resolve), and carry its x encoding and y title
+    names = [u.get("name") for u in spec["layer"]]
+    assert "resolve" not in spec
+    assert names.index("seed-curve") < names.index("curve")  # drawn under the curves
+    (curve,) = layers(spec, "curve")
+    for name in ("seed-interval", "seed-curve", "seed-mean", "seed-points", "seed-mean-points"):
+        for unit in layers(spec, name):
+            assert unit["encoding"]["x"] == curve["encoding"]["x"], name
+            assert unit["encoding"]["y"]["title"] == curve["encoding"]["y"]["title"], name
+            assert unit["encoding"]["y"]["scale"] == curve["encoding"]["y"]["scale"], name
+    # each seed's values in the order's colour, with a key saying what the lines are
+    (seed_curve,) = layers(spec, "seed-curve")
+    drawn = rows(spec, seed_curve)
+    assert {r["color"] for r in drawn} == {order_color("importance")}
+    assert sorted({r["training_seed"] for r in drawn}) == [0, 1, 2] and len(drawn) == 9
+    values = seeds_store[0].curve_points(run_ids=[seeds_store[1][1]], metric="accuracy")
+    seed1 = {r["x"]: r["y"] for r in drawn if r["training_seed"] == 1}
+    assert seed1 == {100 * f: v for f, v in zip(values["fraction"], values["value"], strict=True)}
+    key = seed_curve["encoding"]["opacity"]
+    assert key["legend"]["title"] == "training seeds"
+    assert key["scale"]["domain"] == ["training seed 0", "training seed 1", "training seed 2",
+                                      "mean of training seeds ± 95 % interval"]  # fmt: skip
+    assert seed_curve["encoding"]["stroke"]["scale"] is None  # never on the colour key
+    (points,) = layers(spec, "seed-points")
+    titles = [t.get("title") for t in points["encoding"]["tooltip"]]
+    assert titles == ["series", "training seed", "% of heads pruned", "accuracy"]
+    # the band is the hierarchical interval, around the mean of the seeds
+    (band,) = layers(spec, "seed-interval")
+    (mean,) = layers(spec, "seed-mean")
+    means = {r["x"]: r["y"] for r in rows(spec, mean)}
+    for row in rows(spec, band):
+        assert row["low"] < means[row["x"]] < row["high"]
+    # toggled off: no seed frames, or empty ones, give today's chart byte for byte
+    empty = curves_with_training_seeds(summary, pd.DataFrame(columns=list(CURVE_COLUMNS)),
+                                       pd.DataFrame(), metric="accuracy", chance=0.5, title="t")  # fmt: skip
+    assert json.dumps(empty.to_dict()) == json.dumps(plain)
+    kept = [u for u in spec["layer"] if not u.get("name", "").startswith("seed-")]
+    assert [u.get("name") for u in kept] == [u.get("name") for u in plain["layer"]]
+    assert json.dumps(kept) == json.dumps(plain["layer"])
+    assert pruning_curves(summary, metric="accuracy").to_dict() != spec
+    flops = summary.assign(flops_saved=summary["fraction"] / 2)  # points with FLOPs figures
+    with pytest.raises(ValueError, match="x='heads'"):
+        curves_with_training_seeds(flops, pd.DataFrame(columns=list(CURVE_COLUMNS)),
+                                   pd.DataFrame(), metric="accuracy", x="flops")  # fmt: skip
+
+
+def test_relative_training_seed_lines_start_at_their_own_unpruned_score(seeds_store):
+    from tests.chart_spec import layers, rows
+
+    _, spec, _ = _seed_overlay(seeds_store, relative=True)
+    seeds = rows(spec, layers(spec, "seed-curve")[0])
+    assert {r["y"] for r in seeds if r["x"] == 0} == {100.0}
+    band = [r for r in rows(spec, layers(spec, "seed-interval")[0]) if r["x"] > 0]
+    mean = {r["x"]: r["y"] for r in rows(spec, layers(spec, "seed-mean")[0])}
+    assert band and all(r["low"] < mean[r["x"]] < r["high"] < 100 for r in band)
+
+
 def test_the_report_section_gives_each_fraction_a_relative_drop_over_seeds(tmp_path):
     from mbp.analysis.report import training_seed_section
 
@@ -149,15 +230,26 @@ def test_curves_page_names_the_seeds_and_overlays_them_on_request(monkeypatch, t
     charts = len(at.get("vega_lite_chart"))
     at.toggle(key="cv_train_seeds").set_value(True).run()
     assert at.query_params["train_seeds"] == "1"
-    drawn = [vega_spec(c) for c in at.get("vega_lite_chart")]
-    assert len(drawn) == charts + 1
     from tests.chart_spec import units
 
-    assert {"seed-curve", "seed-mean", "seed-interval"} <= {u.get("name") for u in units(drawn[-1])}
-    # from a link, and without other seeds the page has neither caption nor toggle
-    assert len(open_page("curves", {**query, "train_seeds": "1"}).get("vega_lite_chart")) == (
-        charts + 1
-    )
+    # drawn on the curves chart itself, not as a chart of their own
+    drawn = [vega_spec(c) for c in at.get("vega_lite_chart")]
+    assert len(drawn) == charts
+    overlaid = [d for d in drawn if "seed-curve" in {u.get("name") for u in units(d)}]
+    assert len(overlaid) == 1
+    names = {u.get("name") for u in units(overlaid[0])}
+    assert {"curve", "points", "seed-curve", "seed-mean", "seed-interval"} <= names
+    # from a link; on another x-axis the page says why it draws no seeds
+    linked = open_page("curves", {**query, "train_seeds": "1"})
+    again = [vega_spec(c) for c in linked.get("vega_lite_chart")]
+    assert [[u.get("name") for u in units(d)] for d in again] == [
+        [u.get("name") for u in units(d)] for d in drawn
+    ]
+    flops = open_page("curves", {**query, "train_seeds": "1", "x": "flops"})
+    assert any("drawn against % of heads pruned only" in c.value for c in flops.caption)
+    assert not any("seed-curve" in {u.get("name") for u in units(vega_spec(c))}
+                   for c in flops.get("vega_lite_chart"))  # fmt: skip
+    # without other seeds the page has neither caption nor toggle
     plain = open_page("curves", {**query, "model": "e5-small", "train_seeds": "1"})
     assert not [t for t in plain.toggle if t.key == "cv_train_seeds"]
     assert not any("training seeds" in c.value for c in plain.caption)

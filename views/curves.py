@@ -122,20 +122,16 @@ def body() -> None:
             st.caption("No intervals: the shown runs were stored before per-example outcomes "
                        "were (store schema 6), or have only random orders with several seeds. "
                        "Re-running them with `--force` stores the outcomes.")  # fmt: skip
-    fig = common.figure(
-        "pruning_curves",
-        summary,
-        metric=metric,
-        relative=scale == "relative",
-        band=band_key,
-        title=title,
-        height=520,
-        x=x_axis,
-        pareto=pareto,
-        chance=chance_level(sel.task, metric),
-    )
-    common.chart(fig, f"curves-{sel.task}")
-    _training_seeds(runs, metric=metric, title=title)
+    chart_slot = st.container()  # the chart above the training-seed caption and toggle
+    seeds = _training_seeds(runs, metric=metric, x_axis=x_axis)
+    drawn = dict(metric=metric, relative=scale == "relative", band=band_key, title=title,
+                 height=520, x=x_axis, pareto=pareto, chance=chance_level(sel.task, metric))  # fmt: skip
+    if seeds is None:
+        fig = common.figure("pruning_curves", summary, **drawn)
+    else:  # the same chart with each training seed's curve and their interval under its own
+        fig = common.figure("curves_with_training_seeds", summary, *seeds, **drawn)
+    with chart_slot:
+        common.chart(fig, f"curves-{sel.task}")
     missing = [o for o in orders if o not in set(summary["order_name"])]
     if missing:  # e.g. iterative: offered, but no sweep of this selection ran it
         st.info(
@@ -173,32 +169,35 @@ def body() -> None:
     st.caption(f"{len(summary)} aggregated points · up to {n:,} evaluation examples per language.")
 
 
-def _training_seeds(runs, *, metric: str, title: str) -> None:
+def _training_seeds(runs, *, metric: str, x_axis: str) -> tuple | None:
     """Where a shown line has runs of other training seeds: one caption line per such line and
-    a toggle (`train_seeds=1`) drawing each seed's curve, their mean and its interval over
-    seeds and examples. Lines of one seed: nothing."""
+    a toggle (`train_seeds=1`); on, (each seed's curve, the intervals over seeds and examples)
+    for the curves chart to draw. Lines of one seed: nothing."""
     from mbp.analysis.training_seeds import seed_captions
-    from mbp.figures.seeds import training_seed_curves
 
     shown = runs.loc[runs["shown"], "run_id"].tolist() if len(runs) else []
     lines = common.query("training_seed_lines", run_ids=shown)
     if lines.empty:
-        return
+        return None
     c1, c2 = st.columns([4.0, 1.4], vertical_alignment="center")
     c1.caption("; ".join(seed_captions(lines)))
     on = c2.toggle(
         "Training seeds", value=common.param("train_seeds", "0", ["0", "1"]) == "1",
-        key="cv_train_seeds", help="each training seed's curve (thin), their mean (bold) and "
-        "its 95 % interval resampling training seeds, then examples (needs stored outcomes)",
+        key="cv_train_seeds", help="draws on the chart each training seed's curve (thin, faint), "
+        "their mean (open rings) and its 95 % interval resampling training seeds, then "
+        "examples (needs stored outcomes)",
     )  # fmt: skip
     common.set_params(train_seeds="1" if on else None)
     if not on:
-        return
+        return None
+    if x_axis != "heads":
+        st.caption("Training seeds are drawn against % of heads pruned only (their runs carry "
+                   "no per-seed FLOPs, parameter or speed-up figures): switch the x-axis to it.")  # fmt: skip
+        return None
     ids = lines["seed_run_id"].unique().tolist()
     curves = common.query("training_seed_curves", run_ids=ids, metric=metric)
     intervals = common.query("training_seed_intervals", run_ids=ids, metric=metric)
-    fig = training_seed_curves(curves, intervals, metric=metric, title=f"Training seeds · {title}")
-    common.chart(fig, "curves-training-seeds")
+    return curves, intervals
 
 
 def _index(options: list[str], value: str) -> int:
