@@ -3,10 +3,13 @@
     .venv/bin/python -m bench.finetune_speed                  # minilm-l6, 512 SST-2, 3 repeats
     .venv/bin/python -m bench.finetune_speed --train 1000 --dev 872 --repeats 3
     .venv/bin/python -m bench.finetune_speed --quick          # a smoke test: a few steps
+    .venv/bin/python -m bench.finetune_speed --train 384 --epochs 2 --lr 1e-4 --batch 16 \
+        --repeats 1 --seeds 0 1 2 --only trainer-pad,mbp-default   # dev over 3 seeds
 
-One recipe (model, training examples, epochs, lr, batch, max length, warm-up, weight decay,
-seed) trained side by side, repeats interleaved (A B C, C B A, ...), each variant from the same
-initial weights (mbp's seeded classifier) on the same examples:
+One recipe (model, training examples, epochs, lr, batch, max length, warm-up, weight decay)
+trained side by side, repeats interleaved (A B C, C B A, ...), once per training seed; for a
+seed every variant starts from the same initial weights (mbp's seeded classifier) on the same
+examples (mbp's seeded subsample):
 
 - the anchor: `transformers.Trainer`, every example padded to max length (as the paper's
   `run_glue.py`), with its default optimiser; also the `Trainer` with dynamic padding
@@ -20,8 +23,10 @@ On `FINETUNE_THREADS` (1) and, for the anchor and mbp with the levers, on all co
 variant is compared with the anchor on as many threads.
 
 Throughput = training examples x epochs / seconds of the training loop (no loading, no dev
-score), median over repeats. Every model is scored by mbp's `evaluate` on the same dev
-examples. Where the target is missed, a torch.profiler profile of mbp's fastest variant says
+score), median over repeats and seeds. Every model is scored by mbp's `evaluate` on the same dev
+examples; the dev verdict compares the variants' mean dev score over the seeds, and calls itself
+weak where one seed's score moves more than the 1-point band (sd over seeds) or where only one
+seed ran. Where the target is missed, a torch.profiler profile of mbp's fastest variant says
 where the time goes.
 """
 
@@ -56,25 +61,40 @@ class Recipe:
     lr: float = 2e-5
     batch: int = 32
     max_length: int = 128
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)  # training seeds: every variant trains once per seed
     dev: int = 872  # dev examples every model is scored on (SST-2 dev has 872)
 
-    def spec(self, **levers):
+    def __post_init__(self) -> None:
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ValueError(f"seeds {list(self.seeds)}: give distinct non-negative training "
+                             "seeds, e.g. --seeds 0 1 2")  # fmt: skip
+
+    @property
+    def seed(self) -> int:
+        """The first seed: the one the padded widths and the profile use."""
+        return self.seeds[0]
+
+    def spec(self, seed: int | None = None, **levers):
         from mbp.models import model_checksum
         from mbp.spec import FinetuneSpec
 
         return FinetuneSpec(self.model, model_checksum(self.model), self.task,
                             train_examples=self.train, epochs=self.epochs, lr=self.lr,
-                            batch_size=self.batch, max_length=self.max_length, seed=self.seed,
-                            **levers)  # fmt: skip
+                            batch_size=self.batch, max_length=self.max_length,
+                            seed=self.seed if seed is None else seed, **levers)  # fmt: skip
 
     def describe(self) -> str:
         return (
             f"{self.model} on {self.train} {self.task.upper()} training examples, "
             f"{self.epochs:g} epoch(s), lr {self.lr:g}, batch {self.batch}, max length "
             f"{self.max_length}, linear schedule with 10% warm-up, weight decay 0.01, "
-            f"gradient clipping 1.0, seed {self.seed}; dev score on {self.dev} dev examples"
+            f"gradient clipping 1.0, {_seeds_text(self.seeds)}; dev score on {self.dev} dev "
+            "examples"
         )
+
+
+def _seeds_text(seeds: tuple[int, ...]) -> str:
+    return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
 
 
 @dataclass(frozen=True)
@@ -114,14 +134,64 @@ def variants(all_cores: int) -> list[Variant]:
 @dataclass
 class Outcome:
     variant: Variant
-    seconds: list[float] = field(default_factory=list)
-    dev: float = float("nan")
+    seconds: list[float] = field(default_factory=list)  # every repeat of every seed
+    devs: dict[int, float] = field(default_factory=dict)  # training seed -> dev score
     n_train: int = 0
     optimizer: str = ""  # what actually ran (the Trainer's default optimiser)
 
     @property
     def rate(self) -> float:
         return self.n_train / median(self.seconds) if self.seconds else float("nan")
+
+    @property
+    def dev(self) -> float:
+        """Mean dev score over the seeds."""
+        return float(np.mean(list(self.devs.values()))) if self.devs else float("nan")
+
+    @property
+    def dev_sd(self) -> float:
+        """Sample standard deviation of the dev score over the seeds (nan for one seed)."""
+        return float(np.std(list(self.devs.values()), ddof=1)) if len(self.devs) > 1 else math.nan
+
+
+@dataclass(frozen=True)
+class DevVerdict:
+    """Two variants' mean dev scores over the same seeds, and how far one seed moves them."""
+
+    diff: float  # |mean dev - anchor's mean dev|, a fraction
+    spread: float  # the larger sd over seeds of the two (nan: one seed, spread unknown)
+    seeds: int
+
+    @property
+    def within(self) -> bool:
+        return self.diff <= MAX_DEV_DIFF
+
+    @property
+    def weak(self) -> bool:
+        """Seed-to-seed noise as large as the band (or unmeasured): the verdict may flip."""
+        return self.seeds < 2 or not self.spread <= MAX_DEV_DIFF
+
+    def text(self) -> str:
+        pt = f"{100 * MAX_DEV_DIFF:g} pt"
+        band = f"{pt} band"
+        if self.seeds < 2:
+            noise = "one seed: spread unmeasured, weak verdict"
+        elif self.weak:
+            noise = f"seed sd up to {100 * self.spread:.1f} pt > the {band}: weak verdict"
+        else:
+            noise = f"seed sd up to {100 * self.spread:.1f} pt, within the {band}"
+        return (f"mean dev {100 * self.diff:.1f} pt apart over {self.seeds} seed(s), "
+                f"dev within {pt} {'met' if self.within else 'not met'} ({noise})")  # fmt: skip
+
+
+def dev_verdict(anchor: Outcome, other: Outcome) -> DevVerdict:
+    """The dev half of the target, from both variants' mean over the seeds they share."""
+    if set(anchor.devs) != set(other.devs):
+        raise ValueError(f"dev scores for seeds {sorted(anchor.devs)} vs {sorted(other.devs)}: "
+                         "compare variants trained on the same seeds")  # fmt: skip
+    spreads = [o.dev_sd for o in (anchor, other)]
+    spread = math.nan if any(math.isnan(x) for x in spreads) else max(spreads)
+    return DevVerdict(abs(other.dev - anchor.dev), spread, len(other.devs))
 
 
 @dataclass
@@ -148,20 +218,23 @@ class Result:
         anchor = anchor or self.anchor(name)
         return self.outcomes[name].rate / self.outcomes[anchor].rate if anchor else float("nan")
 
-    def dev_diff(self, name: str, anchor: str | None = None) -> float:
+    def verdict(self, name: str, anchor: str | None = None) -> DevVerdict | None:
         anchor = anchor or self.anchor(name)
-        if not anchor:
-            return float("nan")
-        return abs(self.outcomes[name].dev - self.outcomes[anchor].dev)
+        return dev_verdict(self.outcomes[anchor], self.outcomes[name]) if anchor else None
+
+    def dev_diff(self, name: str, anchor: str | None = None) -> float:
+        verdict = self.verdict(name, anchor)
+        return verdict.diff if verdict else float("nan")
 
     def met(self, name: str) -> bool:
-        return self.ratio(name) >= TARGET_RATIO and self.dev_diff(name) <= MAX_DEV_DIFF
+        verdict = self.verdict(name)
+        return self.ratio(name) >= TARGET_RATIO and verdict is not None and verdict.within
 
 
 # ---------------------------------------------------------------- the runs
 
 
-def _trainer_run(recipe: Recipe, v: Variant, data_dir: str):
+def _trainer_run(recipe: Recipe, v: Variant, data_dir: str, seed: int):
     """(train seconds, trained model, optimiser name): the HF `Trainer` on mbp's examples,
     from mbp's initial model (the same seeded classifier)."""
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
@@ -169,7 +242,7 @@ def _trainer_run(recipe: Recipe, v: Variant, data_dir: str):
     from mbp.engine.finetune import finetune_threads, initial_model, training_data
 
     cpu = torch.device("cpu")
-    spec = recipe.spec()
+    spec = recipe.spec(seed)
     model, tokenizer = initial_model(spec, cpu)
     encoded = training_data(spec, tokenizer, data_dir)
     rows = []
@@ -190,7 +263,7 @@ def _trainer_run(recipe: Recipe, v: Variant, data_dir: str):
             output_dir=out, per_device_train_batch_size=recipe.batch, learning_rate=recipe.lr,
             num_train_epochs=recipe.epochs, warmup_steps=int(spec.warmup_ratio * total),
             weight_decay=spec.weight_decay, max_grad_norm=1.0, lr_scheduler_type="linear",
-            seed=recipe.seed, data_seed=recipe.seed, use_cpu=True, report_to="none",
+            seed=seed, data_seed=seed, use_cpu=True, report_to="none",
             save_strategy="no", logging_strategy="no", disable_tqdm=True,
             dataloader_num_workers=0,
         )  # fmt: skip
@@ -202,11 +275,11 @@ def _trainer_run(recipe: Recipe, v: Variant, data_dir: str):
     return seconds, model.eval(), str(getattr(args.optim, "value", args.optim)), len(rows)
 
 
-def _mbp_run(recipe: Recipe, v: Variant, data_dir: str):
+def _mbp_run(recipe: Recipe, v: Variant, data_dir: str, seed: int):
     from mbp.engine.finetune import finetune_threads, train
 
     cpu = torch.device("cpu")
-    spec = recipe.spec(batching=v.batching, optimizer=v.optimizer)
+    spec = recipe.spec(seed, batching=v.batching, optimizer=v.optimizer)
     with finetune_threads(cpu, v.threads):
         trained = train(spec, cpu, data_dir=data_dir)
     return trained.train_seconds, trained.model, v.optimizer, trained.n_train
@@ -260,21 +333,26 @@ def measure(recipe: Recipe = Recipe(), repeats: int = 3, data_dir: str = DATA_DI
     lengths = np.array([len(x) for x in train.input_ids])
     result.mean_length = float(lengths.mean())
     result.widths = padded_widths(lengths, recipe.batch, recipe.seed)
+    if repeats < 1:
+        raise ValueError(f"repeats {repeats}: give at least 1 (3 for a stable median)")
+    turn = 0  # the order alternates per (seed, repeat) turn: A B C, C B A, ...
     for r in range(repeats):
-        order = chosen if r % 2 == 0 else chosen[::-1]
-        for v in order:
-            run: Callable = _trainer_run if v.is_trainer else _mbp_run
-            seconds, model, optimizer, n = run(recipe, v, data_dir)
-            out = result.outcomes[v.name]
-            out.seconds.append(seconds)
-            out.n_train, out.optimizer = int(n * recipe.epochs), optimizer
-            if r == 0:  # the same recipe trains the same model every repeat: score it once
-                with finetune_threads(torch.device("cpu"), all_cores):
-                    out.dev = _dev_score(model, dev, task, pad_id)
-            print(f"    repeat {r + 1} {v.name}: {seconds:.1f} s "
-                  f"({n * recipe.epochs / seconds:.1f} examples/s), dev {out.dev:.3f}",
-                  flush=True)  # fmt: skip
-            del model
+        for seed in recipe.seeds:
+            order = chosen if turn % 2 == 0 else chosen[::-1]
+            turn += 1
+            for v in order:
+                run: Callable = _trainer_run if v.is_trainer else _mbp_run
+                seconds, model, optimizer, n = run(recipe, v, data_dir, seed)
+                out = result.outcomes[v.name]
+                out.seconds.append(seconds)
+                out.n_train, out.optimizer = int(n * recipe.epochs), optimizer
+                if r == 0:  # a seed trains the same model every repeat: score it once
+                    with finetune_threads(torch.device("cpu"), all_cores):
+                        out.devs[seed] = _dev_score(model, dev, task, pad_id)
+                print(f"    repeat {r + 1} seed {seed} {v.name}: {seconds:.1f} s "
+                      f"({n * recipe.epochs / seconds:.1f} examples/s), "
+                      f"dev {out.devs[seed]:.3f}", flush=True)  # fmt: skip
+                del model
     best = _best_mbp(result)
     if profile and best and result.anchor(best) and not result.met(best):
         result.profile, result.profile_note = _profile(recipe, result.outcomes[best].variant,
@@ -297,7 +375,7 @@ def _profile(recipe: Recipe, v: Variant, data_dir: str) -> tuple[list[tuple[str,
 
     cpu = torch.device("cpu")
     small = replace(recipe, train=min(recipe.train, 4 * recipe.batch))
-    spec = small.spec(batching=v.batching, optimizer=v.optimizer)
+    spec = small.spec(batching=v.batching, optimizer=v.optimizer)  # the first seed
     with finetune_threads(cpu, v.threads), profile(activities=[ProfilerActivity.CPU]) as prof:
         trained = train(spec, cpu, data_dir=data_dir)
     events = prof.key_averages()
@@ -325,21 +403,31 @@ def section(r: Result) -> Section:
     for o in r.outcomes.values():
         v = o.variant
         sec.rows.append(Row("11", f"fine-tune {v.label}, {v.threads} thread(s)",
-                            f"{o.rate:.1f} examples/s (dev {o.dev:.3f})"))  # fmt: skip
-    if anchor is None:
+                            f"{o.rate:.1f} examples/s (dev {_dev_text(o)})"))  # fmt: skip
+    if not anchor:
         return sec
     for name, o in r.outcomes.items():
         if o.variant.is_trainer or not r.anchor(name):
             continue
-        ratio, diff = r.ratio(name), r.dev_diff(name)
+        ratio, verdict = r.ratio(name), r.verdict(name)
         dyn = r.anchor(name, "longest")
         dynamic = f"; {r.ratio(name, dyn):.2f}x the dynamic-padding Trainer" if dyn else ""
         sec.rows.append(Row("11", f"{o.variant.label}, {o.variant.threads} thread(s) / Trainer "
-                            "padded to max length, as many threads", f"{ratio:.2f}x, dev {100 * diff:.1f} pt apart"
-                            f"{dynamic}", f">= {TARGET_RATIO:g}x, dev within "
-                            f"{100 * MAX_DEV_DIFF:.0f} pt", met(r.met(name))))  # fmt: skip
+                            "padded to max length, as many threads",
+                            f"{ratio:.2f}x, {verdict.text()}{dynamic}",
+                            f">= {TARGET_RATIO:g}x, mean dev within {100 * MAX_DEV_DIFF:.0f} pt",
+                            met(r.met(name))))  # fmt: skip
     sec.details += details(r)
     return sec
+
+
+def _dev_text(o: Outcome) -> str:
+    """'0.760' for one seed; 'mean 0.758, sd 1.5 pt, 0.742-0.771' for several."""
+    if len(o.devs) < 2:
+        return f"{o.dev:.3f}"
+    devs = list(o.devs.values())
+    return (f"mean {o.dev:.3f}, sd {100 * o.dev_sd:.1f} pt, "
+            f"{min(devs):.3f}-{max(devs):.3f}")  # fmt: skip
 
 
 def details(r: Result) -> list[str]:
@@ -359,7 +447,8 @@ def details(r: Result) -> list[str]:
         f"model computes on: {r.recipe.max_length} padded to max length, "
         f"{r.widths.get('random', float('nan')):.1f} random batches padded per batch (mbp's "
         "default, the Trainer's dynamic padding), "
-        f"{r.widths.get('bucketed', float('nan')):.1f} bucketed.",
+        f"{r.widths.get('bucketed', float('nan')):.1f} bucketed"
+        + (f" (seed {r.recipe.seed}'s sample)." if len(r.recipe.seeds) > 1 else "."),
         "",
     ]
     rows = []
@@ -368,19 +457,23 @@ def details(r: Result) -> list[str]:
         has = r.anchor(name) is not None
         ratio = f"{r.ratio(name):.2f}x" if has else "-"
         diff = f"{100 * r.dev_diff(name):.1f}" if has else "-"
+        per_seed = " / ".join(f"{o.devs[s]:.3f}" for s in r.recipe.seeds if s in o.devs)
+        sd = "-" if math.isnan(o.dev_sd) else f"{100 * o.dev_sd:.1f}"
         rows.append((v.label, v.threads, o.optimizer, " / ".join(f"{s:.1f}" for s in o.seconds),
-                     f"{o.rate:.1f}", ratio, f"{o.dev:.3f}", diff))  # fmt: skip
+                     f"{o.rate:.1f}", ratio, per_seed, f"{o.dev:.3f}", sd, diff))  # fmt: skip
     out += [
         markdown_table(
             (
                 "variant",
                 "threads",
                 "optimiser",
-                "train s per repeat",
+                "train s per run",
                 "examples/s",
                 "vs anchor",
-                "dev score",
-                "abs dev diff pt",
+                "dev per seed",
+                "mean dev",
+                "dev sd pt",
+                "abs mean dev diff pt",
             ),
             rows,
         ),
@@ -407,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (>= 3)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="training seeds, each variant trained once per seed (e.g. 0 1 2); "
+                        "the dev verdict compares the means")  # fmt: skip
     parser.add_argument("--data-dir", default=DATA_DIR, help="data root (glue/SST-2/...)")
     parser.add_argument("--only", default="", help="variants, e.g. trainer-pad,mbp-levers")
     parser.add_argument("--no-profile", action="store_true", help="skip the profile of a miss")
@@ -422,8 +518,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     hf_logging.set_verbosity_error()
     use_all_cores()
-    recipe = Recipe(model=args.model, train=args.train, dev=args.dev, epochs=args.epochs,
-                    lr=args.lr, batch=args.batch, max_length=args.max_length)  # fmt: skip
+    try:
+        recipe = Recipe(model=args.model, train=args.train, dev=args.dev, epochs=args.epochs,
+                        lr=args.lr, batch=args.batch, max_length=args.max_length,
+                        seeds=tuple(args.seeds))  # fmt: skip
+    except ValueError as err:
+        parser.error(str(err))
     repeats, profile = args.repeats, not args.no_profile
     if args.quick:
         recipe = replace(recipe, train=64, batch=16, dev=32)

@@ -153,6 +153,62 @@ def test_bench_quick_path_reports_ratios_against_the_trainer(tiny, capsys):
     )
 
 
+def test_bench_dev_verdict_compares_means_over_seeds_and_flags_a_wide_spread():
+    from bench.finetune_speed import Outcome, Variant, dev_verdict
+
+    v = Variant("x", "x")
+    anchor = Outcome(v, devs={0: 0.70, 1: 0.72, 2: 0.74})  # mean 0.72, sd 2 pt
+    close = Outcome(v, devs={0: 0.735, 1: 0.725, 2: 0.715})  # mean 0.725: per seed up to 3.5 apart
+    verdict = dev_verdict(anchor, close)
+    assert verdict.diff == pytest.approx(0.005) and verdict.within
+    assert verdict.spread == pytest.approx(0.02) and verdict.weak  # sd 2 pt > the 1-pt band
+    assert "0.5 pt apart over 3 seed(s)" in verdict.text() and "weak" in verdict.text()
+    tight = dev_verdict(Outcome(v, devs={0: 0.70, 1: 0.701}), Outcome(v, devs={0: 0.72, 1: 0.72}))
+    assert tight.diff == pytest.approx(0.0195) and not tight.within and not tight.weak
+    assert "dev within 1 pt not met" in tight.text() and "weak" not in tight.text()
+    one = dev_verdict(Outcome(v, devs={3: 0.7}), Outcome(v, devs={3: 0.705}))
+    assert one.within and one.weak and "one seed" in one.text()
+    with pytest.raises(ValueError, match=r"seeds \[0, 1\] vs \[0\]"):
+        dev_verdict(Outcome(v, devs={0: 0.7, 1: 0.7}), Outcome(v, devs={0: 0.7}))
+
+
+def test_bench_multi_seed_path_prints_each_seed_and_their_mean(tiny, capsys, monkeypatch):
+    pytest.importorskip("accelerate")  # the Trainer needs it
+    from bench import finetune_speed
+
+    # the tiny model stays at chance on every seed: hand the real runs known dev scores, in
+    # call order (seed 0: trainer, mbp; seed 3 interleaved the other way: mbp, trainer)
+    scores = iter([0.70, 0.74, 0.76, 0.73])
+    monkeypatch.setattr(finetune_speed, "_dev_score", lambda *a: next(scores))
+    model, data = tiny
+    argv = ["--quick", "--model", model, "--data-dir", data, "--seeds", "0", "3",
+            "--only", "trainer-pad,mbp-default"]  # fmt: skip
+    assert finetune_speed.main(argv) == 0
+    out = capsys.readouterr().out
+    runs = [line.split() for line in out.splitlines() if line.strip().startswith("repeat 1 seed")]
+    devs = {(w[4].rstrip(":"), int(w[3])): float(w[-1]) for w in runs}  # (variant, seed) -> dev
+    assert devs == {("trainer-pad", 0): 0.70, ("mbp-default", 0): 0.74,
+                    ("mbp-default", 3): 0.76, ("trainer-pad", 3): 0.73}  # fmt: skip
+    table = {c[0]: c for c in (line.strip("| ").split(" | ") for line in out.splitlines())}
+    anchor = table["HF Trainer, padded to max length (anchor)"]
+    mbp = table["mbp default (random batches, AdamW)"]
+    assert anchor[6:9] == ["0.700 / 0.730", "0.715", "2.1"]  # per seed, mean, sd (ddof 1)
+    assert mbp[6:10] == ["0.740 / 0.760", "0.750", "1.4", "3.5"]  # |0.750 - 0.715|
+    row = next(line for line in out.splitlines() if "/ Trainer padded" in line)
+    assert "mean dev 3.5 pt apart over 2 seed(s), dev within 1 pt not met" in row
+    assert "seed sd up to 2.1 pt > the 1 pt band: weak verdict" in row
+    assert row.rstrip().endswith("no")  # fast enough, but the means are 3.5 pt apart
+
+
+def test_bench_refuses_repeated_seeds_in_one_line(capsys):
+    from bench import finetune_speed
+
+    with pytest.raises(SystemExit):
+        finetune_speed.main(["--seeds", "0", "0"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "seeds [0, 0]" in err and "--seeds 0 1 2" in err
+
+
 # ---------------------------------------------------------------- slow: real SST-2
 
 # figure 10's short recipe, which learns SST-2 (0.789 there); 1,000 examples for 1 epoch at lr
