@@ -157,6 +157,31 @@ def test_curves_against_flops_saved_with_their_pareto_front(server, page):
     page.screenshot(path=str(SHOTS / "curves-flops-pareto.png"), full_page=True)
 
 
+@pytest.fixture(scope="module")
+def seeds_server(tmp_path_factory) -> Iterator[str]:
+    """The fixture store plus a minilm-l6 SST-2 line fine-tuned with three training seeds."""
+    from tests.test_training_seed_choice import add_seed_line
+
+    tmp = tmp_path_factory.mktemp("seeds")
+    store = fixture_store_copy(tmp / "seeds.duckdb")
+    add_seed_line(ResultsStore(store), "minilm-l6", [0.86, 0.88, 0.90], n=500)
+    yield from _serve(tmp, {"MBP_STORE": str(store)})
+
+
+def test_training_seeds_are_drawn_on_the_curves_chart(seeds_server, page):
+    page.goto(f"{seeds_server}/curves?task=sst2&model=minilm-l6&lang=en&train_seeds=1")
+    settle(page, 1)
+    assert_clean(page)
+    assert page.locator(CHART).count() == 1  # on the curves chart, not a second one
+    text = chart_text(page)
+    assert "training seed 1" in text and "mean of training seeds" in text
+    # Streamlit's Vega-Lite (6.5) keeps one key per meaning: the orders' (colour and dash
+    # merged) and the seeds'
+    titles = page.locator(f"{CHART} .role-legend-title").all_text_contents()
+    assert sorted(titles) == ["order", "training seeds"], titles
+    page.screenshot(path=str(SHOTS / "curves-training-seeds.png"), full_page=True)
+
+
 def _fill(tab, testid: str, label: str, value: str) -> None:
     field = tab.locator(f'[data-testid="{testid}"]').filter(has_text=label).first.locator("input")
     field.fill(value)
