@@ -91,6 +91,16 @@ def interleaved(
     return times
 
 
+def speedup(slow: list[float], fast: list[float]) -> float:
+    """How many times faster `fast` ran than `slow`: the ratio of their medians."""
+    return median(slow) / median(fast)
+
+
+def pass_speedups(slow: list[float], fast: list[float]) -> list[float]:
+    """The same ratio within each interleaved repeat (both timed under that repeat's load)."""
+    return [s / f for s, f in zip(slow, fast, strict=True)]
+
+
 def spread(values: list[float]) -> str:
     return f"{min(values):.3g}-{max(values):.3g}"
 

@@ -34,6 +34,8 @@ from bench.common import (
     median,
     met,
     pad_holder,
+    pass_speedups,
+    speedup,
     xnli_pool,
 )
 from mbp.engine.gate import gate_from_heads, head_gate
@@ -141,11 +143,11 @@ class IterativeResult:
 
     @property
     def ratio(self) -> float:
-        return median(self.anchor_s) / median(self.mbp_s)
+        return speedup(self.anchor_s, self.mbp_s)
 
     @property
     def pass_ratios(self) -> list[float]:
-        return [a / m for a, m in zip(self.anchor_s, self.mbp_s, strict=True)]
+        return pass_speedups(self.anchor_s, self.mbp_s)
 
 
 def measure(per_lang: int = 4, repeats: int = 3, grid=GRID, model=None,

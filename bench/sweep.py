@@ -24,6 +24,8 @@ from bench.common import (
     matmul_gflops,
     median,
     pad_holder,
+    pass_speedups,
+    speedup,
 )
 from mbp.engine.importance import head_importance
 from mbp.engine.layout import model_shape
@@ -69,11 +71,11 @@ class SweepResult:
 
     @property
     def ratio(self) -> float:
-        return median(self.base_s) / median(self.mbp_s)
+        return speedup(self.base_s, self.mbp_s)
 
     @property
     def pass_ratios(self) -> list[float]:
-        return [b / m for b, m in zip(self.base_s, self.mbp_s, strict=True)]
+        return pass_speedups(self.base_s, self.mbp_s)
 
     @property
     def flop_ratio(self) -> float:
