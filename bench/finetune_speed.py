@@ -15,7 +15,7 @@ examples (mbp's seeded subsample):
   `run_glue.py`), with its default optimiser; also the `Trainer` with dynamic padding
   (`DataCollatorWithPadding`);
 - mbp's default recipe (random batches padded per batch, AdamW);
-- mbp with the levers: bucketed batches (`batching="bucketed"`), then also fused AdamW
+- mbp with the levers: bucketed batches (`batching="grouped"`), then also fused AdamW
   (`optimizer="adamw-fused"`). Frozen parameters are never in mbp's optimiser; bf16 autocast
   is a lever only where the CPU has native bf16.
 
@@ -121,12 +121,12 @@ def variants(all_cores: int) -> list[Variant]:
         Variant(ANCHOR, "HF Trainer, padded to max length (anchor)", "max_length", threads=one),
         Variant("trainer-dynamic", "HF Trainer, dynamic padding", "longest", threads=one),
         Variant("mbp-default", "mbp default (random batches, AdamW)", threads=one),
-        Variant("mbp-bucketed", "mbp bucketed batches, AdamW", batching="bucketed", threads=one),
-        Variant("mbp-levers", "mbp bucketed + fused AdamW", batching="bucketed",
+        Variant("mbp-bucketed", "mbp bucketed batches, AdamW", batching="grouped", threads=one),
+        Variant("mbp-levers", "mbp bucketed + fused AdamW", batching="grouped",
                 optimizer="adamw-fused", threads=one),
         Variant("trainer-pad-all", "HF Trainer, padded to max length (anchor)", "max_length",
                 threads=all_cores),
-        Variant("mbp-levers-all", "mbp bucketed + fused AdamW", batching="bucketed",
+        Variant("mbp-levers-all", "mbp bucketed + fused AdamW", batching="grouped",
                 optimizer="adamw-fused", threads=all_cores),
     ]  # fmt: skip
 

@@ -72,8 +72,8 @@ class FinetuneSpec(_Spec):
     # what the forward pass computed in (fp32 | bf16 | fp16; 'auto' resolved): a bf16 fine-tune
     # is a different checkpoint from an fp32 one
     precision: str = "fp32"
-    # random: shuffled batches; bucketed: batches of similar lengths (less padding, faster),
-    # which trains to other weights, so it is part of the key
+    # random: shuffled batches; grouped: batches of similar lengths (less padding, faster),
+    # which trains to other weights, so it is part of the key ("bucketed" is retired)
     batching: str = "random"
     # adamw: torch's default (foreach) AdamW; adamw-fused: its fused kernel (other bits)
     optimizer: str = "adamw"

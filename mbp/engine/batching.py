@@ -3,8 +3,8 @@
 for batch in length_sorted_batches(encoded, batch_size=64, pad_id=tokenizer.pad_token_id):
     logits = model(**batch.inputs).logits   # batch.index: positions in `encoded`
 
-For training, `bucketed_batches` keeps batches random but of similar lengths (shuffle, sort
-within chunks of batches, shuffle the batch order), as Hugging Face's `LengthGroupedSampler`.
+For training, `bucketed_batches` keeps batches random but of similar lengths: Hugging Face's
+length-grouped order (shuffle, sort within megabatches of a few batches), batch order shuffled.
 """
 
 from __future__ import annotations
@@ -82,33 +82,39 @@ def least_padding_bounds(
     return bounds[::-1]
 
 
-#: Batches per sorted chunk in `bucketed_batches` (as Hugging Face's `LengthGroupedSampler`).
-BUCKET_CHUNK_BATCHES = 50
-
-
 def bucketed_order(
     lengths: np.ndarray,
     batch_size: int,
     rng: np.random.Generator,
-    chunk_batches: int = BUCKET_CHUNK_BATCHES,
+    megabatch_mult: int | None = None,
 ) -> list[np.ndarray]:
-    """Training batches (index arrays) of similar lengths, still random: shuffle, sort each chunk
-    of `chunk_batches` batches by length, cut it into batches, shuffle the batches' order.
+    """Training batches (index arrays) of similar lengths, still random: Hugging Face's
+    `get_length_grouped_indices` (the Trainer's `group_by_length`: shuffle, sort each
+    megabatch of `megabatch_mult` batches by length, longest example first), cut into batches
+    whose order is then shuffled (the Trainer keeps each megabatch's longest-first order).
 
-    Every example is in exactly one batch; there are ceil(n / batch_size) batches, as with plain
-    random batches (only the last chunk can end in a short one).
+    `megabatch_mult=None` is the Trainer's rule: min(n // (4 * batch_size), 50), at least 1, so
+    a small training set still has about 4 megabatches. One megabatch for the whole epoch
+    (a global sort) cost 1.0-6.5 dev points on a 48-step SST-2 recipe (docs/BENCHMARKS.md 11).
+    Every example is in exactly one batch; ceil(n / batch_size) batches, as random batches.
     """
-    if batch_size < 1 or chunk_batches < 1:
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    if batch_size < 1 or (megabatch_mult is not None and megabatch_mult < 1):
         raise ValueError(
-            f"batch_size {batch_size} and chunk_batches {chunk_batches} must be >= 1: e.g. 32, 50"
+            f"batch_size {batch_size} and megabatch_mult {megabatch_mult} must be >= 1 "
+            "(megabatch_mult None: the Trainer's rule)"
         )
-    order = rng.permutation(len(lengths))
-    chunk = batch_size * chunk_batches
-    batches: list[np.ndarray] = []
-    for start in range(0, len(order), chunk):
-        part = order[start : start + chunk]
-        part = part[np.argsort(-lengths[part], kind="stable")]
-        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    # the permutation comes from `rng` (the spec's seed), through a torch generator
+    generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+    order = np.asarray(
+        get_length_grouped_indices(
+            lengths.tolist(), batch_size, mega_batch_mult=megabatch_mult, generator=generator
+        ),
+        dtype=np.int64,
+    )
+    # megabatches hold whole batches (all but the last), so these cuts never straddle two
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -118,11 +124,11 @@ def bucketed_batches(
     pad_id: int,
     device: str | torch.device,
     rng: np.random.Generator,
-    chunk_batches: int = BUCKET_CHUNK_BATCHES,
+    megabatch_mult: int | None = None,
 ) -> Iterator[Batch]:
     """One epoch of `bucketed_order` batches of `encoded`, each padded to its own longest."""
     lengths = _lengths(encoded)
-    for index in bucketed_order(lengths, batch_size, rng, chunk_batches):
+    for index in bucketed_order(lengths, batch_size, rng, megabatch_mult):
         yield padded_batch(encoded, index, pad_id, device, lengths)
 
 
