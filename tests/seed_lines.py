@@ -14,10 +14,10 @@ from mbp.store.outcomes import outcome_row
 
 def write_sweep_line(store: ResultsStore, spec: RunSpec, *, model: str, checksum: str,
                      lang: str, n: int, cells: list[tuple[float, np.ndarray]],
-                     labels: np.ndarray) -> str:  # fmt: skip
+                     labels: np.ndarray, task: str = "sst2") -> str:  # fmt: skip
     """`spec`'s run with one importance cell per (fraction, predictions); its run id."""
     store.ensure_run(spec.key, "sweep", spec.to_json(), model=model, model_checksum=checksum,
-                     task="sst2", lang=lang, split="dev", method="importance", seeds=[0],
+                     task=task, lang=lang, split="dev", method="importance", seeds=[0],
                      n_examples=n, cells_total=len(cells), device="cpu", versions_json=None,
                      code_commit=None, command=None)  # fmt: skip
     for fraction, preds in cells:

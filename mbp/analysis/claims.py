@@ -18,6 +18,9 @@ a `draw` column), each claim recomputes its statistic on every draw with the cod
 it once (the point estimate is draw POINT), and its 95 % interval must clear the threshold of a
 verdict for the verdict to stand; otherwise the claim is "inconclusive" and says why. Claims
 resting on runs without stored outcomes keep their point verdict and say they have no interval.
+A run with stored runs of other training seeds (`training_seeds.seed_siblings`) is resampled over
+the seeds, then the examples within each, and its point (draw POINT) is the mean over the seeds;
+`ClaimResult.training_seeds` says how many, and the texts say so.
 
     python -c "from mbp.store import ResultsStore; from mbp.analysis.claims import evaluate_claims;
     [print(c.verdict, c.explanation) for c in evaluate_claims(ResultsStore())]"
@@ -32,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from mbp.analysis.bootstrap import LEVEL, Interval, percentile_interval
+from mbp.analysis.bootstrap import LEVEL, POINT, Interval, percentile_interval
 
 Verdict = Literal["supported", "not supported", "inconclusive"]
 
@@ -56,8 +59,6 @@ ORDER_PREFERENCE = ("importance", "random")
 MONOLINGUAL_CANDIDATES = ("bert-base-cased", "minilm-l6")
 MULTILINGUAL_CANDIDATES = ("bert-base-multilingual-cased", "e5-small", "xlm-roberta-base")
 
-#: The `draw` of the point estimate (every example once) beside the resamples 0, 1, ...
-POINT = -1
 NO_OUTCOMES = "no interval: the runs behind it predate per-example outcomes (re-run to get one)"
 NO_POINT_INTERVALS = (
     "no per-point intervals: the runs behind them predate per-example outcomes (re-run to get them)"
@@ -111,6 +112,7 @@ class ClaimResult:
     point_verdict: Verdict | None = None  # the verdict of the point estimate alone
     groups: pd.DataFrame = field(default_factory=pd.DataFrame)  # claim 3: shares per language
     value_format: str = ".1%"
+    training_seeds: tuple[int, ...] = ()  # fine-tune seeds per curve behind `interval` (() or 1)
 
     @property
     def headline(self) -> str:
@@ -125,7 +127,7 @@ class ClaimResult:
             return NO_OUTCOMES
         iv, f = self.interval, self.value_format
         return (f"{iv.level:.0%} interval {iv.low:{f}} to {iv.high:{f}} over {self.draws:,} "
-                "paired resamples of the evaluated examples")  # fmt: skip
+                f"paired resamples of {resampled_units(self.training_seeds)}")  # fmt: skip
 
     @property
     def point_uncertainty(self) -> str:
@@ -137,7 +139,7 @@ class ClaimResult:
         known = self.table[column].notna()
         if known.all():
             return (f"each point with its {LEVEL:.0%} interval over the same paired resamples "
-                    "of the evaluated examples as the statistic")  # fmt: skip
+                    f"of {resampled_units(self.training_seeds)} as the statistic")  # fmt: skip
         if not known.any():
             return NO_POINT_INTERVALS
         return (f"{int((~known).sum())} of {len(known)} points have no interval: their runs "
@@ -248,7 +250,8 @@ def _point_verdict(value: float, rules: Rules) -> Verdict:
     return "inconclusive"
 
 
-def _judge(value: float, samples: pd.Series | None, rules: Rules, fmt: str = ".1%"
+def _judge(value: float, samples: pd.Series | None, rules: Rules, fmt: str = ".1%",
+           seeds: tuple[int, ...] = ()
            ) -> tuple[Verdict, Verdict, Interval | None, str]:  # fmt: skip
     """(verdict, point verdict, interval, why they differ): a verdict stands only when its rule
     holds over the whole interval of the statistic's resampled values (`samples`, per draw)."""
@@ -260,15 +263,54 @@ def _judge(value: float, samples: pd.Series | None, rules: Rules, fmt: str = ".1
         return point, point, iv, ""
     why = (
         f" Inconclusive under resampling: the point value {value:{fmt}} alone would make it "
-        f"{point}, but its {iv.level:.0%} interval over the evaluated examples "
+        f"{point}, but its {iv.level:.0%} interval over {resampled_units(seeds)} "
         f"({iv.low:{fmt}} to {iv.high:{fmt}}) does not clear that threshold, so the difference "
-        "is within the noise of which examples were evaluated."
+        f"is within the noise of which {_noise_of(seeds)}."
     )
     return "inconclusive", point, iv, why
 
 
+def _resample_of(seeds: tuple[int, ...]) -> str:
+    return "the examples" if max(seeds, default=1) <= 1 else "the training seeds and examples"
+
+
+def _noise_of(seeds: tuple[int, ...]) -> str:
+    if max(seeds, default=1) <= 1:
+        return "examples were evaluated"
+    return "fine-tunes and examples were evaluated"
+
+
 def _n_draws(samples: pd.Series | None) -> int:
     return 0 if samples is None else len(samples)
+
+
+def _seed_counts(draws: pd.DataFrame | None) -> tuple[int, ...]:
+    """The training seeds per curve (or language) behind `draws`; () where it does not say."""
+    if draws is None or "training_seeds" not in draws or draws.empty:
+        return ()
+    return tuple(sorted({int(v) for v in draws["training_seeds"].dropna()}))
+
+
+def resampled_units(seeds: tuple[int, ...]) -> str:
+    """What a claim's resamples draw: the examples, and the training seeds where there are
+    several (`ClaimResult.training_seeds`)."""
+    if max(seeds, default=1) <= 1:
+        return "the evaluated examples"
+    per = "" if len(seeds) == 1 else " per curve"
+    return f"{_span(seeds)} training seeds{per} and the evaluated examples within each"
+
+
+def _span(seeds: tuple[int, ...]) -> str:
+    return f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}"
+
+
+def _seeds_sentence(seeds: tuple[int, ...]) -> str:
+    """The explanation's word on training seeds (empty for curves of one fine-tune)."""
+    if max(seeds, default=1) <= 1:
+        return ""
+    return (f" Each value is the mean over {_span(seeds)} training seeds (fine-tunes of the "
+            "same recipe), and the interval resamples the seeds, then the examples within "
+            "each.")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- claim 1
@@ -336,7 +378,8 @@ def glue_parity(curves: pd.DataFrame, pair: ModelPair,
     samples = _per_draw(
         None if resampled is None else _parity_gaps(relative_drops(resampled), pair), len(diff)
     )
-    verdict, point, interval, why = _judge(value, samples, PARITY_RULES)
+    seeds = _seed_counts(resampled) if samples is not None else ()
+    verdict, point, interval, why = _judge(value, samples, PARITY_RULES, seeds=seeds)
     tasks = sorted(diff.index.get_level_values("task").unique())
     per_task = diff.groupby(level="task").mean()
     worst = per_task.idxmax()
@@ -344,7 +387,7 @@ def glue_parity(curves: pd.DataFrame, pair: ModelPair,
         f"Over {len(tasks)} GLUE task(s) ({', '.join(tasks)}) and {len(diff)} matched pruning "
         f"levels ({order} order), the relative drops of {pair.mbert} and {pair.bert} differ by "
         f"{value:.1%} on average (largest on {worst}: {per_task.max():.1%}); the threshold for "
-        f"'almost the same' is {PARITY_TOLERANCE:.0%}." + why
+        f"'almost the same' is {PARITY_TOLERANCE:.0%}." + _seeds_sentence(seeds) + why
     )
     table = _point_intervals(rel, draws)[["model", "task", "fraction", "relative_drop",
                                           "relative_drop_low", "relative_drop_high", "mean",
@@ -361,7 +404,8 @@ def glue_parity(curves: pd.DataFrame, pair: ModelPair,
     }
     return ClaimResult(1, CLAIM_1, verdict, explanation, statistic, value, threshold, numbers,
                        used, table.reset_index(drop=True), interval=interval,
-                       draws=_n_draws(samples), point_verdict=point)  # fmt: skip
+                       draws=_n_draws(samples), point_verdict=point,
+                       training_seeds=seeds)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- claim 2
@@ -420,14 +464,15 @@ def xnli_costs_more(curves: pd.DataFrame, pair: ModelPair,
         rel = relative_drops(resampled)
         per = _xnli_vs_glue(rel[rel["task"] == "xnli"], rel[rel["task"] != "xnli"])
         samples = _per_draw(per["xnli"] - per["glue"], len(matched))
-    verdict, point, interval, why = _judge(value, samples, XNLI_RULES)
+    seeds = _seed_counts(resampled) if samples is not None else ()
+    verdict, point, interval, why = _judge(value, samples, XNLI_RULES, seeds=seeds)
     langs = sorted(x["lang"].unique())
     tasks = sorted(g["task"].unique())
     explanation = (
         f"At {len(matched)} matched pruning levels ({order} order), {model} loses "
         f"{matched['xnli'].mean():.1%} of its unpruned XNLI accuracy (mean of {len(langs)} "
         f"language(s)) vs {matched['glue'].mean():.1%} on GLUE ({', '.join(tasks)}): a gap of "
-        f"{value:+.1%}, XNLI costlier at {share:.0%} of the levels." + why
+        f"{value:+.1%}, XNLI costlier at {share:.0%} of the levels." + _seeds_sentence(seeds) + why
     )
     per_lang = x.groupby("lang")["relative_drop"].mean()
     table = _point_intervals(
@@ -447,7 +492,8 @@ def xnli_costs_more(curves: pd.DataFrame, pair: ModelPair,
     }
     return ClaimResult(2, CLAIM_2, verdict, explanation, statistic, value, threshold, numbers,
                        used, table.reset_index(drop=True), interval=interval,
-                       draws=_n_draws(samples), point_verdict=point)  # fmt: skip
+                       draws=_n_draws(samples), point_verdict=point,
+                       training_seeds=seeds)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- claim 3
@@ -616,8 +662,9 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
     resampled = _matched(data[["lang"]], None if draws is None else
                          draws.dropna(subset=["reliance"]), ["lang"])  # fmt: skip
     effect_draws = interval = None
-    why, groups = "", pd.DataFrame()
+    why, groups, seeds = "", pd.DataFrame(), ()
     if resampled is not None and (resampled.groupby("draw").size() == len(data)).all():
+        seeds = _seed_counts(resampled)
         resampled = resampled[["draw", "lang", "reliance"]].merge(data[meta], on="lang")
         resampled = resampled.sort_values(["draw", "lang"], ignore_index=True)
         effect_draws = _claim3_effects(resampled)
@@ -632,7 +679,7 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
             verdict = "inconclusive"
             why = (
                 f" Inconclusive under resampling: on all examples the tests make it "
-                f"{point_verdict}, but over {len(agrees):,} resamples of the evaluated examples "
+                f"{point_verdict}, but over {len(agrees):,} resamples of {resampled_units(seeds)} "
                 f"the {LEVEL:.0%} intervals of agreeing ({interval.low:g} to {interval.high:g}) "
                 f"and contradicting ({contra_iv.low:g} to {contra_iv.high:g}) tests do not keep "
                 "it there."
@@ -674,9 +721,10 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
                              zip(best["lang"], best[column], strict=True))  # fmt: skip
 
         ranking = (
-            f"Among the {k} most reliant on bottom layers in a resample of the examples, most "
-            f"often: {most(f'{BOTTOM_RELIANT} share')}; among the {k} most reliant on top "
-            f"layers: {most(f'{TOP_RELIANT} share')} (share of {n_draws:,} resamples)."
+            f"Among the {k} most reliant on bottom layers in a resample of "
+            f"{_resample_of(seeds)}, most often: {most(f'{BOTTOM_RELIANT} share')}; among the "
+            f"{k} most reliant on top layers: {most(f'{TOP_RELIANT} share')} (share of "
+            f"{n_draws:,} resamples)."
         )
     significant = [t.name for t in tests if t.p_value is not None and t.p_value < 0.05]
     top_heavy = int((data["reliance"] < 0).sum())
@@ -692,6 +740,7 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
             else "None of the three effects is significant at p < 0.05 with this many "
             "languages: the verdict rests on effect sizes, not on significance."
         )
+        + _seeds_sentence(seeds)
         + why
     )
     numbers: dict[str, Any] = {t.name: t.effect for t in tests}
@@ -707,7 +756,7 @@ def layers_follow_language(reliance: pd.DataFrame, languages: pd.DataFrame,
     return ClaimResult(3, CLAIM_3, verdict, explanation, statistic, float(agree), threshold,
                        numbers, used, table.reset_index(drop=True), tuple(tests),
                        interval=interval, draws=n_draws, point_verdict=point_verdict,
-                       groups=groups, value_format="g")  # fmt: skip
+                       groups=groups, value_format="g", training_seeds=seeds)  # fmt: skip
 
 
 def groups_table(groups: pd.DataFrame) -> pd.DataFrame:
@@ -771,6 +820,13 @@ def evaluate_claims_from(
 
     from mbp.analysis.tables import group_reliance
 
+    curves, curve_draws, _ = _seed_points(curves, curve_draws, CURVE_KEYS, ["mean", "base"])
+    drops, layer_draws, mine = _seed_points(drops, layer_draws, ["lang", "target"],
+                                            ["drop", "base_value"])  # fmt: skip
+    if mine is not None and mine.any():  # the rest of a seed-mean row follows from its drop
+        drops.loc[mine, "value"] = drops["base_value"] - drops["drop"]
+        drops.loc[mine, "relative_drop"] = drops["drop"] / drops["base_value"].where(
+            drops["base_value"] != 0)  # fmt: skip
     results = [glue_parity(curves, pair, curve_draws), xnli_costs_more(curves, pair, curve_draws)]
     reliance = group_reliance(drops if drops is not None and len(drops) else _NO_DROPS)
     reliance_draws = (
@@ -778,8 +834,32 @@ def evaluate_claims_from(
         if layer_draws is not None and len(layer_draws)
         else None
     )
+    if reliance_draws is not None and "training_seeds" in layer_draws:  # seeds per language
+        per_lang = layer_draws.groupby("lang", as_index=False)["training_seeds"].max()
+        reliance_draws = reliance_draws.merge(per_lang, on="lang", how="left")
     results.append(layers_follow_language(reliance, languages, pair.mbert, reliance_draws))
     return [replace(r, protocol=protocol) for r in results]
+
+
+def _seed_points(
+    frame: pd.DataFrame | None, draws: pd.DataFrame | None, keys: list[str], columns: list[str]
+) -> tuple[Any, pd.DataFrame | None, pd.Series | None]:
+    """(`frame` with `columns` taken from draw POINT where `draws` has one, `draws` without
+    POINT, which rows of `frame` changed): a curve over several training seeds has its
+    seed-mean on every example as draw POINT (`resampled`), which replaces the default seed's
+    stored value as the point estimate. Without POINT rows both come back as they were."""
+    if draws is None or draws.empty or not (draws["draw"] == POINT).any():
+        return frame, draws, None
+    point = draws[draws["draw"] == POINT][[*keys, *columns]]
+    rest = draws[draws["draw"] != POINT].reset_index(drop=True)
+    if frame is None or frame.empty:
+        return frame, rest, None
+    merged = frame.merge(point, on=keys, how="left", suffixes=("", "_seeds"))
+    mine = merged[f"{columns[0]}_seeds"].notna()
+    for column in columns:
+        merged.loc[mine, column] = merged.loc[mine, f"{column}_seeds"]
+    merged = merged.drop(columns=[f"{c}_seeds" for c in columns])
+    return merged.set_axis(frame.index), rest, pd.Series(mine.to_numpy(), index=frame.index)
 
 
 def claim_draws(
@@ -787,7 +867,9 @@ def claim_draws(
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(curve draws, layer draws of the mBERT stand-in on XNLI) for `evaluate_claims_from`:
     the claims' inputs on resampled examples, from the stored outcomes
-    (`mbp.analysis.resampled`); empty where the runs predate outcomes. Given the point
+    (`mbp.analysis.resampled`); empty where the runs predate outcomes. A run whose line has
+    several training seeds with outcomes is resampled over seeds and examples, with its
+    seed-mean as draw POINT (`training_seeds=True`). Given the point
     `curves`, only the orders claims 1-2 pick from them are resampled (scoring is the cost)."""
     from mbp.analysis import resampled
 
@@ -799,11 +881,12 @@ def claim_draws(
             _pick_order(curves[curves["model"] == pair.mbert], [pair.mbert]),
         }
         orders = sorted(o for o in picked if o is not None)
-    curve_draws = resampled.curve_draws(
-        store, protocol=protocol, max_fraction=MAX_FRACTION, orders=orders
-    )
+    curve_draws = resampled.curve_draws(store, protocol=protocol, max_fraction=MAX_FRACTION,
+                                        orders=orders, training_seeds=True)  # fmt: skip
     layers = (
-        resampled.layer_draws(store, model=pair.mbert, task="xnli", protocol=protocol)
+        resampled.layer_draws(
+            store, model=pair.mbert, task="xnli", protocol=protocol, training_seeds=True
+        )
         if pair.mbert
         else None
     )

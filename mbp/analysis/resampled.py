@@ -8,7 +8,10 @@ the one definition of a resampled curve score, which `curve_draws` (the claims) 
 with the same example count is scored on the SAME resampled indices (`bootstrap.resample`, one
 per count), so pruned and unpruned, one model and another, stay paired. `mbp.analysis.claims`
 recomputes each claim's statistic on every draw with the code that computes it once, which
-gives its interval; `draw_intervals` turns any per-draw column into per-row intervals.
+gives its interval; `draw_intervals` turns any per-draw column into per-row intervals. For the
+claims (`training_seeds=True`), a run whose line has other training seeds with outcomes is
+scored by `seed_mean_draws` instead: seeds, then examples within each (bootstrap's hierarchical
+resampling), with the seed-mean on every example as draw POINT.
 
     python -c "from mbp.store import ResultsStore; from mbp.analysis.resampled import *;
     print(curve_draws(ResultsStore(), protocol='posthoc', max_fraction=0.5))"
@@ -19,13 +22,13 @@ it has no interval rather than invent one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from mbp.analysis.bootstrap import LEVEL, percentile_interval
+from mbp.analysis.bootstrap import LEVEL, POINT, percentile_interval
 from mbp.analysis.tables import chart_runs, primary_metrics
 from mbp.store import ResultsStore
 
@@ -59,6 +62,70 @@ def score_outcomes(models: pd.DataFrame, draws: int, seed: int) -> tuple[np.ndar
     return values, estimates
 
 
+class SeedDraws(NamedTuple):
+    """One shown run's outcomes keys scored over its line's training seeds (hierarchically)."""
+
+    training_seeds: int  # the seeds (runs) behind each value
+    samples: dict[str, np.ndarray]  # model_key -> (draws,) seed-mean metric per resample
+    estimates: dict[str, float]  # model_key -> seed-mean metric on every example
+
+
+def seed_mean_draws(
+    store: ResultsStore,
+    lines: dict[str, list[str]],
+    keep: Callable[[str, str], bool],
+    *,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> dict[str, SeedDraws]:
+    """For each shown run of `lines` (run id -> its line's run per training seed), every
+    outcomes key of it that `keep(run_id, key)` accepts, scored with the task's primary metric
+    as the mean over training seeds: on `draws` hierarchical resamples (seeds with replacement,
+    then examples within each; `bootstrap.hierarchical_samples`) and on every example. Only the
+    seed runs with outcomes for every kept key count; a run left with fewer than two is left out
+    (its examples-only draws are the rest of this module's). Every run with as many seeds and
+    examples shares the SAME picks, so pruned and unpruned, fraction by fraction, stay paired."""
+    from mbp.analysis.bootstrap import hierarchical_resample, hierarchical_samples, scorer
+    from mbp.analysis.bootstrap import seed_mean as mean_over_seeds
+    from mbp.store.outcomes import decode
+
+    every = sorted({r for runs in lines.values() for r in runs})
+    outcomes = store.outcomes(run_ids=every) if every else pd.DataFrame()
+    if outcomes.empty:
+        return {}
+    stored = {(r.run_id, r.model_key): r for r in outcomes.itertuples()}
+    metrics = primary_metrics()
+    shared: dict[tuple[int, int], object] = {}  # (seeds, examples) -> picks: all paired
+    out: dict[str, SeedDraws] = {}
+    for run, seed_runs in lines.items():
+        keys = sorted(k for (r, k) in stored if r == run and keep(run, k))
+        have = [r for r in seed_runs if all((r, k) in stored for k in keys)]
+        if not keys or run not in have or len(have) < 2:
+            continue
+        first = stored[run, keys[0]]
+        labels = decode(first.encoding, first.labels)
+        shape = (len(have), len(labels))
+        if shape not in shared:
+            shared[shape] = hierarchical_resample(*shape, draws, seed)
+        score = scorer(first.task, metrics.get(first.task, "accuracy"))
+        samples, estimates = {}, {}
+        for key in keys:
+            preds = np.stack([decode(stored[r, key].encoding, stored[r, key].predictions)
+                              for r in have])  # fmt: skip
+            samples[key] = hierarchical_samples(preds, labels, score, shared[shape])
+            estimates[key] = mean_over_seeds(preds, labels, score)
+        out[run] = SeedDraws(len(have), samples, estimates)
+    return out
+
+
+def _seed_lines(store: ResultsStore, runs: pd.DataFrame, kind: str) -> dict[str, list[str]]:
+    """Shown run id -> its line's run per training seed, for lines with several seeds."""
+    from mbp.analysis.tables import training_seed_lines
+
+    siblings = training_seed_lines(store, runs["run_id"].tolist() if len(runs) else [], kind)
+    return {run: part["seed_run_id"].tolist() for run, part in siblings.groupby("run_id")}
+
+
 class PointDraws(NamedTuple):
     """Curve points with stored outcomes, each scored on the shared resamples."""
 
@@ -70,6 +137,12 @@ class PointDraws(NamedTuple):
 def model_key(order_name: str, seed: int, fraction: float) -> str:
     """The outcomes key of a sweep's model: its cell id and fraction (`random/0/0.3`)."""
     return f"{order_name}/{seed}/{fraction:g}"
+
+
+def _model_keys(points: pd.DataFrame) -> list[str]:
+    """`model_key` of each row of `points` (curve points: order_name, seed, fraction)."""
+    return [model_key(o, s, f) for o, s, f in
+            zip(points["order_name"], points["seed"], points["fraction"], strict=True)]  # fmt: skip
 
 
 def point_draws(
@@ -86,9 +159,8 @@ def point_draws(
     if outcomes.empty:
         return PointDraws(points.iloc[:0].assign(model_key=""), np.empty((0, draws)), np.empty(0))
     keyed = points.drop(columns=["n_examples"], errors="ignore").assign(
-        model_key=[model_key(o, s, f) for o, s, f in
-                   zip(points["order_name"], points["seed"], points["fraction"], strict=True)]
-    )  # fmt: skip
+        model_key=_model_keys(points)
+    )
     found = keyed.merge(outcomes[columns], on=["run_id", "model_key"]).reset_index(drop=True)
     values, estimates = score_outcomes(found, draws, seed)
     return PointDraws(found.drop(columns=columns[2:]), values, estimates)
@@ -125,12 +197,18 @@ def curve_draws(
     orders: Sequence[str] | None = None,
     draws: int = DRAWS,
     seed: int = 0,
+    training_seeds: bool = False,
 ) -> pd.DataFrame:
     """`curve_summary(store, protocol=protocol)`'s `mean` (over seeds) and `base` (the mean of
     every unpruned point of the line) on each resample, for the same runs (the charts' choice
     rule): columns CURVE_COLUMNS. Only points whose every seed has outcomes, and only lines
     whose every unpruned point has; fractions above `max_fraction` and orders not in `orders`
-    (None: all) are left out, but every order's unpruned points stay (the base needs them)."""
+    (None: all) are left out, but every order's unpruned points stay (the base needs them).
+
+    `training_seeds=True` (the claims): a shown run whose line has other training seeds with
+    outcomes is resampled hierarchically over them (`seed_mean_draws`; its line's base from
+    those seeds alone), adds its seed-mean on every example as draw POINT, and a column
+    `training_seeds` says over how many seeds each curve is (1: examples only, as without)."""
     runs = _shown_runs(store, "sweep", protocol=protocol)
     points = store.curve_points(run_ids=runs["run_id"].tolist()) if len(runs) else pd.DataFrame()
     if points.empty:
@@ -141,7 +219,17 @@ def curve_draws(
     if orders is not None:  # scoring is the cost: only what is asked for, and every base
         points = points[points["order_name"].isin(list(orders)) | (points["fraction"] == 0)]
     points = points.merge(runs[["run_id", "protocol"]], on="run_id")
-    scored = point_draws(store, points, draws=draws, seed=seed)
+    seeded = {}
+    if training_seeds:
+        wanted = set(zip(points["run_id"], _model_keys(points), strict=True))
+        lines = _seed_lines(store, runs, "sweep")
+        seeded = seed_mean_draws(
+            store, lines, lambda run, key: (run, key) in wanted, draws=draws, seed=seed
+        )
+    mine = points["run_id"].isin(list(seeded))
+    scored = point_draws(store, points[~mine], draws=draws, seed=seed)
+    if seeded:
+        scored = _with_seeded(scored, points[mine], seeded)
     if scored.points.empty:
         return pd.DataFrame(columns=CURVE_COLUMNS)
     line = ["model", "task", "lang", "protocol"]
@@ -158,13 +246,49 @@ def curve_draws(
     long = rows[[*group, "seed"]].loc[rows.index.repeat(draws)].reset_index(drop=True)
     long["draw"] = np.tile(np.arange(draws), len(rows))
     long["value"] = scored.values[rows.index].ravel()
+    zero = long["fraction"] == 0
+    if training_seeds:  # draw POINT of the seeded curves; their line's base from them alone
+        n_seeds = rows["training_seeds"] if "training_seeds" in rows else pd.Series(1, rows.index)
+        long["training_seeds"] = n_seeds.to_numpy().repeat(draws)
+        multi = rows[n_seeds > 1]
+        point = multi[[*group, "seed"]].assign(draw=POINT, value=scored.estimates[multi.index],
+                                               training_seeds=n_seeds[multi.index])  # fmt: skip
+        long = pd.concat([long, point], ignore_index=True)
+        most = long.groupby(line)["training_seeds"].transform("max")
+        zero = (long["fraction"] == 0) & (long["training_seeds"] == most)
     mean = long.groupby([*group, "draw"], as_index=False)["value"].mean()
-    base = long[long["fraction"] == 0].groupby([*line, "draw"], as_index=False)["value"].mean()
+    base = long[zero].groupby([*line, "draw"], as_index=False)["value"].mean()
     base = base.merge(base_ok[base_ok].reset_index()[line], on=line)  # every unpruned point
     out = mean.rename(columns={"value": "mean"}).merge(
         base.rename(columns={"value": "base"}), on=[*line, "draw"]
     )
-    return out[CURVE_COLUMNS].sort_values(CURVE_COLUMNS[:7], ignore_index=True)
+    columns = CURVE_COLUMNS
+    if training_seeds:
+        columns = [*CURVE_COLUMNS, "training_seeds"]
+        curves = long.groupby(group, as_index=False)["training_seeds"].max()
+        out = out.merge(curves, on=group)
+    return out[columns].sort_values(CURVE_COLUMNS[:7], ignore_index=True)
+
+
+def _with_seeded(
+    scored: PointDraws, points: pd.DataFrame, seeded: dict[str, SeedDraws]
+) -> PointDraws:
+    """`scored` (examples-only) followed by the points of the `seeded` runs, each with its
+    hierarchical draws and seed-mean estimate; a `training_seeds` column on every row."""
+    keyed = points.drop(columns=["n_examples"], errors="ignore").assign(
+        model_key=_model_keys(points)
+    )
+    keyed = keyed[[k in seeded[r].samples for r, k in zip(keyed["run_id"], keyed["model_key"],
+                                                          strict=True)]]  # fmt: skip
+    pairs = list(zip(keyed["run_id"], keyed["model_key"], strict=True))
+    values = np.array([seeded[r].samples[k] for r, k in pairs])
+    estimates = np.array([seeded[r].estimates[k] for r, k in pairs])
+    keyed = keyed.assign(training_seeds=[seeded[r].training_seeds for r, _ in pairs])
+    return PointDraws(
+        pd.concat([scored.points.assign(training_seeds=1), keyed], ignore_index=True),
+        np.concatenate([scored.values, values.reshape(len(pairs), scored.values.shape[1])]),
+        np.concatenate([scored.estimates, estimates]),
+    )
 
 
 def layer_draws(
@@ -176,14 +300,61 @@ def layer_draws(
     pinned: Sequence[str] = (),
     draws: int = DRAWS,
     seed: int = 0,
+    training_seeds: bool = False,
 ) -> pd.DataFrame:
     """The layer thirds' drops (`group:bottom|middle|top`) of `layer_drops(store, model=model,
     task=task, protocol=protocol, pinned=pinned)` on each resample: `run_layer_draws` of the
-    runs that chart shows (its choice rule)."""
+    runs that chart shows (its choice rule). `training_seeds=True` (the claims): a run whose
+    line has other training seeds with outcomes gets `seed_layer_draws` instead, and a column
+    `training_seeds` says over how many seeds each run's rows are (1: examples only)."""
     runs = _shown_runs(store, "layers", task=task, models=[model], protocol=protocol,
                        pinned=list(pinned))  # fmt: skip
-    return run_layer_draws(store, runs["run_id"].tolist() if len(runs) else [], draws=draws,
-                           seed=seed)  # fmt: skip
+    run_ids = runs["run_id"].tolist() if len(runs) else []
+    if not training_seeds:
+        return run_layer_draws(store, run_ids, draws=draws, seed=seed)
+    from mbp.store.outcomes import UNPRUNED
+
+    seeded = {run: got for run, got in seed_mean_draws(
+        store, _seed_lines(store, runs, "layers"), _is_layer_key, draws=draws, seed=seed
+    ).items() if UNPRUNED in got.samples}  # fmt: skip
+    one = run_layer_draws(store, [r for r in run_ids if r not in seeded], draws=draws, seed=seed)
+    if not seeded:
+        return one.assign(training_seeds=1)
+    langs = dict(zip(runs["run_id"], runs["lang"], strict=True))
+    counts = dict(zip(runs["run_id"], runs["n_examples"], strict=True))
+    frames = [seed_layer_draws(run, langs[run], counts[run], got, draws)
+              for run, got in seeded.items()]  # fmt: skip
+    parts = [f for f in (one.assign(training_seeds=1), *frames) if len(f)]  # no object columns
+    if not parts:
+        return one.assign(training_seeds=1)
+    return pd.concat(parts, ignore_index=True).sort_values(
+        ["lang", "run_id", "target", "draw"], ignore_index=True
+    )
+
+
+def _is_layer_key(run_id: str, key: str) -> bool:
+    from mbp.store.outcomes import UNPRUNED
+
+    return key == UNPRUNED or key.startswith("group:")
+
+
+def seed_layer_draws(run_id: str, lang: str, n_examples: int, seeded: SeedDraws,
+                     draws: int) -> pd.DataFrame:  # fmt: skip
+    """One layer-wise run's thirds as `run_layer_draws` gives them, but each the seed-mean over
+    its line's training seeds (`seed_mean_draws`): the unpruned minus the pruned score on the
+    same picked seeds and examples (paired), plus draw POINT on every example."""
+    from mbp.store.outcomes import UNPRUNED
+
+    base, base_point = seeded.samples[UNPRUNED], seeded.estimates[UNPRUNED]
+    frames = []
+    for target in sorted(k for k in seeded.samples if k != UNPRUNED):
+        frames.append(pd.DataFrame({
+            "draw": [*range(draws), POINT], "run_id": run_id, "lang": lang, "target": target,
+            "drop": [*(base - seeded.samples[target]), base_point - seeded.estimates[target]],
+            "base_value": [*base, base_point], "n_examples": n_examples,
+            "training_seeds": seeded.training_seeds,
+        }))  # fmt: skip
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LAYER_COLUMNS)
 
 
 def run_layer_draws(

@@ -752,15 +752,17 @@ def seed_spread(store: ResultsStore, *, model: str, task: str) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- training seeds
 
 
-def training_seed_lines(store: ResultsStore, run_ids: Sequence[str]) -> pd.DataFrame:
-    """For the shown sweeps `run_ids`, their lines' runs of every stored training seed
+def training_seed_lines(
+    store: ResultsStore, run_ids: Sequence[str], kind: str = "sweep"
+) -> pd.DataFrame:
+    """For the shown `kind` runs `run_ids`, their lines' runs of every stored training seed
     (`training_seeds.seed_siblings`; lines of one seed have no rows)."""
     from mbp.analysis.training_seeds import SIBLING_COLUMNS, seed_siblings
 
-    shown = store.runs(run_id=list(run_ids)) if run_ids else None
+    shown = store.runs(run_id=list(run_ids)) if len(run_ids) else None
     if shown is None or shown.empty:
         return pd.DataFrame(columns=SIBLING_COLUMNS)
-    candidates = store.runs(kind="sweep", model=sorted(set(shown["model"])),
+    candidates = store.runs(kind=kind, model=sorted(set(shown["model"])),
                             task=sorted(set(shown["task"])))  # fmt: skip
     return seed_siblings(candidates, store.checkpoints(), list(run_ids))
 
