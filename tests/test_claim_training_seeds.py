@@ -210,3 +210,13 @@ def test_claim3_layer_drops_combine_the_training_seeds(tmp_path):
     alone = examples_only(store, PAIR)[2].table.set_index("lang")
     width = result.table.set_index("lang").eval("reliance_high - reliance_low")
     assert (width > 2 * alone.eval("reliance_high - reliance_low")).all()
+
+
+def test_the_report_says_the_intervals_cover_the_training_seeds(diverse, tmp_path):
+    from mbp.analysis.report import build_report
+
+    result = evaluate_claims(diverse, PAIR)[1]
+    text = build_report(diverse, tmp_path / "docs" / "REPRODUCTION.md").read_text()
+    assert f"- uncertainty: {result.uncertainty}" in text
+    assert "3 training seeds and the evaluated examples within each" in text
+    assert "and of the training seeds first where a run has several" in text

@@ -23,7 +23,8 @@ def body() -> None:
         "stored results by `mbp.analysis.claims` with the thresholds shown, for the stand-in models; it "
         "says whether the claim holds *on these data*, not whether the paper is right. Where "
         "the runs stored their per-example outcomes, each statistic gets a 95 % interval over "
-        "resampled examples, and a verdict stands only if that interval clears its threshold."
+        "resampled examples (and training seeds, where a run has several), and a verdict "
+        "stands only if that interval clears its threshold."
     )
     models = sorted(common.query("store_inventory")["model"].dropna().unique())
     if not models:

@@ -518,6 +518,7 @@ def build_report(
     figures = out.parent / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     by_protocol = evaluate_both(store)
+    seeded = any(max(r.training_seeds, default=1) > 1 for rs in by_protocol.values() for r in rs)
     builders = {
         1: lambda t: claim1_figure(t, tolerance=PARITY_TOLERANCE),
         2: claim2_figure,
@@ -612,9 +613,11 @@ def build_report(
         "",
         _table(verdicts_table(by_protocol)),
         f"Each statistic's 95 % interval comes from {DRAWS:,} paired resamples of the evaluated "
-        "examples (the same examples for the pruned and unpruned models), recomputed from the "
-        "stored per-example outcomes; a verdict stands only if its interval clears the "
-        "threshold, else it is inconclusive. Which conclusions survive resampling:",
+        "examples (the same examples for the pruned and unpruned models)"
+        + (", and of the training seeds first where a run has several" if seeded else "")
+        + ", recomputed from the stored per-example outcomes; a verdict stands only if its "
+        "interval clears the threshold, else it is inconclusive. Which conclusions survive "
+        "resampling:",
         "",
         *[f"- {line}" for line in survives_resampling(by_protocol)],
         "",
