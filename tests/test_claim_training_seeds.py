@@ -220,3 +220,35 @@ def test_the_report_says_the_intervals_cover_the_training_seeds(diverse, tmp_pat
     assert f"- uncertainty: {result.uncertainty}" in text
     assert "3 training seeds and the evaluated examples within each" in text
     assert "and of the training seeds first where a run has several" in text
+
+
+def test_a_one_seed_curve_beside_seeded_ones_keeps_its_own_intervals(tmp_path):
+    """While the plan's seed steps run, some lines have 3 seeds and others 1 (or a seed run
+    still lacks cells): the one-seed curves' points keep their examples-only intervals."""
+    store = ResultsStore(tmp_path / "mixed.duckdb")
+    add_sweep_seeds(store, "sst2", "en", [0.08, 0.12, 0.10], n=1500, seed=1)
+    add_sweep_seeds(store, "xnli", "en", [0.20], n=1500, seed=2)
+    result = evaluate_claims(store, PAIR)[1]
+    assert result.training_seeds == (1, 3)
+    assert "1 to 3 training seeds per curve" in result.uncertainty
+    before = examples_only(store, PAIR)[1].table.set_index("series")
+    table = result.table.set_index("series")
+    cols = ["mean", "base", "relative_drop_low", "relative_drop_high"]
+    pd.testing.assert_frame_equal(table.loc[["XNLI en"], cols], before.loc[["XNLI en"], cols])
+    assert not np.allclose(table.loc["GLUE sst2", "mean"], before.loc["GLUE sst2", "mean"])
+
+
+def test_a_seed_run_without_every_points_outcomes_is_left_out(tmp_path):
+    store = ResultsStore(tmp_path / "partial.duckdb")
+    add_sweep_seeds(store, "sst2", "en", [0.08, 0.12], n=1200, seed=1)
+    add_sweep_seeds(store, "xnli", "en", [0.20, 0.10], n=1200, seed=2)
+    # seed 2 of SST-2 has stored its unpruned cell only so far
+    spec = RunSpec("sweep", MODEL, f"sha-{MODEL}", _checkpoint(store, "sst2", 2),
+                   DataSpec("sst2", "en", "dev", 1200), "importance", grid=FRACTIONS,
+                   importance="imp-sst2-en-2")  # fmt: skip
+    labels = np.zeros(1200, dtype=np.int64)
+    write_sweep_line(store, spec, model=MODEL, checksum=f"sha-{MODEL}", lang="en", n=1200,
+                     cells=[(0.0, labels)], labels=labels)  # fmt: skip
+    result = evaluate_claims(store, PAIR)[1]
+    assert result.training_seeds == (2,) and result.interval is not None
+    assert "2 training seeds" in result.uncertainty

@@ -82,8 +82,8 @@ def seed_mean_draws(
     outcomes key of it that `keep(run_id, key)` accepts, scored with the task's primary metric
     as the mean over training seeds: on `draws` hierarchical resamples (seeds with replacement,
     then examples within each; `bootstrap.hierarchical_samples`) and on every example. Only the
-    seed runs with outcomes for every kept key count; a run left with fewer than two is left out
-    (its examples-only draws are the rest of this module's). Every run with as many seeds and
+    seed runs with outcomes for every kept key (on the same examples) count; a run left with
+    fewer than two is left out (its examples-only draws are the rest of this module's). Every run with as many seeds and
     examples shares the SAME picks, so pruned and unpruned, fraction by fraction, stay paired."""
     from mbp.analysis.bootstrap import hierarchical_resample, hierarchical_samples, scorer
     from mbp.analysis.bootstrap import seed_mean as mean_over_seeds
@@ -99,10 +99,13 @@ def seed_mean_draws(
     out: dict[str, SeedDraws] = {}
     for run, seed_runs in lines.items():
         keys = sorted(k for (r, k) in stored if r == run and keep(run, k))
-        have = [r for r in seed_runs if all((r, k) in stored for k in keys)]
-        if not keys or run not in have or len(have) < 2:
+        if not keys or (run, keys[0]) not in stored:
             continue
-        first = stored[run, keys[0]]
+        first = stored[run, keys[0]]  # every seed on the same examples, or it is left out
+        have = [r for r in seed_runs if all((r, k) in stored for k in keys)
+                and stored[r, keys[0]].labels == first.labels]  # fmt: skip
+        if run not in have or len(have) < 2:
+            continue
         labels = decode(first.encoding, first.labels)
         shape = (len(have), len(labels))
         if shape not in shared:
