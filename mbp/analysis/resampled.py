@@ -83,8 +83,9 @@ def seed_mean_draws(
     as the mean over training seeds: on `draws` hierarchical resamples (seeds with replacement,
     then examples within each; `bootstrap.hierarchical_samples`) and on every example. Only the
     seed runs with outcomes for every kept key (on the same examples) count; a run left with
-    fewer than two is left out (its examples-only draws are the rest of this module's). Every run with as many seeds and
-    examples shares the SAME picks, so pruned and unpruned, fraction by fraction, stay paired."""
+    fewer than two is left out (its examples-only draws are the rest of this module's). Every
+    run with as many seeds and examples shares the SAME picks, so pruned and unpruned, fraction
+    by fraction, stay paired."""
     from mbp.analysis.bootstrap import hierarchical_resample, hierarchical_samples, scorer
     from mbp.analysis.bootstrap import seed_mean as mean_over_seeds
     from mbp.store.outcomes import decode
@@ -222,7 +223,7 @@ def curve_draws(
     if orders is not None:  # scoring is the cost: only what is asked for, and every base
         points = points[points["order_name"].isin(list(orders)) | (points["fraction"] == 0)]
     points = points.merge(runs[["run_id", "protocol"]], on="run_id")
-    seeded = {}
+    seeded: dict[str, SeedDraws] = {}
     if training_seeds:
         wanted = set(zip(points["run_id"], _model_keys(points), strict=True))
         lines = _seed_lines(store, runs, "sweep")
