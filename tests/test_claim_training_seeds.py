@@ -24,7 +24,8 @@ MODEL = "e5-small"
 def _checkpoint(store: ResultsStore, task: str, seed: int) -> str:
     ckpt = FinetuneSpec(MODEL, f"sha-{MODEL}", "mnli" if task == "xnli" else task, 100, seed=seed)
     store.record_checkpoint(ckpt.key, model=MODEL, task=ckpt.task, spec_json=ckpt.to_json(),
-                            path="/nowhere", metric="accuracy", dev_value=0.8, n_train=100)  # fmt: skip
+                            path="/nowhere", metric="accuracy", dev_value=0.8,
+                            n_train=100)  # fmt: skip
     return ckpt.key
 
 
@@ -174,7 +175,8 @@ def add_layer_seeds(store: ResultsStore, lang: str, profiles: list[tuple[float, 
         store.ensure_run(spec.key, "layers", spec.to_json(), model=MODEL,
                          model_checksum=f"sha-{MODEL}", task="xnli", lang=lang, split="test",
                          method="remove-layer", seeds=[0], n_examples=n, cells_total=1,
-                         device="cpu", versions_json=None, code_commit=None, command=None)  # fmt: skip
+                         device="cpu", versions_json=None, code_commit=None,
+                         command=None)  # fmt: skip
         right, fragility = rng.random(n) < 0.75, rng.random(n)
         base_preds = np.where(right, labels, (labels + 1) % 3)
         base = float((base_preds == labels).mean())
