@@ -15,7 +15,8 @@ examples (mbp's seeded subsample):
   `run_glue.py`), with its default optimiser; also the `Trainer` with dynamic padding
   (`DataCollatorWithPadding`);
 - mbp's default recipe (random batches padded per batch, AdamW);
-- mbp with the levers: bucketed batches (`batching="grouped"`), then also fused AdamW
+- mbp with the levers: length-grouped batches (`batching="grouped"`, Hugging Face's
+  megabatch rule), then also fused AdamW
   (`optimizer="adamw-fused"`). Frozen parameters are never in mbp's optimiser; bf16 autocast
   is a lever only where the CPU has native bf16.
 
@@ -26,7 +27,9 @@ Throughput = training examples x epochs / seconds of the training loop (no loadi
 score), median over repeats and seeds. Every model is scored by mbp's `evaluate` on the same dev
 examples; the dev verdict compares the variants' mean dev score over the seeds, and calls itself
 weak where one seed's score moves more than the 1-point band (sd over seeds) or where only one
-seed ran. Where the target is missed, a torch.profiler profile of mbp's fastest variant says
+seed ran; where the anchor's mean dev does not beat the best constant answer (the majority
+class) by `LEARNED_MARGIN`, the models are at chance and the dev half is not established. Where
+the target is missed, a torch.profiler profile of mbp's fastest variant says
 where the time goes.
 """
 
@@ -47,6 +50,10 @@ from bench.report import markdown_table
 
 TARGET_RATIO = 3.0  # mbp with the levers / the Trainer padded to max length, examples/s
 MAX_DEV_DIFF = 0.01  # |dev score difference| to the anchor, as a fraction (1 point)
+# The anchor must beat the best constant answer by this much for the dev half to mean anything:
+# at 128-512 examples and lr 2e-5 every model stays on the majority class (0.50-0.52 on SST-2,
+# majority 0.509), where "within 1 pt" is met by collapse, not by quality
+LEARNED_MARGIN = 0.05
 ANCHOR = "trainer-pad"  # the anchor on 1 thread; "trainer-pad-all" on all cores
 
 
@@ -121,12 +128,12 @@ def variants(all_cores: int) -> list[Variant]:
         Variant(ANCHOR, "HF Trainer, padded to max length (anchor)", "max_length", threads=one),
         Variant("trainer-dynamic", "HF Trainer, dynamic padding", "longest", threads=one),
         Variant("mbp-default", "mbp default (random batches, AdamW)", threads=one),
-        Variant("mbp-bucketed", "mbp bucketed batches, AdamW", batching="grouped", threads=one),
-        Variant("mbp-levers", "mbp bucketed + fused AdamW", batching="grouped",
+        Variant("mbp-bucketed", "mbp grouped batches, AdamW", batching="grouped", threads=one),
+        Variant("mbp-levers", "mbp grouped + fused AdamW", batching="grouped",
                 optimizer="adamw-fused", threads=one),
         Variant("trainer-pad-all", "HF Trainer, padded to max length (anchor)", "max_length",
                 threads=all_cores),
-        Variant("mbp-levers-all", "mbp bucketed + fused AdamW", batching="grouped",
+        Variant("mbp-levers-all", "mbp grouped + fused AdamW", batching="grouped",
                 optimizer="adamw-fused", threads=all_cores),
     ]  # fmt: skip
 
@@ -161,10 +168,17 @@ class DevVerdict:
     diff: float  # |mean dev - anchor's mean dev|, a fraction
     spread: float  # the larger sd over seeds of the two (nan: one seed, spread unknown)
     seeds: int
+    anchor_dev: float = math.nan  # the anchor's mean dev score
+    chance: float = math.nan  # the best constant answer's score (nan: not known)
+
+    @property
+    def established(self) -> bool:
+        """False when the anchor has not learned the task (within the margin of chance)."""
+        return not self.anchor_dev - self.chance < LEARNED_MARGIN
 
     @property
     def within(self) -> bool:
-        return self.diff <= MAX_DEV_DIFF
+        return self.established and self.diff <= MAX_DEV_DIFF
 
     @property
     def weak(self) -> bool:
@@ -180,18 +194,38 @@ class DevVerdict:
             noise = f"seed sd up to {100 * self.spread:.1f} pt > the {band}: weak verdict"
         else:
             noise = f"seed sd up to {100 * self.spread:.1f} pt, within the {band}"
+        if not self.established:
+            return (f"mean dev {100 * self.diff:.1f} pt apart, dev half NOT ESTABLISHED: the "
+                    f"anchor's mean dev {self.anchor_dev:.3f} is within "
+                    f"{100 * LEARNED_MARGIN:g} pt of the best constant answer's "
+                    f"{self.chance:.3f} (models at chance: train longer, e.g. --train 384 "
+                    "--epochs 2 --lr 1e-4 --batch 16 --seeds 0 1 2)")  # fmt: skip
         return (f"mean dev {100 * self.diff:.1f} pt apart over {self.seeds} seed(s), "
                 f"dev within {pt} {'met' if self.within else 'not met'} ({noise})")  # fmt: skip
 
 
-def dev_verdict(anchor: Outcome, other: Outcome) -> DevVerdict:
-    """The dev half of the target, from both variants' mean over the seeds they share."""
+def dev_verdict(anchor: Outcome, other: Outcome, chance: float = math.nan) -> DevVerdict:
+    """The dev half of the target, from both variants' mean over the seeds they share; not
+    established where the anchor scores within `LEARNED_MARGIN` of `chance`."""
     if set(anchor.devs) != set(other.devs):
         raise ValueError(f"dev scores for seeds {sorted(anchor.devs)} vs {sorted(other.devs)}: "
                          "compare variants trained on the same seeds")  # fmt: skip
     spreads = [o.dev_sd for o in (anchor, other)]
     spread = math.nan if any(math.isnan(x) for x in spreads) else max(spreads)
-    return DevVerdict(abs(other.dev - anchor.dev), spread, len(other.devs))
+    return DevVerdict(abs(other.dev - anchor.dev), spread, len(other.devs), anchor.dev, chance)
+
+
+def chance_score(task: str, labels: np.ndarray) -> float:
+    """The task's primary metric for the best constant answer (every example one class) on
+    `labels`; 0 for a regression task (a constant has no correlation)."""
+    from mbp.tasks.metrics import compute_metrics
+    from mbp.tasks.registry import get_task
+
+    info = get_task(task)
+    if info.is_regression:
+        return 0.0
+    return max(compute_metrics(info, np.full(len(labels), c), labels)[info.primary_metric]
+               for c in np.unique(labels))  # fmt: skip
 
 
 @dataclass
@@ -207,6 +241,7 @@ class Result:
     seconds: float = 0.0
     profile: list[tuple[str, float]] = field(default_factory=list)
     profile_note: str = ""
+    chance: float = math.nan  # the best constant answer's dev score (chance_score)
 
     def anchor(self, name: str, padding: str = "max_length") -> str | None:
         """The Trainer variant (padded to max length, or dynamic) on `name`'s threads."""
@@ -220,7 +255,9 @@ class Result:
 
     def verdict(self, name: str, anchor: str | None = None) -> DevVerdict | None:
         anchor = anchor or self.anchor(name)
-        return dev_verdict(self.outcomes[anchor], self.outcomes[name]) if anchor else None
+        if not anchor:
+            return None
+        return dev_verdict(self.outcomes[anchor], self.outcomes[name], self.chance)
 
     def dev_diff(self, name: str, anchor: str | None = None) -> float:
         verdict = self.verdict(name, anchor)
@@ -295,19 +332,19 @@ def _dev_score(model, dev, task, pad_id: int) -> float:
 
 def padded_widths(lengths: np.ndarray, batch: int, seed: int) -> dict[str, float]:
     """Mean padded tokens per example for one epoch of each batching (what the model computes
-    on): random batches (mbp's default and the Trainer's dynamic padding), bucketed, and pad
+    on): random batches (mbp's default and the Trainer's dynamic padding), grouped, and pad
     to max length is the max length itself."""
     from mbp.engine.batching import bucketed_order
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(lengths))
     shuffled = [order[i : i + batch] for i in range(0, len(order), batch)]
-    bucketed = bucketed_order(lengths, batch, np.random.default_rng(seed))
+    grouped = bucketed_order(lengths, batch, np.random.default_rng(seed))  # batching="grouped"
 
     def width(batches):
         return sum(int(lengths[b].max()) * len(b) for b in batches) / len(lengths)
 
-    return {"random": width(shuffled), "bucketed": width(bucketed)}
+    return {"random": width(shuffled), "grouped": width(grouped)}
 
 
 def measure(recipe: Recipe = Recipe(), repeats: int = 3, data_dir: str = DATA_DIR,
@@ -332,6 +369,7 @@ def measure(recipe: Recipe = Recipe(), repeats: int = 3, data_dir: str = DATA_DI
     train = training_data(recipe.spec(), tokenizer, data_dir)
     lengths = np.array([len(x) for x in train.input_ids])
     result.mean_length = float(lengths.mean())
+    result.chance = chance_score(recipe.task, dev.labels)
     result.widths = padded_widths(lengths, recipe.batch, recipe.seed)
     if repeats < 1:
         raise ValueError(f"repeats {repeats}: give at least 1 (3 for a stable median)")
@@ -443,11 +481,15 @@ def details(r: Result) -> list[str]:
         f"Recipe: {r.recipe.describe()}. Load average (1/5/15 min) {r.load_start} at the start, "
         f"{r.load_end} at the end; {r.seconds / 60:.1f} min in all; {cores()} cores. {bf16}",
         "",
+        f"The best constant answer scores {r.chance:.3f} on these dev examples; the dev half "
+        f"of the target counts only where the anchor's mean dev beats it by "
+        f"{100 * LEARNED_MARGIN:g} pt or more.",
+        "",
         f"Mean tokens per training example {r.mean_length:.1f}; padded tokens per example the "
         f"model computes on: {r.recipe.max_length} padded to max length, "
         f"{r.widths.get('random', float('nan')):.1f} random batches padded per batch (mbp's "
         "default, the Trainer's dynamic padding), "
-        f"{r.widths.get('bucketed', float('nan')):.1f} bucketed"
+        f"{r.widths.get('grouped', float('nan')):.1f} grouped"
         + (f" (seed {r.recipe.seed}'s sample)." if len(r.recipe.seeds) > 1 else "."),
         "",
     ]

@@ -170,6 +170,24 @@ def test_bench_dev_verdict_compares_means_over_seeds_and_flags_a_wide_spread():
         dev_verdict(Outcome(v, devs={0: 0.7, 1: 0.7}), Outcome(v, devs={0: 0.7}))
 
 
+def test_bench_dev_half_is_not_established_when_the_anchor_is_at_chance():
+    from bench.finetune_speed import Outcome, Variant, chance_score, dev_verdict
+
+    labels = np.array([0] * 428 + [1] * 444)  # SST-2 dev: the majority class scores 0.509
+    chance = chance_score("sst2", labels)
+    assert chance == pytest.approx(444 / 872)
+    assert chance_score("stsb", np.array([0.5, 4.0, 2.5])) == 0.0
+    v = Variant("x", "x")
+    # the 128-example run: every model on the majority class, the means 0.2 pt apart
+    collapsed = dev_verdict(Outcome(v, devs={0: 0.503, 1: 0.509}),
+                            Outcome(v, devs={0: 0.503, 1: 0.505}), chance)  # fmt: skip
+    assert collapsed.diff < 0.01 and not collapsed.established and not collapsed.within
+    assert "dev half NOT ESTABLISHED" in collapsed.text() and "0.509" in collapsed.text()
+    learned = dev_verdict(Outcome(v, devs={0: 0.72, 1: 0.74}),
+                          Outcome(v, devs={0: 0.725, 1: 0.74}), chance)  # fmt: skip
+    assert learned.established and learned.within and "NOT ESTABLISHED" not in learned.text()
+
+
 def test_bench_multi_seed_path_prints_each_seed_and_their_mean(tiny, capsys, monkeypatch):
     pytest.importorskip("accelerate")  # the Trainer needs it
     from bench import finetune_speed
