@@ -128,7 +128,7 @@ def variants(all_cores: int) -> list[Variant]:
         Variant(ANCHOR, "HF Trainer, padded to max length (anchor)", "max_length", threads=one),
         Variant("trainer-dynamic", "HF Trainer, dynamic padding", "longest", threads=one),
         Variant("mbp-default", "mbp default (random batches, AdamW)", threads=one),
-        Variant("mbp-bucketed", "mbp grouped batches, AdamW", batching="grouped", threads=one),
+        Variant("mbp-grouped", "mbp grouped batches, AdamW", batching="grouped", threads=one),
         Variant("mbp-levers", "mbp grouped + fused AdamW", batching="grouped",
                 optimizer="adamw-fused", threads=one),
         Variant("trainer-pad-all", "HF Trainer, padded to max length (anchor)", "max_length",
@@ -334,12 +334,12 @@ def padded_widths(lengths: np.ndarray, batch: int, seed: int) -> dict[str, float
     """Mean padded tokens per example for one epoch of each batching (what the model computes
     on): random batches (mbp's default and the Trainer's dynamic padding), grouped, and pad
     to max length is the max length itself."""
-    from mbp.engine.batching import bucketed_order
+    from mbp.engine.batching import grouped_order
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(lengths))
     shuffled = [order[i : i + batch] for i in range(0, len(order), batch)]
-    grouped = bucketed_order(lengths, batch, np.random.default_rng(seed))  # batching="grouped"
+    grouped = grouped_order(lengths, batch, np.random.default_rng(seed))  # batching="grouped"
 
     def width(batches):
         return sum(int(lengths[b].max()) * len(b) for b in batches) / len(lengths)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mbp.engine.batching import bucketed_batches
+from mbp.engine.batching import grouped_batches
 from mbp.errors import MbpError
 from mbp.models import is_available
 from mbp.spec import FinetuneSpec
@@ -31,10 +31,10 @@ def _encoded(tokenizer, n: int, seed: int = 0):
     return encode(tokenizer, examples, 64)
 
 
-def test_bucketed_batches_cover_every_example_once_padded_per_batch(tiny_tokenizer):
+def test_grouped_batches_cover_every_example_once_padded_per_batch(tiny_tokenizer):
     encoded = _encoded(tiny_tokenizer, 203)
     lengths = np.array([len(x) for x in encoded.input_ids])
-    batches = list(bucketed_batches(encoded, 8, pad_id=0, device="cpu",
+    batches = list(grouped_batches(encoded, 8, pad_id=0, device="cpu",
                                     rng=np.random.default_rng(1), megabatch_mult=5))  # fmt: skip
     seen = np.concatenate([b.index for b in batches])
     assert sorted(seen.tolist()) == list(range(203))  # every example exactly once
@@ -50,8 +50,8 @@ def test_bucketed_batches_cover_every_example_once_padded_per_batch(tiny_tokeniz
     order = np.random.default_rng(1).permutation(203)
     random_width = sum(lengths[order[i : i + 8]].max() * len(order[i : i + 8])
                        for i in range(0, 203, 8))  # fmt: skip
-    bucketed_width = sum(b.inputs["input_ids"].numel() for b in batches)
-    assert bucketed_width < 0.8 * random_width
+    grouped_width = sum(b.inputs["input_ids"].numel() for b in batches)
+    assert grouped_width < 0.8 * random_width
 
 
 def test_default_training_batches_are_the_shuffled_batches_whole(tiny_tokenizer):

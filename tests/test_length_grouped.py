@@ -1,4 +1,4 @@
-"""The bucketed training order: Hugging Face's length-grouped megabatches, batch order shuffled.
+"""The grouped training order: Hugging Face's length-grouped megabatches, batch order shuffled.
 
 Synthetic lengths only (no model): every example once per epoch, each batch drawn from one
 megabatch and sorted within it, the order set by the seed, and padding saved vs random batches.
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mbp.engine.batching import bucketed_order
+from mbp.engine.batching import grouped_order
 
 
 def _padded(lengths: np.ndarray, batches: list[np.ndarray]) -> int:
@@ -21,7 +21,7 @@ def _padded(lengths: np.ndarray, batches: list[np.ndarray]) -> int:
 
 
 def _megabatches(n: int, size: int, seed: int) -> list[set[int]]:
-    """The example sets of the megabatches `bucketed_order` draws from `default_rng(seed)`:
+    """The example sets of the megabatches `grouped_order` draws from `default_rng(seed)`:
     Hugging Face permutes with torch, seeded from the numpy generator's first draw."""
     gen = torch.Generator().manual_seed(int(np.random.default_rng(seed).integers(2**63 - 1)))
     perm = torch.randperm(n, generator=gen).numpy()
@@ -31,7 +31,7 @@ def _megabatches(n: int, size: int, seed: int) -> list[set[int]]:
 def test_every_example_once_and_as_many_steps_as_random_batches():
     lengths = np.random.default_rng(0).integers(3, 60, size=203)
     for mult in (None, 1, 3, 100):
-        batches = bucketed_order(lengths, 8, np.random.default_rng(1), mult)
+        batches = grouped_order(lengths, 8, np.random.default_rng(1), mult)
         seen = np.concatenate(batches)
         assert sorted(seen.tolist()) == list(range(203)), mult
         assert len(batches) == int(np.ceil(203 / 8))
@@ -45,7 +45,7 @@ def test_each_batch_comes_from_one_megabatch_sorted_by_length():
     mult, seed = 5, 4
     megabatches = _megabatches(203, 5 * 8, seed)
     assert lengths[list(megabatches[0])].max() == 60
-    batches = bucketed_order(lengths, 8, np.random.default_rng(seed), mult)
+    batches = grouped_order(lengths, 8, np.random.default_rng(seed), mult)
     home = [[j for j, m in enumerate(megabatches) if set(b.tolist()) <= m] for b in batches]
     assert all(len(h) == 1 for h in home)  # no batch straddles two megabatches
     for j in range(len(megabatches)):
@@ -59,9 +59,9 @@ def test_each_batch_comes_from_one_megabatch_sorted_by_length():
 
 def test_the_order_is_set_by_the_seed():
     lengths = np.random.default_rng(0).integers(3, 60, size=500)
-    a = bucketed_order(lengths, 16, np.random.default_rng(7))
-    b = bucketed_order(lengths, 16, np.random.default_rng(7))
-    c = bucketed_order(lengths, 16, np.random.default_rng(8))
+    a = grouped_order(lengths, 16, np.random.default_rng(7))
+    b = grouped_order(lengths, 16, np.random.default_rng(7))
+    c = grouped_order(lengths, 16, np.random.default_rng(8))
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert {frozenset(x.tolist()) for x in a} != {frozenset(x.tolist()) for x in c}
 
@@ -75,7 +75,7 @@ def test_padding_saved_grows_with_the_megabatch_yet_a_small_set_keeps_four():
     random = _padded(lengths, [order[i : i + 16] for i in range(0, 384, 16)])
 
     def padded(mult):
-        return _padded(lengths, bucketed_order(lengths, 16, np.random.default_rng(1), mult))
+        return _padded(lengths, grouped_order(lengths, 16, np.random.default_rng(1), mult))
 
     assert padded(1) == pytest.approx(random, rel=0.1)  # a megabatch of one batch: random
     assert padded(None) == padded(6)  # the rule: min(384 // (4 * 16), 50) = 6
@@ -85,6 +85,6 @@ def test_padding_saved_grows_with_the_megabatch_yet_a_small_set_keeps_four():
 def test_bad_sizes_are_refused_with_the_fix():
     lengths = np.arange(3, 40)
     with pytest.raises(ValueError, match=r"batch_size 0 .* must be >= 1"):
-        bucketed_order(lengths, 0, np.random.default_rng(0))
+        grouped_order(lengths, 0, np.random.default_rng(0))
     with pytest.raises(ValueError, match="megabatch_mult 0 must be >= 1"):
-        bucketed_order(lengths, 8, np.random.default_rng(0), 0)
+        grouped_order(lengths, 8, np.random.default_rng(0), 0)

@@ -3,7 +3,7 @@
 for batch in length_sorted_batches(encoded, batch_size=64, pad_id=tokenizer.pad_token_id):
     logits = model(**batch.inputs).logits   # batch.index: positions in `encoded`
 
-For training, `bucketed_batches` keeps batches random but of similar lengths: Hugging Face's
+For training, `grouped_batches` keeps batches random but of similar lengths: Hugging Face's
 length-grouped order (shuffle, sort within megabatches of a few batches), batch order shuffled.
 """
 
@@ -82,7 +82,7 @@ def least_padding_bounds(
     return bounds[::-1]
 
 
-def bucketed_order(
+def grouped_order(
     lengths: np.ndarray,
     batch_size: int,
     rng: np.random.Generator,
@@ -118,7 +118,7 @@ def bucketed_order(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def bucketed_batches(
+def grouped_batches(
     encoded,
     batch_size: int,
     pad_id: int,
@@ -126,9 +126,9 @@ def bucketed_batches(
     rng: np.random.Generator,
     megabatch_mult: int | None = None,
 ) -> Iterator[Batch]:
-    """One epoch of `bucketed_order` batches of `encoded`, each padded to its own longest."""
+    """One epoch of `grouped_order` batches of `encoded`, each padded to its own longest."""
     lengths = _lengths(encoded)
-    for index in bucketed_order(lengths, batch_size, rng, megabatch_mult):
+    for index in grouped_order(lengths, batch_size, rng, megabatch_mult):
         yield padded_batch(encoded, index, pad_id, device, lengths)
 
 

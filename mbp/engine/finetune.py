@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from mbp.engine.batching import bucketed_batches, length_sorted_batches
+from mbp.engine.batching import grouped_batches, length_sorted_batches
 from mbp.engine.device import autocast, resolve_device, resolved_precision
 from mbp.engine.evaluate import evaluate
 from mbp.engine.prune import load_pruned, prune_heads, save_pruned
@@ -48,7 +48,7 @@ _TORCH_START_SEED = 67280421310721
 #: trades that for speed; a checkpoint is identified by its weights' sha256 in any case.
 FINETUNE_THREADS = int(os.environ.get("MBP_FINETUNE_THREADS", "1"))
 #: `FinetuneSpec.batching`: shuffled batches, or batches of similar lengths (Hugging Face's
-#: length-grouped megabatches, `mbp.engine.batching.bucketed_order`).
+#: length-grouped megabatches, `mbp.engine.batching.grouped_order`).
 BATCHINGS = ("random", "grouped")
 #: Batchings mbp no longer trains, with what replaced them. "bucketed" sorted the whole epoch
 #: (one megabatch) and cost 1.0-6.5 dev points on a 48-step SST-2 recipe; a new name, so its
@@ -257,7 +257,7 @@ def train(
     model.train()
     bar = tqdm(total=total, desc=f"fine-tune {spec.model} on {spec.task}", disable=not progress)
     step = 0
-    batches = bucketed_batches if spec.batching == "grouped" else _shuffled_batches
+    batches = grouped_batches if spec.batching == "grouped" else _shuffled_batches
     while step < total:
         for batch in batches(encoded, spec.batch_size, pad_id, device, rng):
             with autocast(device, spec.precision):
