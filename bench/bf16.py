@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import Row, Section, load_average, median, met
+from bench.common import Row, Section, load_average, median, met, speedup
 from bench.report import markdown_table
 
 # The switch rule for `auto` on CPU (mbp.engine.device.CPU_AUTO): bf16 only if all hold.
@@ -100,7 +100,7 @@ class Result:
     def speedup(self) -> float:
         if not self.speed_bf16_s:
             return float("nan")
-        return median(self.speed_fp32_s) / median(self.speed_bf16_s)
+        return speedup(self.speed_fp32_s, self.speed_bf16_s)
 
     def auto_rule_met(self) -> bool:
         ok = bool(self.cells) and max(c.diff for c in self.cells) <= MAX_CELL_DIFF

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from bench.common import interleaved, median
+from bench.common import interleaved, speedup
 from mbp.engine.importance import per_example_gate_gradients
 
 BATCH = 32
@@ -28,7 +28,7 @@ class ImportanceResult:
 
     @property
     def ratio(self) -> float:
-        return median(self.loop_s) / median(self.batched_s)
+        return speedup(self.loop_s, self.batched_s)
 
 
 def compare(model, encoded, pad_id: int, *, repeats: int) -> ImportanceResult:
