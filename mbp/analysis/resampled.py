@@ -11,7 +11,8 @@ recomputes each claim's statistic on every draw with the code that computes it o
 gives its interval; `draw_intervals` turns any per-draw column into per-row intervals. For the
 claims (`training_seeds=True`), a run whose line has other training seeds with outcomes is
 scored by `seed_mean_draws` instead: seeds, then examples within each (bootstrap's hierarchical
-resampling), with the seed-mean on every example as draw POINT.
+resampling), with the seed-mean on every example as draw POINT. The same draws give the
+Pruning curves chart its training-seed band (`training_seeds.seed_line_intervals`).
 
     python -c "from mbp.store import ResultsStore; from mbp.analysis.resampled import *;
     print(curve_draws(ResultsStore(), protocol='posthoc', max_fraction=0.5))"
@@ -75,12 +76,13 @@ def seed_mean_draws(
     lines: dict[str, list[str]],
     keep: Callable[[str, str], bool],
     *,
+    metric: str | None = None,
     draws: int = DRAWS,
     seed: int = 0,
 ) -> dict[str, SeedDraws]:
     """For each shown run of `lines` (run id -> its line's run per training seed), every
-    outcomes key of it that `keep(run_id, key)` accepts, scored with the task's primary metric
-    as the mean over training seeds: on `draws` hierarchical resamples (seeds with replacement,
+    outcomes key of it that `keep(run_id, key)` accepts, scored with `metric` (None: the task's
+    primary metric) as the mean over training seeds: on `draws` hierarchical resamples (seeds with replacement,
     then examples within each; `bootstrap.hierarchical_samples`) and on every example. Only the
     seed runs with outcomes for every kept key (on the same examples) count; a run left with
     fewer than two is left out (its examples-only draws are the rest of this module's). Every
@@ -95,7 +97,7 @@ def seed_mean_draws(
     if outcomes.empty:
         return {}
     stored = {(r.run_id, r.model_key): r for r in outcomes.itertuples()}
-    metrics = primary_metrics()
+    metrics = primary_metrics() if metric is None else {}
     shared: dict[tuple[int, int], object] = {}  # (seeds, examples) -> picks: all paired
     out: dict[str, SeedDraws] = {}
     for run, seed_runs in lines.items():
@@ -111,7 +113,7 @@ def seed_mean_draws(
         shape = (len(have), len(labels))
         if shape not in shared:
             shared[shape] = hierarchical_resample(*shape, draws, seed)
-        score = scorer(first.task, metrics.get(first.task, "accuracy"))
+        score = scorer(first.task, metric or metrics.get(first.task, "accuracy"))
         samples, estimates = {}, {}
         for key in keys:
             preds = np.stack([decode(stored[r, key].encoding, stored[r, key].predictions)

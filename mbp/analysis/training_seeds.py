@@ -147,53 +147,54 @@ def seed_line_intervals(store, run_ids: Sequence[str], *, metric: str,
     """Hierarchical intervals (training seeds, then examples) of every curve point of the sweep
     `run_ids` whose line has several training seeds with outcomes: the seed-mean metric (value,
     low, high) and its paired drop from the same seeds' unpruned point (drop, drop_low,
-    drop_high). Columns LINE_INTERVAL_COLUMNS; lines of one seed have no rows (their
-    examples-only intervals are `tables.curve_intervals`)."""
-    from mbp.analysis.bootstrap import (
-        hierarchical_interval,
-        hierarchical_paired_difference,
-        hierarchical_resample,
-        scorer,
-    )
-    from mbp.store.outcomes import decode
+    drop_high), both from `resampled.seed_mean_draws` (the claims' draws). Only points that
+    every seed of the line stored, with their unpruned point, count. Columns
+    LINE_INTERVAL_COLUMNS; lines of one seed have no rows (their examples-only intervals are
+    `tables.curve_intervals`)."""
+    from mbp.analysis.bootstrap import percentile_interval
+    from mbp.analysis.resampled import seed_mean_draws
 
     if not run_ids:
         return pd.DataFrame(columns=LINE_INTERVAL_COLUMNS)
     runs = store.runs(run_id=list(run_ids))
     runs = seed_lines(runs[runs["kind"] == "sweep"], store.checkpoints())
-    outcomes = store.outcomes(run_ids=runs["run_id"].tolist())
-    if outcomes.empty:
-        return pd.DataFrame(columns=LINE_INTERVAL_COLUMNS)
-    stored = {(r.run_id, r.model_key): r for r in outcomes.itertuples()}
-    shared: dict[tuple[int, int], object] = {}  # (seeds, examples) -> draws: all paired
-    rows = []
+    lines: dict[str, list[str]] = {}  # the line's lowest seed's run -> its run per seed
     for _, line in runs.groupby("line", sort=True):
         line = line.drop_duplicates("training_seed").sort_values("training_seed")
-        if len(line) < 2:
-            continue
-        first = line.iloc[0]
-        keys = sorted({k for (run, k) in stored if run == first.run_id})
-        for key in keys:
+        if len(line) >= 2:
+            lines[line["run_id"].iloc[0]] = line["run_id"].tolist()
+    complete = _complete_points(store, lines)
+    seeded = seed_mean_draws(store, lines, lambda run, key: key in complete[run], metric=metric,
+                             draws=draws)  # fmt: skip
+    first = runs.set_index("run_id")
+    rows = []
+    for run, got in seeded.items():
+        line = first.loc[run]
+        for key, samples in got.samples.items():
             order, seed, fraction = key.split("/")
-            base_key = f"{order}/{seed}/0"
-            found = [stored.get((r, key)) for r in line["run_id"]]
-            bases = [stored.get((r, base_key)) for r in line["run_id"]]
-            if any(f is None for f in found + bases):
-                continue  # every seed's point and unpruned point, or no interval
-            labels = decode(found[0].encoding, found[0].labels)
-            preds = np.stack([decode(f.encoding, f.predictions) for f in found])
-            base = np.stack([decode(b.encoding, b.predictions) for b in bases])
-            score = scorer(first.task, metric)
-            shape = (len(line), len(labels))
-            if shape not in shared:
-                shared[shape] = hierarchical_resample(*shape, draws, seed=0)
-            picks = shared[shape]
-            value = hierarchical_interval(preds, labels, score, picks)
-            drop = hierarchical_paired_difference(base, preds, labels, score, picks)
-            rows.append([first.model, first.task, first.lang, first.protocol, order, int(seed),
-                         float(fraction), len(line), value.estimate, value.low, value.high,
-                         drop.estimate, drop.low, drop.high])  # fmt: skip
+            base = f"{order}/{seed}/0"
+            value = percentile_interval(samples, got.estimates[key])
+            # paired: the unpruned and the pruned point of every draw share its picks
+            drop = percentile_interval(got.samples[base] - samples,
+                                       got.estimates[base] - got.estimates[key])  # fmt: skip
+            rows.append([line.model, line.task, line.lang, line.protocol, order, int(seed),
+                         float(fraction), got.training_seeds, value.estimate, value.low,
+                         value.high, drop.estimate, drop.low, drop.high])  # fmt: skip
     return pd.DataFrame(rows, columns=LINE_INTERVAL_COLUMNS)
+
+
+def _complete_points(store, lines: dict[str, list[str]]) -> dict[str, set[str]]:
+    """Per line (`seed_line_intervals`' lines): the outcomes keys every seed's run stored, each
+    with its unpruned key (`order/seed/0`) also stored by every seed."""
+    every = sorted({r for runs in lines.values() for r in runs})
+    stored = store.sql("SELECT run_id, model_key FROM outcomes WHERE list_contains(?, run_id)",
+                       [every]) if every else pd.DataFrame(columns=["run_id", "model_key"])  # fmt: skip
+    keys = stored.groupby("run_id")["model_key"].agg(set).to_dict()
+    out = {}
+    for run, seed_runs in lines.items():
+        common = set.intersection(*(keys.get(r, set()) for r in seed_runs))
+        out[run] = {k for k in common if k.rsplit("/", 1)[0] + "/0" in common}
+    return out
 
 
 def multi_seed_sweeps(runs: pd.DataFrame, checkpoints: pd.DataFrame) -> dict[str, list[str]]:
@@ -206,17 +207,31 @@ def multi_seed_sweeps(runs: pd.DataFrame, checkpoints: pd.DataFrame) -> dict[str
     return {task: part["run_id"].tolist() for task, part in several.groupby("task", sort=True)}
 
 
+def relative_seed_intervals(intervals: pd.DataFrame) -> pd.DataFrame:
+    """`seed_line_intervals` rows in % of `unpruned`, the seed-mean unpruned score of the same
+    line, order and order seed (fraction 0 included): drop, drop_low, drop_high the paired
+    drop's, and value, low, high the score kept, 100 minus them (so the band stays the paired
+    one, as the layer tables divide theirs). Rows without an unpruned score are left out; where
+    it is 0, NaN. What the relative Pruning curves chart draws; `relative_seed_drops` the report's."""
+    keys = ["model", "task", "lang", "protocol", "order_name", "seed"]
+    if intervals.empty:
+        return pd.DataFrame(columns=[*LINE_INTERVAL_COLUMNS, "unpruned"])
+    base = intervals[intervals["fraction"] == 0][[*keys, "value"]]
+    out = intervals.merge(base.rename(columns={"value": "unpruned"}), on=keys)
+    scale = 100.0 / out["unpruned"].where(out["unpruned"] != 0)
+    drop, drop_low, drop_high = (out[c] * scale for c in ("drop", "drop_low", "drop_high"))
+    out = out.assign(drop=drop, drop_low=drop_low, drop_high=drop_high, value=100.0 - drop,
+                     low=100.0 - drop_high, high=100.0 - drop_low)  # fmt: skip
+    return out[[*LINE_INTERVAL_COLUMNS, "unpruned"]].reset_index(drop=True)
+
+
 def relative_seed_drops(intervals: pd.DataFrame) -> pd.DataFrame:
     """`seed_line_intervals` rows as the relative drop at each pruned fraction: drop, low and
-    high in % of the seed-mean unpruned score of the same line, order and order seed (the
-    interval is the paired drop's, over that score, as the layer tables divide theirs)."""
+    high in % of the seed-mean unpruned score (`relative_seed_intervals`' drop columns)."""
     keys = ["model", "task", "lang", "protocol", "order_name", "seed"]
     columns = [*keys, "fraction", "training_seeds", "drop %", "low %", "high %"]
-    if intervals.empty:
-        return pd.DataFrame(columns=columns)
-    base = intervals[intervals["fraction"] == 0][[*keys, "value"]].rename(columns={"value": "base"})
-    out = intervals[intervals["fraction"] > 0].merge(base, on=keys)
-    scale = 100.0 / out["base"].where(out["base"] != 0)
-    out = out.assign(**{"drop %": out["drop"] * scale, "low %": out["drop_low"] * scale,
-                        "high %": out["drop_high"] * scale})  # fmt: skip
+    out = relative_seed_intervals(intervals)
+    out = out[out["fraction"] > 0].rename(
+        columns={"drop": "drop %", "drop_low": "low %", "drop_high": "high %"}
+    )
     return out[columns].sort_values([*keys, "fraction"], ignore_index=True)
