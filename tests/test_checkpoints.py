@@ -72,7 +72,7 @@ def test_a_long_finetune_is_announced_with_the_stored_alternatives(tiny, capsys)
         "0123456789abcdef", model=model, task="sst2", spec_json="{}", path="/x",
         metric="accuracy", dev_value=0.81, n_train=4000,
     )  # fmt: skip
-    short = checkpoints.estimate_finetune_seconds(ctx, spec, 64)
+    short = checkpoints.estimate_finetune(ctx, spec, 64).seconds  # nothing measured: the prior
     assert short < checkpoints.ANNOUNCE_AFTER_S
     checkpoints.announce_finetune(ctx, spec)  # 64 examples: quick, so nothing is said
     assert capsys.readouterr().err == ""
@@ -81,6 +81,7 @@ def test_a_long_finetune_is_announced_with_the_stored_alternatives(tiny, capsys)
     checkpoints.announce_finetune(ctx, long_spec)
     said = capsys.readouterr().err
     assert said.startswith(f"fine-tuning {model} on sst2: 64 examples x ")
+    assert "estimated on cpu; prior, not measured here)" in said
     assert "0123456789abcdef (4,000 examples, accuracy 0.810)" in said
     assert "--checkpoint ID uses one" in said and said.count("\n") == 1
 

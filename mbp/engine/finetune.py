@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from mbp.engine.batching import grouped_batches, length_sorted_batches
 from mbp.engine.device import autocast, resolve_device, resolved_precision
 from mbp.engine.evaluate import evaluate
 from mbp.engine.prune import load_pruned, prune_heads, save_pruned
+from mbp.engine.training_rate import REPORT_AFTER_S, TrainingRate
 from mbp.errors import MbpError
 from mbp.paths import cache_dir
 from mbp.spec import FinetuneSpec
@@ -80,9 +82,24 @@ class Checkpoint:
     weights_sha256: str | None = None  # what the checkpoint is (None: written before mbp kept it)
 
 
+def checkpoints_root() -> Path:
+    """The folder every fine-tuned checkpoint of this machine's cache lives in."""
+    return cache_dir() / "checkpoints"
+
+
 def checkpoint_dir(spec: FinetuneSpec) -> Path:
     label = Path(spec.model).name or "model"  # a registry name, or a local directory's name
-    return cache_dir() / "checkpoints" / f"{label}-{spec.task}-{spec.key}"
+    return checkpoints_root() / f"{label}-{spec.task}-{spec.key}"
+
+
+def finished_finetunes() -> list[dict]:
+    """The recorded info (`DONE_MARKER`) of every finished checkpoint in this machine's cache:
+    its spec, training-loop seconds, examples, device and threads (what estimates learn from)."""
+    infos = []
+    for marker in sorted(checkpoints_root().glob(f"*/{DONE_MARKER}")):
+        with contextlib.suppress(OSError, ValueError):  # removed meanwhile, or unreadable
+            infos.append(json.loads(marker.read_text()))
+    return infos
 
 
 def find_checkpoint(spec: FinetuneSpec) -> Checkpoint | None:
@@ -211,10 +228,16 @@ def initial_model(spec: FinetuneSpec, device: torch.device):
 
 
 def train(
-    spec: FinetuneSpec, device: torch.device, *, data_dir: str | None = None, progress: bool = False
+    spec: FinetuneSpec,
+    device: torch.device,
+    *,
+    data_dir: str | None = None,
+    progress: bool = False,
+    report_after_s: float = REPORT_AFTER_S,
 ) -> Trained:
     """Train the spec's model on the current thread setting (see `finetune_threads`); no
-    checkpoint, no dev score. `finetune` is this plus both."""
+    checkpoint, no dev score. `finetune` is this plus both. With `progress`, a fine-tune still
+    training after `report_after_s` seconds says its measured examples/s and time left, once."""
     from mbp.tasks import get_task
 
     check_recipe(spec, device)
@@ -255,7 +278,9 @@ def train(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(spec.warmup_ratio * total), total)
     start = time.perf_counter()
     model.train()
-    bar = tqdm(total=total, desc=f"fine-tune {spec.model} on {spec.task}", disable=not progress)
+    label = f"fine-tune {spec.model} on {spec.task}"
+    bar = tqdm(total=total, desc=label, disable=not progress)
+    rate = TrainingRate(total, after_s=report_after_s) if progress else None
     step = 0
     batches = grouped_batches if spec.batching == "grouped" else _shuffled_batches
     while step < total:
@@ -274,6 +299,9 @@ def train(
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
+            line = rate.step(len(batch.labels)) if rate else None
+            if line:
+                tqdm.write(f"{label}: {line}", file=sys.stderr)  # above the bar, not through it
             if step >= total:
                 break
     bar.close()
@@ -312,6 +340,7 @@ def _finetune(spec, torch_device, data_dir, dev_examples, progress) -> Checkpoin
         "n_train": trained.n_train,
         "seconds": seconds,
         "train_seconds": trained.train_seconds,
+        "threads": torch.get_num_threads(),  # the training's (see `finetune_threads`)
         "device": str(torch_device),
         "precision": precision,
     }

@@ -1,7 +1,8 @@
 """Which fine-tuned model a run evaluates: trained from a recipe, or a stored checkpoint by id.
 
 Before a fine-tune of more than a few minutes the runner says what it will train, how long that
-should take and which stored checkpoints for the same model and task exist (`--checkpoint ID`
+should take (and whether that is measured on this machine or a prior: `finetune_estimate`) and
+which stored checkpoints for the same model and task exist (`--checkpoint ID`
 uses one); a fine-tune that ends within a few points of the majority-class score says so at once.
 """
 
@@ -9,18 +10,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mbp.errors import MbpError
 from mbp.experiments.context import RunContext
 from mbp.experiments.params import Experiment
 from mbp.spec import FinetuneSpec
 
+if TYPE_CHECKING:
+    from mbp.experiments.finetune_estimate import FinetuneEstimate
+
 ANNOUNCE_AFTER_S = 180.0  # fine-tunes expected to take longer than this are announced
 WEAK_MARGIN = 0.05  # a dev score within 5 points of always answering the majority class
-# Prior cost of one training example (forward + backward + step) per layer x hidden^2 unit,
-# from e5-small on these CPUs (~0.04 s per example at length 128); a stored fine-tune's own
-# measured rate replaces it.
-_PRIOR_S_PER_EXAMPLE_E5 = 0.04
 
 
 def run_precision(ctx: RunContext) -> str:
@@ -185,17 +186,14 @@ def training_examples(spec: FinetuneSpec, data_dir: str | None) -> int:
     return min(spec.train_examples, available) if spec.train_examples else available
 
 
-def estimate_finetune_seconds(ctx: RunContext, spec: FinetuneSpec, n_train: int) -> float:
-    """Seconds for `n_train` x epochs examples on this machine's CPU: the prior per-example
-    cost scaled by the model's size, at length `max_length`."""
-    from mbp.models.registry import find_model
+def estimate_finetune(ctx: RunContext, spec: FinetuneSpec, n_train: int) -> FinetuneEstimate:
+    """The `FinetuneEstimate` of training `n_train` x epochs examples on the run's device, with
+    the threads `mbp.engine.finetune` trains on there."""
+    from mbp.engine.finetune import FINETUNE_THREADS
+    from mbp.experiments.finetune_estimate import estimate_finetune as estimate
 
-    info = find_model(spec.model)
-    size = (info.layers * info.hidden**2) if info else 12 * 768**2
-    per_example = _PRIOR_S_PER_EXAMPLE_E5 * size / (12 * 384**2) * spec.max_length / 128
-    if ctx.torch_device.type == "cuda":
-        per_example /= 30.0
-    return n_train * spec.epochs * per_example
+    device = ctx.torch_device.type
+    return estimate(spec, n_train, device, FINETUNE_THREADS if device == "cpu" else None)
 
 
 def announce_finetune(ctx: RunContext, spec: FinetuneSpec) -> None:
@@ -203,8 +201,8 @@ def announce_finetune(ctx: RunContext, spec: FinetuneSpec) -> None:
     from mbp.durations import format_duration
 
     n_train = training_examples(spec, ctx.data_dir)
-    seconds = estimate_finetune_seconds(ctx, spec, n_train)
-    if seconds < ANNOUNCE_AFTER_S:
+    estimate = estimate_finetune(ctx, spec, n_train)
+    if estimate.seconds < ANNOUNCE_AFTER_S:
         return
     frame = ctx.store.checkpoints()
     mine = (
@@ -222,8 +220,9 @@ def announce_finetune(ctx: RunContext, spec: FinetuneSpec) -> None:
     )
     print(
         f"fine-tuning {spec.model} on {spec.task}: {n_train:,} examples x {spec.epochs:g} "
-        f"epoch(s), lr {spec.lr:g}, batch {spec.batch_size} (~{format_duration(seconds)} "
-        f"estimated on {ctx.torch_device.type}){hint}; smaller: --train-examples N --epochs E",
+        f"epoch(s), lr {spec.lr:g}, batch {spec.batch_size} (~{format_duration(estimate.seconds)} "
+        f"of training estimated on {ctx.torch_device.type}; {estimate.source}){hint}; smaller: "
+        "--train-examples N --epochs E",
         file=sys.stderr,
         flush=True,
     )
