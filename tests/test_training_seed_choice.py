@@ -92,23 +92,9 @@ def test_a_line_of_one_training_seed_has_no_seed_rows(tmp_path):
     assert tables.training_seed_intervals(store, [only], metric="accuracy").empty
 
 
-def test_the_seed_figure_draws_each_seed_their_mean_and_the_interval(seeds_store):
-    from mbp.figures.seeds import training_seed_curves
-    from tests.chart_spec import units
-
-    store, run_ids = seeds_store
-    curves = tables.training_seed_curves(store, run_ids, metric="accuracy")
-    intervals = tables.training_seed_intervals(store, run_ids, metric="accuracy")
-    spec = training_seed_curves(curves, intervals, metric="accuracy").to_dict()
-    assert {"seed-curve", "seed-mean", "seed-interval"} <= {u.get("name") for u in units(spec)}
-    without = training_seed_curves(curves, intervals.iloc[0:0], metric="accuracy").to_dict()
-    assert "seed-interval" not in {u.get("name") for u in units(without)}
-    with pytest.raises(ValueError, match="training_seed"):
-        training_seed_curves(curves.drop(columns="training_seed"), intervals, metric="accuracy")
-
-
 def _seed_overlay(seeds_store, relative: bool = False):
     """(the curves summary, the overlay chart's spec, the plain chart's spec) of the line."""
+    from mbp.analysis.training_seeds import relative_seed_intervals
     from mbp.figures import pruning_curves
     from mbp.figures.seeds import curves_with_training_seeds
 
@@ -116,6 +102,8 @@ def _seed_overlay(seeds_store, relative: bool = False):
     summary = tables.curve_summary(store, task="sst2")
     curves = tables.training_seed_curves(store, run_ids, metric="accuracy")
     intervals = tables.training_seed_intervals(store, run_ids, metric="accuracy")
+    if relative:  # the analysis hands the relative chart its band in % already
+        intervals = relative_seed_intervals(intervals)
     kwargs = dict(metric="accuracy", relative=relative, chance=0.5, title="t")
     overlay = curves_with_training_seeds(summary, curves, intervals, **kwargs).to_dict()
     return summary, overlay, pruning_curves(summary, **kwargs).to_dict()
@@ -150,7 +138,8 @@ def test_training_seeds_are_drawn_on_the_curves_chart_and_off_leaves_it_as_it_wa
     key = seed_curve["encoding"]["opacity"]
     assert key["legend"]["title"] == "training seeds"
     assert key["scale"]["domain"] == ["training seed 0", "training seed 1", "training seed 2",
-                                      "mean of training seeds ± 95 % interval"]  # fmt: skip
+                                      "mean of training seeds",
+                                      "95 % interval (training seeds, then examples)"]  # fmt: skip
     assert seed_curve["encoding"]["stroke"]["scale"] is None  # never on the colour key
     (points,) = layers(spec, "seed-points")
     titles = [t.get("title") for t in points["encoding"]["tooltip"]]
@@ -173,6 +162,59 @@ def test_training_seeds_are_drawn_on_the_curves_chart_and_off_leaves_it_as_it_wa
     with pytest.raises(ValueError, match="x='heads'"):
         curves_with_training_seeds(flops, pd.DataFrame(columns=list(CURVE_COLUMNS)),
                                    pd.DataFrame(), metric="accuracy", x="flops")  # fmt: skip
+
+
+def test_the_seed_layers_need_their_frames_and_draw_no_band_without_intervals(seeds_store):
+    from mbp.analysis.training_seeds import relative_seed_intervals
+    from mbp.figures.seeds import curves_with_training_seeds
+    from tests.chart_spec import units
+
+    store, run_ids = seeds_store
+    summary = tables.curve_summary(store, task="sst2")
+    curves = tables.training_seed_curves(store, run_ids, metric="accuracy")
+    intervals = tables.training_seed_intervals(store, run_ids, metric="accuracy")
+    without = curves_with_training_seeds(summary, curves, intervals.iloc[0:0], metric="accuracy")
+    names = {u.get("name") for u in units(without.to_dict())}
+    assert {"seed-curve", "seed-mean"} <= names and "seed-interval" not in names
+    with pytest.raises(ValueError, match="training_seed"):
+        curves_with_training_seeds(summary, curves.drop(columns="training_seed"), intervals,
+                                   metric="accuracy")  # fmt: skip
+    # a band in metric units on a relative chart (or in % on an absolute one) is refused
+    with pytest.raises(ValueError, match="relative_seed_intervals"):
+        curves_with_training_seeds(summary, curves, intervals, metric="accuracy", relative=True)
+    with pytest.raises(ValueError, match="not in %"):
+        curves_with_training_seeds(summary, curves, relative_seed_intervals(intervals),
+                                   metric="accuracy")  # fmt: skip
+
+
+def test_the_training_seed_key_draws_seeds_mean_and_band_unlike_each_other(seeds_store):
+    """Rendered (vl-convert): each entry's symbol differs in shape, fill or width, not only in
+    opacity; the seeds' entries alike; the mean's line and entry opaquer than the seeds'."""
+    import re
+
+    import vl_convert as vlc
+
+    _, spec, _ = _seed_overlay(seeds_store)
+    svg = vlc.vegalite_to_svg(spec)
+    start = svg.index("Symbol legend titled 'training seeds'")
+    legend = svg[start : svg.index('aria-roledescription="legend"', start)]
+    symbols = re.findall(r'role-legend-symbol"[^>]*><path ([^>]*)/>', legend)
+    labels = re.findall(r'role-legend-label"[^>]*><text[^>]*>([^<]*)<', legend)
+    assert labels == ["training seed 0", "training seed 1", "training seed 2",
+                      "mean of training seeds",
+                      "95 % interval (training seeds, then examples)"]  # fmt: skip
+
+    def look(path: str) -> tuple:
+        attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', path))
+        return tuple(attrs.get(a) for a in ("d", "fill", "stroke-width"))
+
+    seed, *others, mean, band = [look(p) for p in symbols]
+    assert all(o == seed for o in others)
+    assert len({seed, mean, band}) == 3
+    assert mean[1] in (None, "transparent") and band[1] not in (None, "transparent")  # ring, fill
+    # and the opacity scale gives each entry its own (the lines share it): the mean the opaquest
+    opacity = [float(re.search(r'opacity="([\d.]+)"', p).group(1)) for p in symbols]
+    assert opacity[3] > opacity[0] == opacity[1] == opacity[2] and opacity[3] > opacity[4]
 
 
 def test_relative_training_seed_lines_start_at_their_own_unpruned_score(seeds_store):
@@ -245,6 +287,11 @@ def test_curves_page_names_the_seeds_and_overlays_them_on_request(monkeypatch, t
     assert [[u.get("name") for u in units(d)] for d in again] == [
         [u.get("name") for u in units(d)] for d in drawn
     ]
+    # relative: the page hands the chart the band in % of the seed-mean unpruned score
+    relative = open_page("curves", {**query, "train_seeds": "1", "y": "relative"})
+    assert not relative.exception
+    assert any("seed-interval" in {u.get("name") for u in units(vega_spec(c))}
+               for c in relative.get("vega_lite_chart"))  # fmt: skip
     flops = open_page("curves", {**query, "train_seeds": "1", "x": "flops"})
     assert any("drawn against % of heads pruned only" in c.value for c in flops.caption)
     assert not any("seed-curve" in {u.get("name") for u in units(vega_spec(c))}

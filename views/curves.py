@@ -123,7 +123,7 @@ def body() -> None:
                        "were (store schema 6), or have only random orders with several seeds. "
                        "Re-running them with `--force` stores the outcomes.")  # fmt: skip
     chart_slot = st.container()  # the chart above the training-seed caption and toggle
-    seeds = _training_seeds(runs, metric=metric, x_axis=x_axis)
+    seeds = _training_seeds(runs, metric=metric, x_axis=x_axis, relative=scale == "relative")
     drawn = dict(metric=metric, relative=scale == "relative", band=band_key, title=title,
                  height=520, x=x_axis, pareto=pareto, chance=chance_level(sel.task, metric))  # fmt: skip
     if seeds is None:
@@ -169,11 +169,12 @@ def body() -> None:
     st.caption(f"{len(summary)} aggregated points · up to {n:,} evaluation examples per language.")
 
 
-def _training_seeds(runs, *, metric: str, x_axis: str) -> tuple | None:
+def _training_seeds(runs, *, metric: str, x_axis: str, relative: bool) -> tuple | None:
     """Where a shown line has runs of other training seeds: one caption line per such line and
-    a toggle (`train_seeds=1`); on, (each seed's curve, the intervals over seeds and examples)
-    for the curves chart to draw. Lines of one seed: nothing."""
-    from mbp.analysis.training_seeds import seed_captions
+    a toggle (`train_seeds=1`); on, (each seed's curve, the intervals over seeds and examples,
+    relative: in % of the seed-mean unpruned score) for the curves chart to draw. Lines of one
+    seed: nothing."""
+    from mbp.analysis.training_seeds import relative_seed_intervals, seed_captions
 
     shown = runs.loc[runs["shown"], "run_id"].tolist() if len(runs) else []
     lines = common.query("training_seed_lines", run_ids=shown)
@@ -197,7 +198,7 @@ def _training_seeds(runs, *, metric: str, x_axis: str) -> tuple | None:
     ids = lines["seed_run_id"].unique().tolist()
     curves = common.query("training_seed_curves", run_ids=ids, metric=metric)
     intervals = common.query("training_seed_intervals", run_ids=ids, metric=metric)
-    return curves, intervals
+    return curves, relative_seed_intervals(intervals) if relative else intervals
 
 
 def _index(options: list[str], value: str) -> int:

@@ -6,12 +6,13 @@ SQL), never raw points.
 
     chart = pruning_curves(summary, metric="accuracy", relative=True, band="minmax")
 
-Other layers on the same axes (e.g. `mbp.figures.seeds.curves_with_training_seeds`): build the
-unfinished layers with `curve_layers`, draw yours with its `axes`, and `finish_curves`.
+Other layers on the same axes (e.g. `mbp.figures.seeds.curves_with_training_seeds`): pass
+`under=`, a function of the chart's `CurveAxes` that returns them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -149,6 +150,7 @@ def pruning_curves(
     x: XAxis = "heads",
     pareto: bool = False,
     chance: float | None = None,
+    under: Callable[[CurveAxes], Sequence[alt.Chart]] | None = None,
 ) -> alt.LayerChart | alt.Chart:
     """Metric (or % of unpruned) vs what was pruned; random orders drawn as mean + band.
 
@@ -161,15 +163,18 @@ def pruning_curves(
     long-dashed line (relative: as % of each unpruned score). With ci_low/ci_high columns
     (example-bootstrap intervals) each point gets an error bar.
     Layers are named by role: band, interval, curve, points, pareto, reference, chance.
+    `under`: layers of others (e.g. `mbp.figures.seeds.training_seed_layers`) built on the
+    chart's axes, drawn under its curves.
     """
     parts = curve_layers(summary, metric=metric, relative=relative, band=band, x=x,
                          pareto=pareto, chance=chance)  # fmt: skip
     if not isinstance(parts, CurveLayers):
         return parts
-    return finish_curves(parts, title=title, height=height)
+    extra = under(parts.axes) if under is not None else ()
+    return finish_curves(parts, extra, title=title, height=height)
 
 
-def finish_curves(parts: CurveLayers, extra: list[alt.Chart] | tuple = (), *,
+def finish_curves(parts: CurveLayers, extra: Sequence[alt.Chart] = (), *,
                   title: str | None = None, height: int = 460) -> alt.LayerChart:  # fmt: skip
     """The chart of `curve_layers`, with `extra` layers (drawn on `parts.axes`) under its
     curves, styled: the last step."""
