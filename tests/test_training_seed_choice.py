@@ -303,10 +303,20 @@ def test_curves_page_names_the_seeds_and_overlays_them_on_request(monkeypatch, t
 
 
 def test_relative_seed_drops_divide_by_the_seed_mean_unpruned_score():
-    from mbp.analysis.training_seeds import LINE_INTERVAL_COLUMNS, relative_seed_drops
+    from mbp.analysis.training_seeds import (
+        LINE_INTERVAL_COLUMNS,
+        relative_seed_drops,
+        relative_seed_intervals,
+    )
 
     rows = [["m", "sst2", "en", "posthoc", "importance", 0, f, 3, v, v, v, d, d - 0.01, d + 0.01]
             for f, v, d in ((0.0, 0.8, 0.0), (0.5, 0.7, 0.1))]  # fmt: skip
     out = relative_seed_drops(pd.DataFrame(rows, columns=LINE_INTERVAL_COLUMNS))
     assert len(out) == 1 and out.loc[0, "drop %"] == pytest.approx(12.5)
     assert (out.loc[0, "low %"], out.loc[0, "high %"]) == pytest.approx((11.25, 13.75))
+    # the chart's band: the score kept, 100 - the paired drop's interval (fraction 0 kept)
+    kept = relative_seed_intervals(pd.DataFrame(rows, columns=LINE_INTERVAL_COLUMNS))
+    kept = kept.set_index("fraction")
+    assert kept.loc[0.0, ["value", "low", "high"]].tolist() == pytest.approx([100, 98.75, 101.25])
+    assert kept.loc[0.5, ["value", "low", "high"]].tolist() == pytest.approx([87.5, 86.25, 88.75])
+    assert kept.loc[0.5, "unpruned"] == 0.8

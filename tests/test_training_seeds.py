@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbp.analysis.training_seeds import dev_score_spread, recipe_of, seed_line_intervals
+from mbp.analysis.training_seeds import (
+    dev_score_spread,
+    recipe_of,
+    seed_line_intervals,
+    seed_lines,
+)
 from mbp.experiments.plan import TRAIN_SEEDS, paper_plan, plan_status, step_runs
 from mbp.spec import FinetuneSpec, RunSpec
 
@@ -132,3 +137,60 @@ def test_lines_with_several_seeds_get_intervals_over_seeds_and_examples(tmp_path
     assert half["high"] - half["low"] > (one_seed["high"] - one_seed["low"]).max()
     # a line with one seed has none
     assert seed_line_intervals(store, run_ids[:1], metric="accuracy").empty
+
+
+def test_the_seed_band_is_the_bootstraps_hierarchical_paired_interval(tmp_path):
+    """Reference: the band (scored by resampled.seed_mean_draws) equals bootstrap's own
+    hierarchical interval and paired difference on the same picks."""
+    from mbp.analysis.bootstrap import (
+        hierarchical_interval,
+        hierarchical_paired_difference,
+        hierarchical_resample,
+        scorer,
+    )
+    from mbp.store.outcomes import decode
+
+    store = _seed_store(tmp_path / "s.duckdb", [0.72, 0.80, 0.88], n=300)
+    lines = seed_lines(store.runs(), store.checkpoints())
+    runs = lines.sort_values("training_seed")["run_id"].tolist()  # the picks' seed axis
+    frame = seed_line_intervals(store, runs, metric="accuracy", draws=300).set_index("fraction")
+    outcomes = store.outcomes(run_ids=runs).set_index(["run_id", "model_key"])
+
+    def preds(key: str) -> np.ndarray:
+        rows = [outcomes.loc[(r, key)] for r in runs]
+        return np.stack([decode(r["encoding"], r["predictions"]) for r in rows])
+
+    first = outcomes.loc[(runs[0], "importance/0/0")]
+    labels = decode(first["encoding"], first["labels"])
+    picks = hierarchical_resample(3, 300, 300, seed=0)
+    score = scorer("sst2", "accuracy")
+    value = hierarchical_interval(preds("importance/0/0.5"), labels, score, picks)
+    drop = hierarchical_paired_difference(preds("importance/0/0"), preds("importance/0/0.5"),
+                                          labels, score, picks)  # fmt: skip
+    half = frame.loc[0.5]
+    assert (half["value"], half["low"], half["high"]) == pytest.approx(
+        (value.estimate, value.low, value.high)
+    )
+    assert (half["drop"], half["drop_low"], half["drop_high"]) == pytest.approx(
+        (drop.estimate, drop.low, drop.high)
+    )
+
+
+def test_a_point_not_every_seed_stored_has_no_seed_band(tmp_path):
+    from mbp.spec import DataSpec
+    from mbp.store.outcomes import decode
+    from tests.seed_lines import write_sweep_line
+
+    store = _seed_store(tmp_path / "s.duckdb", [0.72, 0.80], n=200)
+    ckpt = _ckpt(2, 0.88)  # a third seed whose sweep stopped after its unpruned cell
+    store.record_checkpoint(ckpt["ckpt_id"], model="m", task="sst2", spec_json=ckpt["spec_json"],
+                            path="/nowhere", metric="accuracy", dev_value=0.88, n_train=100)  # fmt: skip
+    spec = RunSpec("sweep", "m", "sum", ckpt["ckpt_id"], DataSpec("sst2", "en", "dev", 200),
+                   "importance", grid=(0.0, 0.5), importance="imp2")  # fmt: skip
+    first = store.outcomes().iloc[0]
+    labels = decode(first["encoding"], first["labels"])
+    write_sweep_line(store, spec, model="m", checksum="sum", lang="en", n=200,
+                     cells=[(0.0, labels.copy())], labels=labels)  # fmt: skip
+    frame = seed_line_intervals(store, store.runs()["run_id"].tolist(), metric="accuracy")
+    assert frame["fraction"].tolist() == [0.0]  # the unpruned point: all three seeds
+    assert frame["training_seeds"].tolist() == [3]
