@@ -114,9 +114,9 @@ def training_seed_layers(
 
 
 def _key(seed_keys: list[str], mean_key: str, entries: int) -> alt.Legend:
-    """The "training seeds" key: each seed a thin faint stroke, the mean a bolder solid one,
-    the band a filled square, as the chart draws them (a legend on one line layer would draw
-    every entry as the same stroke, told apart by opacity alone)."""
+    """The "training seeds" key: each seed a thin faint stroke through a dot, the mean a bolder
+    one through an open ring, the band a filled square, as the chart draws them (a legend on
+    one line layer would draw every entry as the same stroke)."""
 
     def by_entry(seed: Any, mean: Any, band: Any) -> alt.ExprRef:
         """One value per kind of entry (Vega evaluates legend expressions per entry)."""
