@@ -260,10 +260,11 @@ def sanity_checks(store, data_dir: str | None = None) -> dict[str, pd.DataFrame 
             spread = ends.groupby(["model", "task", "lang"])["mean"].agg(
                 lambda v: v.max() - v.min()
             )
+            same = spread.max() < 1e-9  # means over order seeds differ by rounding only
             notes.append(
                 f"at {fraction:.0%} pruned, the largest difference between orders of one "
-                f"model/task/language is {spread.max():.2g} over {len(spread)} curves"
-                + (" (every order gives the same score)" if spread.max() < 1e-9 else "")
+                f"model/task/language is {0 if same else spread.max():.2g} over {len(spread)} "
+                "curves" + (" (every order gives the same score)" if same else "")
             )
     both = data.curve_summary(store, protocol=None, orders=["random"])
     rand = both[both["fraction"].between(0.05, 0.95)] if len(both) else both
