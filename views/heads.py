@@ -28,8 +28,11 @@ def body() -> None:
     estimators = list(available[available["model"].eq(model) & available["task"].eq(task)]
                       ["estimators"].iloc[0])  # fmt: skip
     est_default = common.param("est", estimators[0], estimators)
-    estimator = c4.selectbox("Estimator", estimators, index=estimators.index(est_default),
-                             key="hd_estimator")  # fmt: skip
+    estimator = c4.selectbox(
+        "Estimator", estimators, index=estimators.index(est_default), key="hd_estimator",
+        help="how each head's importance was scored on held-out examples: gradient = the mean "
+        "|∂loss/∂gate| (Michel et al. 2019); fisher = the mean squared gradient (Kwon et al. 2022)",
+    )  # fmt: skip
     common.set_params(hmodel=model, htask=task, est=estimator)
     pinned = common.pinned_runs("hd_runs")
     scores = common.query("head_scores", model=model, task=task, estimator=estimator,

@@ -140,6 +140,12 @@ def body() -> None:
             "layers to matter more for SVO languages like English. Marker shapes: "
             f"{group_by.replace('_', ' ')}."
         )
+        if len(merged) and (merged["reliance"].dropna() < 0).all():
+            st.caption(
+                "Every language here is below 0: removing the top third costs more than the "
+                "bottom third everywhere. The claim is read as a trend across languages (higher "
+                "reliance for those groups), as on the Paper claims page."
+            )
         show = merged.set_index("lang").loc[order].reset_index()
         bounds = ["reliance_low", "reliance_high"] if "reliance_low" in show else []
         if bounds and show["reliance_low"].isna().all():

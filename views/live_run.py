@@ -14,6 +14,7 @@ import streamlit as st
 from mbp.engine.names import PROTOCOLS
 from mbp.errors import MbpError
 from mbp.experiments.params import ORDERS
+from mbp.figures import ORDER_LABELS
 from mbp.live import demo
 from mbp.live.jobs import Job, JobRegistry, mark_interrupted_runs, new_job_id, tiny_model_command
 from mbp.tasks import TASKS
@@ -106,16 +107,27 @@ def _form(cfg: demo.DemoSettings) -> None:
             key=f"lr_langs_{task}", format_func=common.lang_name,
         )  # fmt: skip
         c4, c5, c6 = st.columns([2.6, 1, 1.4])
-        orders = c4.multiselect("Orders", ORDERS, default=["importance", "random"], key="lr_orders")
-        seeds_text = c5.text_input("Random seeds", demo.LiveRunRequest.seeds, key="lr_seeds",
-                                   disabled="random" not in orders)  # fmt: skip
+        orders = c4.multiselect(
+            "Orders", ORDERS, default=["importance", "random"], key="lr_orders",
+            help="; ".join(ORDER_LABELS.get(order, order) for order in ORDERS),
+        )  # fmt: skip
+        seeds_text = c5.text_input(
+            "Random seeds", demo.LiveRunRequest.seeds, key="lr_seeds",
+            disabled="random" not in orders,
+            help="seeds of the random order, e.g. '0 1 2': one curve each, drawn as their mean "
+            "with a band (used only when the random order is chosen)",
+        )  # fmt: skip
         grid = c6.text_input("Grid (fractions)", "0:1:0.2", key="lr_grid",
                              help="'0,0.3,0.6' or start:stop:step, inclusive")  # fmt: skip
         c7, c8, c9, c10 = st.columns(4)
         limit = cfg.caps.max_examples if cfg.caps else None
-        examples = int(c7.number_input("Examples per language", 1, limit or 100_000,
-                                       min(200, limit or 200), key="lr_examples"))  # fmt: skip
-        device = c8.selectbox("Device", demo.DEVICES, key="lr_device")
+        examples = int(c7.number_input(
+            "Examples per language", 1, limit or 100_000, min(200, limit or 200),
+            key="lr_examples", help="evaluation examples per language at every grid point (a "
+            "label-stratified sample of the evaluation split)",
+        ))  # fmt: skip
+        device = c8.selectbox("Device", demo.DEVICES, key="lr_device",
+                              help="auto = the GPU (cuda) if one is visible, else cpu")  # fmt: skip
         c11, c12 = st.columns([3, 2], vertical_alignment="bottom")
         protocol = c11.segmented_control(
             "Protocol", PROTOCOLS, default="posthoc", key="lr_protocol", required=True,

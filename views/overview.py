@@ -48,6 +48,11 @@ def body() -> None:
         f"{', '.join(totals.devices) or 'an unrecorded device'}."
     )
 
+    st.caption(
+        "Both charts: every stored model and task under the **posthoc** protocol (heads removed "
+        "from the fine-tuned model, no retraining); the sidebar's selection applies to the "
+        "other pages."
+    )
     left, right = st.columns([3, 2], gap="large")
     with left:
         summary = common.query("curve_summary")
@@ -105,12 +110,23 @@ def _plan_progress() -> None:
 
 
 def _claims_strip() -> None:
+    """Each claim's verdict under every stored protocol, labelled: the same verdicts, in the
+    same order (the paper's retrain first), as the Paper claims page's table."""
     st.subheader("The paper's claims on these data", anchor=False)
-    results = common.claims()
+    protocols = common.stored_protocols() or ["posthoc"]
+    by_protocol = {p: common.claims(protocol=p) for p in protocols}
+    results = by_protocol[protocols[0]]
     cols = st.columns(len(results))
     for col, result in zip(cols, results, strict=True):
+        verdicts = [next(r for r in by_protocol[p] if r.number == result.number) for p in protocols]
         with col, st.container(border=True):
-            st.markdown(f"**Claim {result.number}** · {common.verdict_badge(result.verdict)}")
+            st.markdown(
+                f"**Claim {result.number}**  \n"
+                + "  \n".join(
+                    f"{common.PROTOCOL_LABELS[r.protocol]}: {common.verdict_badge(r.verdict)}"
+                    for r in verdicts
+                )
+            )
             st.caption(result.claim)
     st.page_link(
         "views/claims.py", label="The numbers behind each verdict", icon=":material/arrow_forward:"

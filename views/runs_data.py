@@ -46,7 +46,12 @@ def body() -> None:
         selection_mode="multi-row",
         key="rd_table",
         column_config={
-            "run_id": st.column_config.TextColumn("run", width="small"),
+            "run_id": st.column_config.TextColumn(
+                "run", width="medium", help="the id `mbp` commands take (e.g. `mbp latency`)"
+            ),  # "small" cut the id: the Pruning curves page sends visitors here for it
+            "n_examples": st.column_config.NumberColumn(
+                "examples", help="evaluation examples per language"
+            ),
             "progress": st.column_config.ProgressColumn(
                 "progress", min_value=0.0, max_value=1.0, format="percent"
             ),

@@ -108,7 +108,7 @@ def reliance_bars(reliance: pd.DataFrame, *, model: str) -> alt.LayerChart | alt
     data = data.assign(color=[lang_color(c) for c in data["lang"]])
     langs = data["lang"].tolist()
     y = alt.Y("lang:N", title=None, sort=langs[::-1])  # largest reliance on top
-    x_title = [RELIANCE_TITLE, "> 0: the bottom layers matter more"]
+    x_title = [RELIANCE_TITLE, "> 0: the bottom layers matter more, < 0: the top layers"]
     tooltip = [alt.Tooltip("lang:N", title="language"),
                alt.Tooltip("reliance:Q", title="reliance (points)", format="+.2f")]  # fmt: skip
     with_ci = reliance_intervals(data)
