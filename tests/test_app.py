@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
@@ -436,3 +437,34 @@ def test_demo_visitors_see_and_cancel_only_their_own_live_runs(fixture_env, monk
     finally:
         registry.cancel(theirs.job_id)
         registry.cancel(mine.job_id)
+
+
+def test_overview_says_how_many_shown_runs_have_outcomes(fixture_env, monkeypatch):
+    """One line on the Overview while its runs lack per-example outcomes, counted from the
+    store: the fixture stores none; after one run gains some, the count says 1."""
+    import os
+
+    from mbp.analysis.tables import chart_runs
+    from mbp.store import ResultsStore
+    from mbp.store.outcomes import outcome_row
+
+    def line(at: AppTest) -> list[str]:
+        return [w.value for w in at.warning if "per-example outcomes" in w.value]
+
+    store = ResultsStore(os.environ["MBP_STORE"])
+    shown = [
+        r
+        for frame in (
+            chart_runs(store, kind="sweep", protocol="posthoc"),
+            chart_runs(store, kind="layers", task="xnli", models=["e5-small"], protocol="posthoc"),
+        )
+        for r in frame.loc[frame["shown"], "run_id"]
+    ]
+    (text,) = line(open_page("overview"))
+    assert text.startswith(f"**0 of {len(set(shown))} runs shown here have per-example outcomes")
+    assert "95 % intervals" in text and "survives resampling" in text
+    assert "mbp precompute --backfill-outcomes" in text and "The recompute in progress" in text
+    labels = np.array([0, 1, 2, 1])
+    store.add_outcomes(shown[0], [outcome_row("random/0/0.3", labels, labels, regression=False)])
+    (text,) = line(open_page("overview"))
+    assert text.startswith(f"**1 of {len(set(shown))} runs shown here")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from mbp.analysis.claims import default_pair
@@ -48,6 +49,14 @@ def body() -> None:
         f"{', '.join(totals.devices) or 'an unrecorded device'}."
     )
 
+    pair = default_pair(common.stored_models())
+    curve_runs = common.query("chart_runs", kind="sweep", protocol="posthoc")
+    layer_runs = (
+        common.query("chart_runs", kind="layers", task="xnli", models=[pair.mbert],
+                     protocol="posthoc")
+        if pair.mbert else None
+    )  # fmt: skip
+    _outcomes_line([curve_runs, layer_runs])
     st.caption(
         "Both charts: every stored model and task under the **posthoc** protocol (heads removed "
         "from the fine-tuned model, no retraining); the sidebar's selection applies to the "
@@ -57,21 +66,15 @@ def body() -> None:
     with left:
         summary = common.query("curve_summary")
         common.chart(common.figure("headline_curves", summary), "headline-curves")
-        common.run_provenance(common.query("chart_runs", kind="sweep", protocol="posthoc"),
-                              key="ov_curves", pick=False)  # fmt: skip
+        common.run_provenance(curve_runs, key="ov_curves", pick=False)
     with right:
-        pair = default_pair(common.stored_models())
         drops = common.query("layer_drops", model=pair.mbert, task="xnli") if pair.mbert else None
         if drops is not None and len(drops):
             from mbp.analysis.tables import group_reliance
 
             bars = common.figure("reliance_bars", group_reliance(drops), model=pair.mbert)
             common.chart(bars, "reliance-bars")
-            common.run_provenance(
-                common.query("chart_runs", kind="layers", task="xnli", models=[pair.mbert],
-                             protocol="posthoc"),
-                key="ov_layers", pick=False,
-            )  # fmt: skip
+            common.run_provenance(layer_runs, key="ov_layers", pick=False)
         else:
             common.empty_state(
                 "No layer-wise XNLI results yet.",
@@ -93,6 +96,23 @@ def body() -> None:
     )
     _claims_strip()
     _plan_progress()
+
+
+def _outcomes_line(frames: list[pd.DataFrame | None]) -> None:
+    """One line when the runs the Overview draws lack per-example outcomes: how many have
+    them, what is missing without them, and how to get them."""
+    shown = sorted({r for f in frames if f is not None for r in f.loc[f["shown"], "run_id"]})
+    have = common.query("runs_with_outcomes", run_ids=shown) if shown else 0
+    if have == len(shown):
+        return
+    st.warning(
+        f"**{have} of {len(shown)} runs shown here have per-example outcomes.** Without them "
+        "there are no 95 % intervals (the charts' toggles draw nothing) and no claim can say "
+        "whether its verdict survives resampling (its Uncertainty stays empty). Store them "
+        "with `mbp precompute --backfill-outcomes`, or take them from the recompute in "
+        'progress (README, "The recompute in progress").',
+        icon=":material/error_outline:",
+    )
 
 
 def _plan_progress() -> None:

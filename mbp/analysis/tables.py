@@ -117,6 +117,17 @@ def plan_progress(store: ResultsStore) -> pd.DataFrame:
     return pd.DataFrame(plan_status(runs, paper_plan()))
 
 
+def runs_with_outcomes(store: ResultsStore, run_ids: Sequence[str]) -> int:
+    """How many of `run_ids` have any per-example outcome row (what intervals need)."""
+    if not run_ids:
+        return 0
+    frame = store.sql(
+        "SELECT count(DISTINCT run_id) AS n FROM outcomes WHERE list_contains(?::VARCHAR[], run_id)",
+        [list(run_ids)],
+    )
+    return int(frame["n"].iloc[0])
+
+
 def store_totals(store: ResultsStore) -> StoreTotals:
     row = store.sql(
         "SELECT count(*) AS runs, count(DISTINCT model) AS models, count(DISTINCT task) AS tasks, "
