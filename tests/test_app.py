@@ -196,6 +196,24 @@ def test_every_page_reaches_the_glossary(fixture_env):
         assert "relative drop" in text and "retrain" in text and "seeds" in text
 
 
+def test_glossary_defines_the_labels_the_pages_use():
+    """The terms a first visitor meets on the pages have an entry, named as the pages name
+    them (the At-a-glance column comes from the code that computes it)."""
+    import pandas as pd
+
+    from mbp.analysis.glossary import GLOSSARY
+    from mbp.analysis.tables import prunability_table
+
+    summary = pd.DataFrame({"model": "m", "lang": "en", "order_name": "importance",
+                            "fraction": [0.0, 0.5], "mean": [0.8, 0.7], "base": 0.8,
+                            "n_seeds": 1})  # fmt: skip
+    column = next(c for c in prunability_table(summary).columns if c.startswith("prunable"))
+    for term in ("reliance", "cell", "Pareto front", "prune-order seeds vs training seeds", column):
+        assert term in GLOSSARY, term
+    assert "bottom third" in GLOSSARY["reliance"] and "top third" in GLOSSARY["reliance"]
+    assert "--train-seed" in GLOSSARY["prune-order seeds vs training seeds"]
+
+
 def test_curves_widget_change_relative_scale_and_url(fixture_env):
     at = open_page("curves")
     at.button_group(key="cv_scale").set_value("relative").run()
