@@ -22,11 +22,14 @@ st.set_page_config(
 
 from views import _common as common  # noqa: E402  (after set_page_config, by design)
 
+# Streamlit serves the default page at `/` only (its url_path is reserved, not served), so the
+# Overview reserves "home" and a hidden page at `/overview` sends a visitor to `/`, link kept.
+OVERVIEW = st.Page(
+    "views/overview.py", title="Overview", icon=":material/home:", url_path="home", default=True
+)
+OVERVIEW_PATH = "overview"
 PAGES = [
-    st.Page(
-        "views/overview.py", title="Overview", icon=":material/home:", url_path="overview",
-        default=True,
-    ),
+    OVERVIEW,
     st.Page("views/curves.py", title="Pruning curves", icon=":material/show_chart:",
             url_path="curves"),
     st.Page("views/layers.py", title="Layer importance", icon=":material/stacks:",
@@ -67,7 +70,15 @@ def sidebar() -> None:
         st.sidebar.caption(f"Store: `{info.path}`" + (f" · {info.note}" if info.note else ""))
 
 
-navigation = st.navigation(PAGES, position="sidebar")
+def _to_overview() -> None:
+    """`/overview`: the Overview at `/`, with the link's query parameters."""
+    st.switch_page(OVERVIEW, query_params={k: st.query_params.get_all(k) for k in st.query_params})
+
+
+OVERVIEW_LINK = st.Page(_to_overview, title="Overview", url_path=OVERVIEW_PATH, visibility="hidden")
+navigation = st.navigation([*PAGES, OVERVIEW_LINK], position="sidebar")
+if navigation.url_path == OVERVIEW_PATH:  # before the sidebar: it would be drawn twice
+    _to_overview()
 sidebar()
 common.glossary()  # every page: the terms its charts use
 navigation.run()

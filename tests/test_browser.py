@@ -143,6 +143,18 @@ def test_a_shared_link_reproduces_the_view(server, page):
     page.screenshot(path=str(SHOTS / "curves-shared-link.png"), full_page=True)
 
 
+def test_the_overview_answers_at_its_own_path_too(server, page):
+    """`/overview` (the page's name) leads to the Overview at `/`, not "Page not found", and
+    keeps the link's selection."""
+    page.goto(f"{server}/overview?task=sst2&model=minilm-l6")
+    settle(page, PAGES[""])
+    assert_clean(page)
+    assert page.locator("h1").first.inner_text() == "How prunable are BERT's attention heads?"
+    assert "Page not found" not in page.inner_text("body")
+    path, _, query = page.url.removeprefix(server).partition("?")
+    assert path in ("", "/") and "task=sst2" in query and "model=minilm-l6" in query
+
+
 def test_curves_against_flops_saved_with_their_pareto_front(server, page):
     page.goto(f"{server}/curves?task=xnli&model=e5-small&lang=en")
     settle(page, 1)
