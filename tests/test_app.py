@@ -289,6 +289,27 @@ def test_layers_page(fixture_env):
     assert at.query_params["sort"] == "pre-training size"
 
 
+def in_columns(at: AppTest) -> list[tuple[bool, object]]:
+    """(inside an st.columns column?, table) for every table of the page, in page order."""
+    found: list = []
+
+    def walk(node, nested: bool) -> None:
+        kind = getattr(node, "type", None)
+        if kind == "dataframe":
+            found.append((nested, node.value))
+        for child in (getattr(node, "children", None) or {}).values():
+            walk(child, nested or kind == "column")
+
+    walk(at.main, False)
+    return found
+
+
+def test_layers_reliance_table_is_full_width_under_the_scatter(fixture_env):
+    at = open_page("layers")
+    (nested,) = [inside for inside, table in in_columns(at) if "reliance" in table.columns]
+    assert not nested  # beside the scatter, its columns scrolled off
+
+
 def test_layers_relative_drop_is_labelled_as_a_share_not_points(fixture_env):
     at = open_page("layers")
 

@@ -146,27 +146,28 @@ def body() -> None:
                 "bottom third everywhere. The claim is read as a trend across languages (higher "
                 "reliance for those groups), as on the Paper claims page."
             )
-        show = merged.set_index("lang").loc[order].reset_index()
-        bounds = ["reliance_low", "reliance_high"] if "reliance_low" in show else []
-        if bounds and show["reliance_low"].isna().all():
-            st.caption("No reliance intervals: these runs predate per-example outcomes (store "
-                       "schema 6); re-running them with `--force` stores them.")  # fmt: skip
-        elif bounds:
-            st.caption("reliance low/high: its 95 % paired bootstrap interval (both thirds' "
-                       "drops on the same resampled examples).")  # fmt: skip
-        st.dataframe(
-            show[["lang", "name", "reliance", *bounds, "bottom", "top", "word_order",
-                  "morphology", "wiki_articles"]],
-            hide_index=True,
-            column_config={
-                "reliance": st.column_config.NumberColumn(format="%+.2f"),
-                "reliance_low": st.column_config.NumberColumn("reliance low", format="%+.2f"),
-                "reliance_high": st.column_config.NumberColumn("reliance high", format="%+.2f"),
-                "bottom": st.column_config.NumberColumn(format="%.2f"),
-                "top": st.column_config.NumberColumn(format="%.2f"),
-                "wiki_articles": st.column_config.NumberColumn("Wikipedia articles", format="localized"),
-            },
-        )  # fmt: skip
+    # full width under the scatter: beside it, the table's columns scrolled off
+    show = merged.set_index("lang").loc[order].reset_index()
+    bounds = ["reliance_low", "reliance_high"] if "reliance_low" in show else []
+    if bounds and show["reliance_low"].isna().all():
+        st.caption("No reliance intervals: these runs predate per-example outcomes (store "
+                   "schema 6); re-running them with `--force` stores them.")  # fmt: skip
+    elif bounds:
+        st.caption("reliance low/high: its 95 % paired bootstrap interval (both thirds' "
+                   "drops on the same resampled examples).")  # fmt: skip
+    st.dataframe(
+        show[["lang", "name", "reliance", *bounds, "bottom", "top", "word_order",
+              "morphology", "wiki_articles"]],
+        hide_index=True,
+        column_config={
+            "reliance": st.column_config.NumberColumn(format="%+.2f"),
+            "reliance_low": st.column_config.NumberColumn("reliance low", format="%+.2f"),
+            "reliance_high": st.column_config.NumberColumn("reliance high", format="%+.2f"),
+            "bottom": st.column_config.NumberColumn(format="%.2f"),
+            "top": st.column_config.NumberColumn(format="%.2f"),
+            "wiki_articles": st.column_config.NumberColumn("Wikipedia articles", format="localized"),
+        },
+    )  # fmt: skip
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
