@@ -12,6 +12,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from mbp.figures.labels import Axis, spread
 from mbp.figures.layout import TEXT_COLOR, empty_figure, legend, own_colour, role, style
 from mbp.figures.palette import dash_pattern, lang_color, model_color, model_label
 from mbp.figures.scatter import reliance_scatter
@@ -218,17 +219,37 @@ def claim2_figure(table: pd.DataFrame) -> alt.TopLevelMixin:
         layers.append(role(points, "markers"))
     if _has_interval(table):
         layers.append(_interval_bars(base, own_colour("stroke")))
-    if len(glue):  # the task's name at the end of its line
+    if len(glue):  # the task's name at the end of its line, moved apart where ends are close
         ends = lines[lines["role"] == "glue"].sort_values("x").groupby("series").tail(1)
+        ends = ends.assign(label_dy=_end_label_dy(ends["y"], table))
         labels = (
             alt.Chart(ends)
-            .mark_text(align="left", dx=6, fontSize=11)
+            .mark_text(align="left", baseline="middle", dx=6, fontSize=_END_LABEL_FONT,
+                       dy=alt.expr("datum.label_dy"))
             .encode(x="x:Q", y="y:Q", text="task:N", fill=own_colour("fill"))
-        )
+        )  # fmt: skip
         layers.append(role(labels, "end-label"))
     # room for the end labels; the width is a default for images (the page stretches it)
     chart = alt.layer(*layers).properties(width=560, padding={"right": 48})
     return style(chart, title="Relative drop: XNLI languages vs GLUE", height=420)
+
+
+_END_LABEL_FONT = 11
+#: The plot's height in pixels, (smallest, largest): the dashboard fits title, both legends and
+#: the axis into the chart's 420 px, which leaves the plot about 140 (measured in Chromium).
+_CLAIM2_PLOT_HEIGHT = (120.0, 420.0)
+
+
+def _end_label_dy(ends: pd.Series, table: pd.DataFrame) -> list[float]:
+    """Each end label's dy (pixels) so that no two overlap at any plot height the chart may get
+    (`mbp.figures.labels.spread`). The y axis spans the drawn values and 0 (Vega's default), and
+    its `nice` rounding can widen that by up to about half: reckoned at the widest, labels can
+    come out a little further apart than needed, never closer."""
+    columns = ["relative_drop", *[c for c in INTERVAL if c in table]]  # lines, band, bars
+    drawn = table[columns].stack().dropna() * 100
+    lo, hi = min(float(drawn.min()), 0.0), max(float(drawn.max()), 0.0)
+    axis = Axis((lo, lo + 1.5 * ((hi - lo) or 1.0)), _CLAIM2_PLOT_HEIGHT)
+    return [round(-float(v), 1) for v in spread(ends, axis, _END_LABEL_FONT + 2)]
 
 
 def _claim2_band(xnli: pd.DataFrame, n_langs: int) -> alt.Chart:

@@ -9,11 +9,46 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from mbp.figures.labels import Axis, PlotAxes, place_labels
 from mbp.figures.layout import empty_figure, hrule, legend, role, style
 from mbp.figures.palette import REFERENCE_COLOR, dash_pattern, lang_color
 
 _SHAPES = ("circle", "square", "diamond", "triangle-up", "cross", "triangle-down", "wedge")
 RELIANCE_TITLE = "drop(bottom ⅓) − drop(top ⅓), points"
+_MARKER_SIZE = 170  # area in px²
+_LABEL_FONT = 12
+#: The plot's width in pixels, (smallest, largest): a narrow dashboard column, an image at the
+#: style's width.
+_PLOT_WIDTH = (360.0, 640.0)
+#: The share of the chart's height the plot keeps at least: the dashboard fits title, axis and
+#: legend into the height too (about 230 of 440 px, measured in Chromium).
+_PLOT_HEIGHT_SHARE = 0.45
+
+
+def log_domain(values: pd.Series) -> tuple[float, float]:
+    """Whole powers of ten around `values` (> 0): what Vega's `nice` gives a log scale, fixed
+    here so that label placement knows where each point lands."""
+    lo = 10 ** np.floor(np.log10(float(values.min())))
+    hi = 10 ** np.ceil(np.log10(float(values.max())))
+    return float(lo), float(hi if hi > lo else lo * 10)
+
+
+def _label_offsets(
+    data: pd.DataFrame, x_domain: tuple[float, float], y_domain: list[float], height: int
+) -> pd.DataFrame:
+    """Each language label's dx, dy (pixels from its marker): clear of the other labels, the
+    markers and the error bars at every plot size the chart may get (`mbp.figures.labels`)."""
+    axes = PlotAxes(
+        Axis(x_domain, _PLOT_WIDTH, log=True),
+        Axis((y_domain[0], y_domain[1]), (_PLOT_HEIGHT_SHARE * height, float(height))),
+    )
+    rules = []
+    if reliance_intervals(data):
+        ci = data.dropna(subset=["reliance_low", "reliance_high"])
+        rules = list(zip(ci["wiki_articles"], ci["reliance_low"], ci["reliance_high"], strict=True))
+    radius = float(np.sqrt(_MARKER_SIZE / np.pi)) + 1  # + the white outline
+    return place_labels(data["wiki_articles"], data["reliance"], data["lang"].tolist(), axes,
+                        marker_radius=radius, font_size=_LABEL_FONT, rules=rules)  # fmt: skip
 
 
 def reliance_intervals(frame: pd.DataFrame) -> bool:
@@ -32,8 +67,8 @@ def reliance_scatter(
     title: str | None = None,
     height: int = 440,
 ) -> alt.LayerChart | alt.Chart:
-    """One marker per language (its colour, its code above it), x = Wikipedia articles (log),
-    y = reliance.
+    """One marker per language (its colour, its code above it, or beside it where labels would
+    collide: `mbp.figures.labels`), x = Wikipedia articles (log), y = reliance.
 
     `reliance` > 0: removing the bottom third hurts more than removing the top third. Marker
     shapes follow `group_by` (a column such as word_order), with a key. A least-squares line on
@@ -53,10 +88,15 @@ def reliance_scatter(
     high = float(np.nanmax(data["reliance_high"] if with_ci else data["reliance"]))
     low, high = min(low, float(data["reliance"].min())), max(high, float(data["reliance"].max()))
     span = (high - low) or 1.0
+    x_domain = log_domain(data["wiki_articles"])
+    y_domain = [low - 0.12 * span, high + 0.18 * span]
+    offsets = _label_offsets(data, x_domain, y_domain, height)
+    data = data.assign(label_dx=offsets["dx"].round(1).to_numpy(),
+                       label_dy=offsets["dy"].round(1).to_numpy())  # fmt: skip
     x = alt.X("wiki_articles:Q", title="pre-training size: Wikipedia articles (log scale)",
-              scale=alt.Scale(type="log"), axis=alt.Axis(format="~s"))  # fmt: skip
-    y = alt.Y("reliance:Q", title=y_label,
-              scale=alt.Scale(domain=[low - 0.12 * span, high + 0.18 * span], nice=False))  # fmt: skip
+              scale=alt.Scale(type="log", domain=list(x_domain), nice=False),
+              axis=alt.Axis(format="~s"))  # fmt: skip
+    y = alt.Y("reliance:Q", title=y_label, scale=alt.Scale(domain=y_domain, nice=False))
     tooltip = [alt.Tooltip("lang:N", title="language")]
     if group_by:
         data = data.assign(**{group_by: data[group_by].astype(str)})
@@ -83,11 +123,11 @@ def reliance_scatter(
             scale=alt.Scale(domain=groups,
                             range=[_SHAPES[i % len(_SHAPES)] for i in range(len(groups))]),
         )  # fmt: skip
-    points = base.mark_point(filled=True, size=170, opacity=1.0, stroke="white", strokeWidth=1)
+    points = base.mark_point(
+        filled=True, size=_MARKER_SIZE, opacity=1.0, stroke="white", strokeWidth=1
+    )
     layers.append(role(points.encode(x=x, y=y, color=colour, shape=shape, tooltip=tooltip),
                        "language"))  # fmt: skip
-    labels = base.mark_text(dy=-13, fontSize=12, fontWeight="bold")
-    layers.append(role(labels.encode(x=x, y=y, text="lang:N", color=colour), "language_label"))
     if len(data) >= 3:
         logx = np.log10(data["wiki_articles"].to_numpy(dtype=float))
         slope, intercept = np.polyfit(logx, data["reliance"].to_numpy(dtype=float), 1)
@@ -98,4 +138,9 @@ def reliance_scatter(
                                           strokeDash=dash_pattern("dash"))  # fmt: skip
         layers.append(role(line.encode(x=x, y=y, tooltip=alt.Tooltip("tip:N", title=None)),
                            "trend"))  # fmt: skip
+    # last, so no line crosses a label; each row's own offset (an expression per datum)
+    labels = base.mark_text(align="center", baseline="middle", fontSize=_LABEL_FONT,
+                            fontWeight="bold", dx=alt.expr("datum.label_dx"),
+                            dy=alt.expr("datum.label_dy"))  # fmt: skip
+    layers.append(role(labels.encode(x=x, y=y, text="lang:N", color=colour), "language_label"))
     return style(alt.layer(*layers), title=title, height=height)
