@@ -374,6 +374,39 @@ def test_claims_page_with_a_swapped_pair_is_not_supported_or_inconclusive(fixtur
     assert len(at.success) < 3  # minilm-l6 has no XNLI results: claims 2 and 3 cannot hold
 
 
+def test_live_run_form_starts_from_the_sidebar_and_follows_it(fixture_env):
+    at = open_page("live_run")  # the sidebar: e5-small, xnli, en
+    assert at.selectbox(key="lr_model").value == "e5-small"
+    assert at.selectbox(key="lr_task").value == "xnli"
+    assert at.multiselect(key="lr_langs_xnli").value == ["en"]
+    at.sidebar.multiselect(key="sel_langs").set_value(["de", "sw"]).run()
+    assert at.multiselect(key="lr_langs_xnli").value == ["de", "sw"]
+    at.selectbox(key="lr_model").set_value("minilm-l6").run()  # still the visitor's to change
+    at.text_input(key="lr_grid").set_value("0,0.5").run()
+    assert at.selectbox(key="lr_model").value == "minilm-l6"
+    at.sidebar.selectbox(key="sel_task").set_value("sst2").run()
+    assert not at.exception
+    assert at.selectbox(key="lr_task").value == "sst2"
+    assert at.selectbox(key="lr_model").value == "minilm-l6"  # the sidebar's model is unchanged
+
+
+def test_layer_and_head_pickers_follow_the_sidebar_where_it_has_results(fixture_env):
+    at = open_page("heads")
+    assert at.selectbox(key="hd_run").value == "e5-small · xnli"
+    at.sidebar.selectbox(key="sel_task").set_value("sst2").run()
+    at.sidebar.multiselect(key="sel_models").set_value(["minilm-l6"]).run()
+    assert not at.exception
+    assert at.selectbox(key="hd_run").value == "minilm-l6 · sst2"
+    assert at.query_params["hmodel"] == "minilm-l6"
+    at.switch_page("views/layers.py").run()
+    assert at.selectbox(key="ly_run").value == "minilm-l6 · sst2"
+    at.selectbox(key="ly_run").set_value("e5-small · xnli").run()  # the page's own choice
+    at.selectbox(key="ly_sort").set_value("family").run()
+    assert at.selectbox(key="ly_run").value == "e5-small · xnli"
+    at.sidebar.multiselect(key="sel_models").set_value(["e5-small"]).run()
+    assert not at.exception and at.selectbox(key="ly_run").value == "e5-small · sst2"
+
+
 def test_live_run_page_form_and_validation(fixture_env):
     at = open_page("live_run")
     assert at.button(key="lr_launch").label == "Launch" and not at.button(key="lr_launch").disabled
@@ -387,6 +420,7 @@ def test_live_run_page_says_how_many_examples_separate_two_languages(fixture_env
     from mbp.analysis import power
 
     at = open_page("live_run")
+    at.selectbox(key="lr_task").set_value("sst2")
     at.selectbox(key="lr_model").set_value("e5-small").run()  # sst2: 3 random seeds stored
 
     def guidance() -> str:

@@ -435,6 +435,20 @@ def linked_choice(model_key: str, task_key: str, options: Sequence[str], fallbac
     return fallback
 
 
+def follow_sidebar(key: str, sidebar_value: Any, fallback: Any) -> None:
+    """Seed a page's own picker (widget `key`, created after this call WITHOUT its own default)
+    from the sidebar: `fallback` (a link's choice, else the sidebar's) when the picker is new,
+    and `sidebar_value` whenever the sidebar's choice changes while the page is open. Pass
+    `sidebar_value=None` where the sidebar's choice is not valid for the picker: it stays."""
+    seen = f"_follow_{key}"
+    changed = seen in st.session_state and st.session_state[seen] != sidebar_value
+    st.session_state[seen] = sidebar_value
+    if key not in st.session_state:
+        st.session_state[key] = fallback
+    elif changed and sidebar_value is not None:
+        st.session_state[key] = sidebar_value
+
+
 def param_list(name: str, allowed: Sequence[str], default: Sequence[str]) -> list[str]:
     """A page's own comma-separated query parameter: de-duplicated, bounded, values outside
     `allowed` dropped with a notice; `default` when none is left."""

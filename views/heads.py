@@ -23,7 +23,8 @@ def body() -> None:
     preferred = [f"{m} · {sel.task}" for m in sel.models if f"{m} · {sel.task}" in options]
     c1, c2, c3, c4 = st.columns([2, 1.4, 1.4, 1.4])
     default = common.linked_choice("hmodel", "htask", options, (preferred or options)[0])
-    choice = c1.selectbox("Model · task", options, index=options.index(default), key="hd_run")
+    common.follow_sidebar("hd_run", (preferred or [None])[0], default)
+    choice = c1.selectbox("Model · task", options, key="hd_run")
     model, task = choice.split(" · ")
     estimators = list(available[available["model"].eq(model) & available["task"].eq(task)]
                       ["estimators"].iloc[0])  # fmt: skip

@@ -29,12 +29,11 @@ def body() -> None:
         return
     sel = common.sidebar_state()
     options = [f"{m} · {t}" for m, t in zip(available["model"], available["task"], strict=True)]
-    preferred = [
-        f"{m} · {sel.task}" for m in sel.models if f"{m} · {sel.task}" in options
-    ] or options[:1]
+    in_sidebar = [f"{m} · {sel.task}" for m in sel.models if f"{m} · {sel.task}" in options]
     c1, c2, c3, c4 = st.columns([2, 2, 2, 1.2], vertical_alignment="bottom")
-    default = common.linked_choice("lmodel", "ltask", options, preferred[0])
-    choice = c1.selectbox("Model · task", options, index=options.index(default), key="ly_run")
+    default = common.linked_choice("lmodel", "ltask", options, (in_sidebar or options)[0])
+    common.follow_sidebar("ly_run", (in_sidebar or [None])[0], default)
+    choice = c1.selectbox("Model · task", options, key="ly_run")
     model, task = choice.split(" · ")
     sort_default = common.param("sort", "word order", list(SORTS))
     sort = c2.selectbox("Sort and group languages by", list(SORTS), index=list(SORTS).index(sort_default),

@@ -97,15 +97,21 @@ def _form(cfg: demo.DemoSettings) -> None:
         "curve as it grows. You can leave this page; the run goes on."
     )
     models = demo.allowed_models(cfg)
+    sel = common.sidebar_state()  # the form starts from the sidebar's choice where it can run
     with st.container(border=True):
         c1, c2, c3 = st.columns([1.4, 1, 2.6])
+        sidebar_model = next((m for m in sel.models if m in models), None)
+        common.follow_sidebar("lr_model", sidebar_model, sidebar_model or models[0])
         model = c1.selectbox("Model", models, key="lr_model", format_func=_model_option)
-        task = c2.selectbox("Task", list(TASKS), index=list(TASKS).index("sst2"), key="lr_task")
+        sidebar_task = sel.task if sel.task in TASKS else None
+        common.follow_sidebar("lr_task", sidebar_task, sidebar_task or "sst2")
+        task = c2.selectbox("Task", list(TASKS), key="lr_task")
         info = TASKS[task]
-        langs = c3.multiselect(
-            "Languages", list(info.languages), default=list(info.languages[:1]),
-            key=f"lr_langs_{task}", format_func=common.lang_name,
-        )  # fmt: skip
+        sidebar_langs = [lang for lang in sel.langs if lang in info.languages] or None
+        common.follow_sidebar(f"lr_langs_{task}", sidebar_langs,
+                              sidebar_langs or list(info.languages[:1]))  # fmt: skip
+        langs = c3.multiselect("Languages", list(info.languages), key=f"lr_langs_{task}",
+                               format_func=common.lang_name)  # fmt: skip
         c4, c5, c6 = st.columns([2.6, 1, 1.4])
         orders = c4.multiselect(
             "Orders", ORDERS, default=["importance", "random"], key="lr_orders",
