@@ -328,6 +328,9 @@ def test_heads_page(fixture_env):
     at = open_page("heads")
     single, diff, spearman = figures(at)
     cells = rows(single, roles(single, "heat")[0])
+    legend = roles(single, "heat")[0]["encoding"]["color"]["legend"]["title"]
+    assert legend == ["share of total", "importance"]  # the page draws shares, not raw scores
+    assert sum(c["value"] for c in cells) == pytest.approx(1.0)
     assert len(cells) == 144 and {c["layer"] for c in cells} == set(range(1, 13))
     domain = roles(diff, "heat")[0]["encoding"]["color"]["scale"]["domain"]
     assert domain[0] == -domain[-1] and len(domain) == 9  # diverging, 0 in the middle

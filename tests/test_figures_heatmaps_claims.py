@@ -144,6 +144,20 @@ def head_frame(seed=0, layers_=3, heads=4):
     )
 
 
+def test_head_heatmap_names_its_values_in_legend_and_tooltip():
+    def named(spec: dict) -> tuple:
+        encoding = only(spec, "heat")["encoding"]
+        value_tip = next(t for t in encoding["tooltip"] if t["field"] == "value")
+        return encoding["color"]["legend"]["title"], value_tip["title"]
+
+    assert named(head_heatmap(head_frame(), lang="en").to_dict()) == ("importance", "importance")
+    shares = head_heatmap(head_frame(), lang="en", value_title=["share of total", "importance"])
+    assert named(shares.to_dict()) == (
+        ["share of total", "importance"],
+        "share of total importance",
+    )
+
+
 def test_head_heatmaps_number_layers_and_heads_from_one():
     spec = head_heatmap(head_frame(), lang="en", zmax=5.0, title="en").to_dict()
     heat = only(spec, "heat")

@@ -65,6 +65,7 @@ def body() -> None:
             "head_heatmap",
             shares[shares["lang"] == lang], lang=lang, zmax=zmax,
             title=f"{common.lang_name(lang)}: share of total head importance",
+            value_title=["share of total", "importance"],
         )  # fmt: skip
         common.chart(fig, f"heads-{model}-{lang}")
     with right:

@@ -218,18 +218,26 @@ def _head_chart(
 
 
 def head_heatmap(
-    scores: pd.DataFrame, *, lang: str, zmax: float | None = None, title: str | None = None
+    scores: pd.DataFrame,
+    *,
+    lang: str,
+    zmax: float | None = None,
+    title: str | None = None,
+    value_title: str | list[str] = "importance",
 ) -> alt.TopLevelMixin:
-    """Layer x head importance for one language (scores: layer, head, score)."""
+    """Layer x head importance for one language (scores: layer, head, score). `value_title`
+    names what `score` holds (legend, one line per list item, and tooltip): raw importance,
+    or e.g. its share of the language's total."""
     if scores.empty:
         return empty_figure(f"No head-importance scores for {lang}")
     cells = _head_cells(scores).assign(language=lang)
     span = {"domain": [0.0, zmax]} if zmax is not None else {"domainMin": 0.0}
     scale = alt.Scale(scheme=SEQUENTIAL_SCHEME, clamp=True, **span)
-    color = alt.Color("value:Q", scale=scale, legend=alt.Legend(title="importance"))
+    color = alt.Color("value:Q", scale=scale, legend=alt.Legend(title=value_title))
+    name = value_title if isinstance(value_title, str) else " ".join(value_title)
     tooltip = [
         alt.Tooltip("language:N"), alt.Tooltip("layer:O"), alt.Tooltip("head:O"),
-        alt.Tooltip("value:Q", title="importance", format=".4g"),
+        alt.Tooltip("value:Q", title=name, format=".4g"),
     ]  # fmt: skip
     return _head_chart(cells, color, tooltip, title)
 
