@@ -407,6 +407,26 @@ def test_headline_and_bars():
     )
 
 
+def test_reliance_bars_axis_reaches_0_with_a_tick_when_every_language_is_below():
+    """Shipped e5-small reliance is below 0 everywhere (-21 to -9): the axis used to stop at
+    its last drawn label, -2, beside the rule at 0."""
+    import re
+
+    frame = reliance_frame().assign(reliance=[-21.3, -15.4, -12.0, -9.8])
+    chart = reliance_bars(frame, model="e5-small")
+    x = only(chart.to_dict(), "bars")["encoding"]["x"]
+    assert x["scale"]["domain"] == [-25.0, 0.0] and x["scale"]["nice"] is False
+    assert x["axis"]["values"] == [-25.0, -20.0, -15.0, -10.0, -5.0, 0.0]
+    # at the Overview column's width Vega hid every other label, 0 among them (opacity 0)
+    svg = chart_image(chart.properties(width=300), "svg").decode()
+    assert re.findall(r'opacity="1">(−?\d+)</text>', svg) == ["−25", "−20", "−15", "−10", "−5", "0"]
+    wide = with_intervals(reliance_frame())  # whiskers beyond the bars stay inside the axis
+    spec = reliance_bars(wide, model="e5-small").to_dict()
+    low, high = only(spec, "bars")["encoding"]["x"]["scale"]["domain"]
+    assert low <= wide["reliance_low"].min() and high >= wide["reliance_high"].max()
+    assert only(spec, "interval")["encoding"]["x"]["scale"]["domain"] == [low, high]
+
+
 def test_empty_figure_says_why_and_charts_render_to_png_and_svg():
     assert empty_message(empty_figure("nothing stored")) == "nothing stored"
     chart = pruning_curves(summary_frame(), metric="accuracy", chance=1 / 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from mbp.figures.curves import relative_values
@@ -99,6 +100,21 @@ def headline_curves(
     )
 
 
+def zero_ticks(values: pd.Series | np.ndarray, count: int = 5) -> tuple[list[float], list[float]]:
+    """(domain, tick values) of an axis over `values` and 0: round steps (1, 2 or 5 x 10^k,
+    about `count` of them), so 0 is always a tick (Vega's own ticks could drop its label)."""
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    lo, hi = float(finite.min(initial=0.0)), float(finite.max(initial=0.0))  # 0 always inside
+    raw = (hi - lo) / count or 1.0
+    magnitude = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    first, last = int(np.floor(lo / step)), int(np.ceil(hi / step))
+    last = max(last, first + 1)  # all zeros: still an axis
+    ticks = [round(float(i * step), 10) for i in range(first, last + 1)]
+    return [ticks[0], ticks[-1]], ticks
+
+
 def reliance_bars(reliance: pd.DataFrame, *, model: str) -> alt.LayerChart | alt.Chart:
     """Per language: drop(bottom third) - drop(top third), bars in language colours; error bars
     when the frame carries reliance_low/reliance_high (same units as reliance)."""
@@ -115,8 +131,12 @@ def reliance_bars(reliance: pd.DataFrame, *, model: str) -> alt.LayerChart | alt
     if with_ci:
         tooltip += [alt.Tooltip("reliance_low:Q", title="95 % interval, low", format="+.2f"),
                     alt.Tooltip("reliance_high:Q", title="95 % interval, high", format="+.2f")]  # fmt: skip
+    spans = [data[c] for c in ("reliance", "reliance_low", "reliance_high") if c in data]
+    domain, ticks = zero_ticks(pd.concat(spans, ignore_index=True).astype(float))
+    # 0 (the rule: bottom and top thirds matter alike) is on the axis, with its tick
+    x_scale, x_axis = alt.Scale(domain=domain, nice=False), alt.Axis(values=ticks)
     bars = alt.Chart(data).mark_bar().encode(
-        x=alt.X("reliance:Q", title=x_title), y=y,
+        x=alt.X("reliance:Q", title=x_title, scale=x_scale, axis=x_axis), y=y,
         color=alt.Color("color:N", scale=None), tooltip=tooltip,
     )  # fmt: skip
     layers = [role(bars, "bars"), vrule(0.0, REFERENCE_COLOR)]
@@ -125,7 +145,11 @@ def reliance_bars(reliance: pd.DataFrame, *, model: str) -> alt.LayerChart | alt
         whiskers = (
             alt.Chart(ci)
             .mark_errorbar(ticks=True, color="#1F2430")
-            .encode(x=alt.X("reliance_low:Q", title=x_title), x2="reliance_high:Q", y=y)
+            .encode(
+                x=alt.X("reliance_low:Q", title=x_title, scale=x_scale, axis=x_axis),
+                x2="reliance_high:Q",
+                y=y,
+            )
         )
         layers.append(role(whiskers, "interval"))
     return style(
