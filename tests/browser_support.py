@@ -115,8 +115,10 @@ def settle(
     return None
 
 
-def select_option(tab, label: str, option: str) -> None:
-    """Pick the option whose text contains `option` in the selectbox labelled `label`."""
-    box = tab.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+def select_option(tab, label: str, option: str, *, main: bool = False) -> None:
+    """Pick the option whose text contains `option` in the selectbox labelled `label` (with
+    `main`, the page's own, not the sidebar's of the same label)."""
+    scope = '[data-testid="stMain"] ' if main else ""
+    box = tab.locator(f'{scope}[data-testid="stSelectbox"]').filter(has_text=label).first
     box.click()
     tab.get_by_role("option", name=re.compile(re.escape(option))).first.click()
