@@ -366,6 +366,24 @@ def test_sql_is_read_only(store: ResultsStore) -> None:
     assert store.counts()["runs"] == 1
 
 
+def test_outcome_run_ids_lists_runs_with_outcomes(store: ResultsStore) -> None:
+    """Only a run with an outcome row counts; `run_ids` restricts (an empty list: none)."""
+    import numpy as np
+
+    from mbp.store.outcomes import outcome_row
+
+    for run_id in ("with", "without", "other"):
+        start_run(store, run_id)
+    labels = np.array([0, 1, 1])
+    row = outcome_row("random/0/0.5", labels, labels, regression=False)
+    store.add_outcomes("with", [row])
+    store.add_outcomes("other", [row])
+    assert store.outcome_run_ids() == {"with", "other"}
+    assert store.outcome_run_ids(["with", "without"]) == {"with"}
+    assert store.outcome_run_ids(["without", "absent"]) == set()
+    assert store.outcome_run_ids([]) == set()
+
+
 def test_empty_store_queries_have_columns(tmp_path: Path) -> None:
     store = ResultsStore(tmp_path / "none.duckdb", read_only=True)
     points = store.curve_points(model="x")

@@ -112,20 +112,13 @@ def plan_progress(store: ResultsStore) -> pd.DataFrame:
         with_outcome_flags,
     )
 
-    have = store.sql("SELECT DISTINCT run_id FROM outcomes")["run_id"]
-    runs = with_outcome_flags(store_runs_with_cell_seconds(store), have)
+    runs = with_outcome_flags(store_runs_with_cell_seconds(store), store.outcome_run_ids())
     return pd.DataFrame(plan_status(runs, paper_plan()))
 
 
 def runs_with_outcomes(store: ResultsStore, run_ids: Sequence[str]) -> int:
-    """How many of `run_ids` have any per-example outcome row (what intervals need)."""
-    if not run_ids:
-        return 0
-    frame = store.sql(
-        "SELECT count(DISTINCT run_id) AS n FROM outcomes WHERE list_contains(?::VARCHAR[], run_id)",
-        [list(run_ids)],
-    )
-    return int(frame["n"].iloc[0])
+    """How many of `run_ids` have any per-example outcome row (the Overview's cached count)."""
+    return len(store.outcome_run_ids(run_ids))
 
 
 def store_totals(store: ResultsStore) -> StoreTotals:

@@ -208,8 +208,8 @@ def print_status(args, steps: list[Step]) -> None:
     frames = []
     if path.exists():
         store = ResultsStore(path, read_only=True)
-        have = store.sql("SELECT DISTINCT run_id FROM outcomes")["run_id"]
-        frames.append(with_outcome_flags(store_runs_with_cell_seconds(store), have))
+        runs = store_runs_with_cell_seconds(store)
+        frames.append(with_outcome_flags(runs, store.outcome_run_ids()))
     exported = Path(args.out)
     if not args.fresh and (exported / "runs.parquet").is_file():
         cells = pd.read_parquet(exported / "cells.parquet", columns=["run_id", "elapsed_s"])

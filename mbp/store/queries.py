@@ -157,6 +157,13 @@ class StoreQueries:
         model/task/lang/method."""
         return self._joined("outcomes", run_ids, {}, "t.run_id, t.model_key")
 
+    def outcome_run_ids(self, run_ids: Sequence[str] | None = None) -> set[str]:
+        """The runs with any per-example outcome row (what intervals need), among `run_ids`
+        when given. The one definition of "has outcomes" for plan status and the Overview."""
+        where, params = _where({"run_id": run_ids})
+        frame = self._frame(f"SELECT DISTINCT run_id FROM outcomes{where}", params)
+        return set(frame["run_id"])
+
     def checkpoints(self) -> pd.DataFrame:
         """Every recorded checkpoint, oldest first."""
         return self._frame("SELECT * FROM checkpoints ORDER BY created_at, ckpt_id")
