@@ -158,6 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not merge the export at --out into the store first (default: merge it once)",
     )
+    p.add_argument(
+        "--adopt",
+        nargs="+",
+        default=[],
+        metavar="STEP",
+        help="replace these finished plan steps' runs and checkpoints in the export at --out "
+        "with those of --from DIR (steps sharing a fine-tune go together); compute nothing",
+    )
+    p.add_argument(
+        "--from",
+        dest="from_dir",
+        metavar="DIR",
+        help="with --adopt: the recompute's export, e.g. precomputed/in-progress",
+    )
     add_backfill_flag(p)
     add_executor_flags(p)
     return parser

@@ -109,6 +109,11 @@ def precompute(args) -> None:
     if args.plan not in plans:
         raise MbpError(f"unknown plan {args.plan!r}: use paper or smoke")
     steps = plans[args.plan]()
+    if getattr(args, "adopt", None) or getattr(args, "from_dir", None):
+        from mbp.experiments.adopt import adopt_command
+
+        adopt_command(args, steps)  # the whole plan: group closure looks at every step
+        return
     if args.only:
         known = {s.name for s in steps}
         unknown = [name for name in args.only if name not in known]
