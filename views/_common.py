@@ -421,7 +421,7 @@ def param(name: str, default: str, allowed: Sequence[str] | None = None) -> str:
     return default
 
 
-def linked_choice(model_key: str, task_key: str, options: Sequence[str], fallback: str) -> str:
+def _linked_option(model_key: str, task_key: str, options: Sequence[str], fallback: Any) -> Any:
     """The "model · task" option a link names (`model_key=`, `task_key=`), else `fallback`;
     a link naming one with no stored results gets a notice."""
     model, task = st.query_params.get(model_key), st.query_params.get(task_key)
@@ -435,18 +435,40 @@ def linked_choice(model_key: str, task_key: str, options: Sequence[str], fallbac
     return fallback
 
 
-def follow_sidebar(key: str, sidebar_value: Any, fallback: Any) -> None:
-    """Seed a page's own picker (widget `key`, created after this call WITHOUT its own default)
-    from the sidebar: `fallback` (a link's choice, else the sidebar's) when the picker is new,
-    and `sidebar_value` whenever the sidebar's choice changes while the page is open. Pass
-    `sidebar_value=None` where the sidebar's choice is not valid for the picker: it stays."""
+def seed_picker(
+    key: str,
+    options: Sequence[Any],
+    sidebar_value: Any,
+    default: Any = None,
+    *,
+    link: tuple[str, str] | None = None,
+) -> None:
+    """Seed a page's own picker (widget `key` over `options`, created after this call WITHOUT
+    a default of its own) and make it follow the sidebar.
+
+    The sidebar's value counts only where it is among `options` (a multiselect's list: its
+    items that are, none if no item is). A new picker starts at the link's "model · task"
+    option (`link=(model_key, task_key)` names the URL parameters; a link naming no option
+    gets a notice), else the sidebar's value, else `default` (None: the first option). While
+    the page is open, the picker moves to the sidebar's value whenever that changes and
+    counts; otherwise it keeps the visitor's own choice.
+    """
+    if isinstance(sidebar_value, list | tuple):
+        sidebar = [v for v in sidebar_value if v in options] or None
+    else:
+        sidebar = sidebar_value if sidebar_value in options else None
+    start = sidebar if sidebar is not None else default
+    if start is None:
+        start = next(iter(options), None)
+    if link is not None:
+        start = _linked_option(*link, options, start)
     seen = f"_follow_{key}"
-    changed = seen in st.session_state and st.session_state[seen] != sidebar_value
-    st.session_state[seen] = sidebar_value
+    changed = seen in st.session_state and st.session_state[seen] != sidebar
+    st.session_state[seen] = sidebar
     if key not in st.session_state:
-        st.session_state[key] = fallback
-    elif changed and sidebar_value is not None:
-        st.session_state[key] = sidebar_value
+        st.session_state[key] = start
+    elif changed and sidebar is not None:
+        st.session_state[key] = sidebar
 
 
 def param_list(name: str, allowed: Sequence[str], default: Sequence[str]) -> list[str]:

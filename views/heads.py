@@ -20,10 +20,9 @@ def body() -> None:
         return
     sel = common.sidebar_state()
     options = [f"{m} · {t}" for m, t in zip(available["model"], available["task"], strict=True)]
-    preferred = [f"{m} · {sel.task}" for m in sel.models if f"{m} · {sel.task}" in options]
+    in_sidebar = next((o for o in (f"{m} · {sel.task}" for m in sel.models) if o in options), None)
     c1, c2, c3, c4 = st.columns([2, 1.4, 1.4, 1.4])
-    default = common.linked_choice("hmodel", "htask", options, (preferred or options)[0])
-    common.follow_sidebar("hd_run", (preferred or [None])[0], default)
+    common.seed_picker("hd_run", options, in_sidebar, link=("hmodel", "htask"))
     choice = c1.selectbox("Model · task", options, key="hd_run")
     model, task = choice.split(" · ")
     estimators = list(available[available["model"].eq(model) & available["task"].eq(task)]

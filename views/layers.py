@@ -29,10 +29,9 @@ def body() -> None:
         return
     sel = common.sidebar_state()
     options = [f"{m} · {t}" for m, t in zip(available["model"], available["task"], strict=True)]
-    in_sidebar = [f"{m} · {sel.task}" for m in sel.models if f"{m} · {sel.task}" in options]
+    in_sidebar = next((o for o in (f"{m} · {sel.task}" for m in sel.models) if o in options), None)
     c1, c2, c3, c4 = st.columns([2, 2, 2, 1.2], vertical_alignment="bottom")
-    default = common.linked_choice("lmodel", "ltask", options, (in_sidebar or options)[0])
-    common.follow_sidebar("ly_run", (in_sidebar or [None])[0], default)
+    common.seed_picker("ly_run", options, in_sidebar, link=("lmodel", "ltask"))
     choice = c1.selectbox("Model · task", options, key="ly_run")
     model, task = choice.split(" · ")
     sort_default = common.param("sort", "word order", list(SORTS))

@@ -100,16 +100,12 @@ def _form(cfg: demo.DemoSettings) -> None:
     sel = common.sidebar_state()  # the form starts from the sidebar's choice where it can run
     with st.container(border=True):
         c1, c2, c3 = st.columns([1.4, 1, 2.6])
-        sidebar_model = next((m for m in sel.models if m in models), None)
-        common.follow_sidebar("lr_model", sidebar_model, sidebar_model or models[0])
+        common.seed_picker("lr_model", models, next((m for m in sel.models if m in models), None))
         model = c1.selectbox("Model", models, key="lr_model", format_func=_model_option)
-        sidebar_task = sel.task if sel.task in TASKS else None
-        common.follow_sidebar("lr_task", sidebar_task, sidebar_task or "sst2")
+        common.seed_picker("lr_task", list(TASKS), sel.task, "sst2")
         task = c2.selectbox("Task", list(TASKS), key="lr_task")
         info = TASKS[task]
-        sidebar_langs = [lang for lang in sel.langs if lang in info.languages] or None
-        common.follow_sidebar(f"lr_langs_{task}", sidebar_langs,
-                              sidebar_langs or list(info.languages[:1]))  # fmt: skip
+        common.seed_picker(f"lr_langs_{task}", info.languages, sel.langs, list(info.languages[:1]))
         langs = c3.multiselect("Languages", list(info.languages), key=f"lr_langs_{task}",
                                format_func=common.lang_name)  # fmt: skip
         c4, c5, c6 = st.columns([2.6, 1, 1.4])
