@@ -11,6 +11,10 @@ epochs), i.e. the step's measured seconds per training example-epoch carried to 
 size on the same device, cells unchanged. It overstates a little, as evaluation time does not
 grow with training. A GPU projection needs a rate measured on a GPU; where the results hold
 none, it says so rather than guess.
+
+The rate here is CELL seconds from the results (whole plan steps: fine-tunes, evaluations,
+loading). Not to be confused with `mbp.experiments.finetune_estimate`, which predicts one
+fine-tune from the TRAINING-loop seconds per example-epoch its checkpoints record.
 """
 
 from __future__ import annotations

@@ -897,7 +897,10 @@ def plan_cost() -> Section:
         "From the shipped results (`python -m bench.plan_cost`): a step's minutes are its cells' "
         "own times (a retrained cell's fine-tune plus its evaluations). The projection carries "
         "each finished step's seconds per training example-epoch to the task's whole training "
-        "set x 3 epochs on the same device; it is a projection, not a measurement.",
+        "set x 3 epochs on the same device; it is a projection, not a measurement. Its rate is "
+        "the results' CELL seconds (fine-tune plus evaluations), not the checkpoints' "
+        "TRAINING-loop seconds per example-epoch that `mbp.experiments.finetune_estimate` "
+        "announces before one fine-tune.",
         markdown_table(tuple(table.columns), [tuple("" if v != v else v for v in r)
                                               for r in table.itertuples(index=False)]),
         cost.gpu_note(runs),

@@ -9,6 +9,10 @@ it, said once, after `after_s` seconds of training (a fine-tune shorter than tha
         line = rate.step(len(batch.labels))  # a str once, else None
         if line:
             print(f"fine-tune e5-small on mnli: {line}", file=sys.stderr)
+
+The rate is the TRAINING loop's, live (what `mbp.experiments.finetune_estimate` later reads
+back from checkpoints as seconds per example-epoch); `bench/plan_cost.py` projects from the
+results' CELL seconds instead (fine-tunes plus evaluations).
 """
 
 from __future__ import annotations

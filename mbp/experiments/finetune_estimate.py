@@ -9,6 +9,11 @@ and max length, or, with none measured here, a fixed per-example cost.
 
     est = estimate_finetune(spec, n_train=9_999, device_type="cpu", threads=1)
     est.seconds, est.source  # 4512.0, "measured: 2 earlier fine-tunes on this machine"
+
+The rate is TRAINING-loop seconds per example-epoch from the checkpoint cache (no loading, no
+evaluation; `mbp.engine.training_rate` says the live one mid-run). `bench/plan_cost.py` is the
+other rate: whole plan steps projected from the results' CELL seconds (fine-tunes plus
+evaluations).
 """
 
 from __future__ import annotations
