@@ -287,7 +287,8 @@ def smoke_plan() -> list[Step]:
 
 
 def runs_with_cell_seconds(runs, cells):
-    """`runs` plus `cell_seconds`: the sum of its cells' own times (fine-tuning never included)."""
+    """`runs` plus `cell_seconds`: the sum of its cells' own times (a posthoc run's shared
+    fine-tune is not included; a retrain run's cells include each pruned model's fine-tune)."""
     seconds = cells.groupby("run_id")["elapsed_s"].sum() if len(cells) else {}
     return runs.assign(cell_seconds=runs["run_id"].map(seconds).fillna(0.0))
 
