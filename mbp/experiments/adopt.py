@@ -43,7 +43,7 @@ from mbp.errors import MbpError
 from mbp.experiments.plan import EVALUATING_KINDS, Step, step_runs
 from mbp.store import ResultsStore, export_store, import_into
 from mbp.store.schema import RUN_TABLES
-from mbp.store.transfer import _RESERVED as EXPORT_KEYS  # the keys export_store writes itself
+from mbp.store.transfer import EXPORT_MANIFEST_KEYS as EXPORT_KEYS
 from mbp.store.transfer import MANIFEST
 
 
@@ -58,8 +58,7 @@ class Snapshot:
 
     @classmethod
     def of(cls, store: ResultsStore, label: str) -> Snapshot:
-        have = store.sql("SELECT DISTINCT run_id FROM outcomes")["run_id"]
-        return cls(label, store.runs(), frozenset(have), store.checkpoints())
+        return cls(label, store.runs(), frozenset(store.outcome_run_ids()), store.checkpoints())
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from mbp.store.schema import (
 
 MANIFEST = "manifest.json"
 FORMAT = "mbp-store-export"
-_RESERVED = (
+EXPORT_MANIFEST_KEYS = (
     "format",
     "schema_version",
     "exported_at",
@@ -102,10 +102,10 @@ def export_store(
     store = _as_store(store, read_only=True)
     out = Path(out_dir).expanduser()
     extra = dict(manifest_extra or {})
-    clash = sorted(set(extra) & set(_RESERVED))
+    clash = sorted(set(extra) & set(EXPORT_MANIFEST_KEYS))
     if clash:
         raise MbpError(
-            f"manifest_extra key {clash[0]!r} is reserved: rename it (reserved: {list(_RESERVED)})"
+            f"manifest_extra key {clash[0]!r} is reserved: rename it (reserved: {list(EXPORT_MANIFEST_KEYS)})"
         )
     if out.exists() and not overwrite and not _replaceable(out):
         raise MbpError(
