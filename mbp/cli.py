@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="merge an export (or a shard's store) into the store")
     _common(p)
     p.add_argument("src")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="the export's version wins: the store's runs and checkpoints with the export's ids "
+        "are deleted (all their rows) and imported anew, in one transaction; other runs stay",
+    )
 
     p = sub.add_parser(
         "costs",
@@ -440,7 +446,7 @@ def cmd_export(args) -> int:
 def cmd_import(args) -> int:
     from mbp.store import import_into
 
-    counts = import_into(_store(args), args.src)
+    counts = import_into(_store(args), args.src, replace=args.replace)
     _print([counts], args.json)
     return 0
 

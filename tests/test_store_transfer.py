@@ -366,3 +366,99 @@ def test_an_export_names_no_machine_local_path(tmp_path: Path) -> None:
     runs = pd.read_parquet(out / "runs.parquet")
     assert str(tmp_path) not in text and not runs["command"].str.contains(str(tmp_path)).any()
     assert runs["command"].tolist() == ["mbp sweep --model m --grid 0,1"]
+
+
+# -- replace: the export's version of its runs wins -------------------------------------------
+
+
+def newer_version(source: ResultsStore) -> None:
+    """What a recompute swaps into an export: sweep-en with other cells and values (cells 5, 6
+    instead of 0-2), the checkpoint with another dev score, a new run."""
+    source.reset_run("sweep-en")
+    for cell in (5, 6):
+        write(source, "sweep-en", cell)
+    source.record_checkpoint("ck", model="mbert", task="mnli", spec_json="{}", path="/ck",
+                             metric="accuracy", dev_value=0.85, n_train=2000)  # fmt: skip
+    start_run(source, "sweep-fr", lang="fr")
+
+
+def with_own_run(target: ResultsStore) -> None:
+    """A user's own live run, which no export holds."""
+    start_run(target, "mine", lang="sw")
+    write(target, "mine", 9)
+
+
+def test_replace_takes_the_exports_version_and_keeps_the_stores_own_runs(
+    tmp_path: Path, source: ResultsStore
+) -> None:
+    old = export_store(source, tmp_path / "old")
+    target = ResultsStore(tmp_path / "b.duckdb")
+    import_into(target, old)
+    with_own_run(target)
+    mine = {name: table(target, name).query("run_id == 'mine'") for name in ("runs", "cells",
+            "curve_points")}  # fmt: skip
+    newer_version(source)
+    new = export_store(source, tmp_path / "new")
+
+    mixed = ResultsStore(tmp_path / "mixed.duckdb")  # the problem: a plain import mixes
+    shutil.copyfile(tmp_path / "b.duckdb", mixed.path)
+    import_into(mixed, new)
+    assert mixed.finished_cells("sweep-en") == {f"cell-{i}" for i in (0, 1, 2, 5, 6)}
+
+    result = import_into(target, new, replace=True)
+    assert result["replaced"] == 4  # sweep-en, sweep-de, imp, layers (sweep-fr is new)
+    assert target.finished_cells("sweep-en") == {"cell-5", "cell-6"}
+    assert target.checkpoints()["dev_value"].tolist() == [0.85]
+    stamps = ("created_at", "updated_at", "finished_at")
+    for name in TABLES:  # every shipped run's rows are exactly the new export's
+        got = table(target, name, drop=stamps)
+        if "run_id" in got.columns:
+            got = got[got["run_id"] != "mine"].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, table(source, name, drop=stamps), check_dtype=False)
+    for name, rows in mine.items():  # the own run is untouched
+        pd.testing.assert_frame_equal(table(target, name).query("run_id == 'mine'"), rows)
+    assert "replaced" not in import_into(target, new)  # without replace: the plain result
+
+
+@pytest.mark.parametrize("how", ["null key", "orphan rows", "count mismatch"])
+def test_replace_from_a_malformed_export_changes_nothing(
+    tmp_path: Path, source: ResultsStore, how: str
+) -> None:
+    target = ResultsStore(tmp_path / "b.duckdb")
+    import_into(target, export_store(source, tmp_path / "old"))
+    with_own_run(target)
+    before = {name: table(target, name) for name in TABLES}
+    token = target.version_token()
+    newer_version(source)
+    new = export_store(source, tmp_path / "new")
+    break_export(new, how)  # "null key" fails inside the transaction, after the deletes
+    with pytest.raises(MbpError, match="not a valid mbp export"):
+        import_into(target, new, replace=True)
+    assert target.version_token() == token
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(table(target, name), frame)
+
+
+def test_the_store_records_which_version_of_an_export_it_holds(
+    tmp_path: Path, source: ResultsStore
+) -> None:
+    old = export_store(source, tmp_path / "export")
+    target = ResultsStore(tmp_path / "b.duckdb")
+    assert transfer_module.recorded_export(target, old) is None
+    import_into(target, old)
+    first = transfer_module.export_identity(old)
+    assert transfer_module.recorded_export(target, old) == first
+    assert first["exported_at"] == json.loads((old / "manifest.json").read_text())["exported_at"]
+    assert target.meta_value(f"imported_export:{old.resolve()}") is not None
+
+    newer_version(source)
+    new = export_store(source, tmp_path / "export")  # the same folder, a newer export
+    assert transfer_module.export_identity(new) != first
+    import_into(target, new)  # skips the runs it holds: it does not hold this version
+    assert transfer_module.recorded_export(target, new) == first
+    import_into(target, new, replace=True)
+    assert transfer_module.recorded_export(target, new) == transfer_module.export_identity(new)
+    shard = ResultsStore(tmp_path / "shards" / "s.duckdb")  # a .duckdb shard: nothing recorded
+    start_run(shard, "shard-run")
+    import_into(target, shard.path)
+    assert transfer_module.recorded_export(target, shard.path) is None

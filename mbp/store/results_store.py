@@ -177,8 +177,7 @@ class ResultsStore(StoreQueries):
     def delete_run(self, run_id: str) -> bool:
         """Delete a run and all its rows; False when there was no such run."""
         with self.write_transaction(f"delete run {run_id}") as txn:
-            had_rows = self._delete_rows(txn.con, run_id)
-            had_run = _count(txn.con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])) > 0
+            had_run, had_rows = delete_run_in(txn.con, run_id)
             txn.changed = had_run or had_rows
             return had_run
 
@@ -394,6 +393,13 @@ class ResultsStore(StoreQueries):
                     weights_sha256,
                 ],
             )
+
+
+def delete_run_in(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[bool, bool]:
+    """Delete a run and its rows in every run table inside the caller's transaction (the one
+    definition `delete_run` and `import_into(replace=True)` share); (had the run, had rows)."""
+    had_rows = ResultsStore._delete_rows(con, run_id)
+    return _count(con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])) > 0, had_rows
 
 
 def _checkpoint_users(con: duckdb.DuckDBPyConnection, ckpt_id: str) -> list[str]:

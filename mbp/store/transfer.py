@@ -4,7 +4,14 @@ An export is a directory with one Parquet file per table (`runs.parquet`, `cells
 and `manifest.json` (schema version, export time, row counts, each run's provenance). It is
 written under a temporary name and renamed, so a half export never exists. Importing merges
 exports, shard stores (`--shard`) or `.duckdb` files into a store in ONE transaction: rows whose
-key is already there are skipped, so importing twice adds nothing.
+key is already there are skipped, so importing twice adds nothing. `replace=True` (`mbp import
+DIR --replace`) lets the export's version win instead: the store's runs and checkpoints with the
+export's ids are deleted first, in the same transaction; the store's other runs stay.
+
+The store remembers which version of an export it holds: after an import that leaves every run of
+an export directory as the export has it (a replace, or none of its runs were there before), the
+`meta` row `imported_export:<absolute path>` holds the export's identity (`export_identity`:
+manifest.json's sha256 and exported_at). The dashboard compares it with precomputed/'s.
 
     python -c "from mbp.store import *; export_store(ResultsStore('a.duckdb'), 'out')"
     python -c "from mbp.store import *; print(import_into(ResultsStore('b.duckdb'), 'out'))"
@@ -12,6 +19,7 @@ key is already there are skipped, so importing twice adds nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -30,7 +38,7 @@ import pyarrow.parquet as pq
 from mbp import __version__
 from mbp.errors import MbpError
 from mbp.provenance import portable_command
-from mbp.store.results_store import ResultsStore
+from mbp.store.results_store import ResultsStore, delete_run_in
 from mbp.store.rows import insert_frame
 from mbp.store.schema import (
     ADDED_COLUMNS,
@@ -44,6 +52,7 @@ from mbp.store.schema import (
 )
 
 MANIFEST = "manifest.json"
+RECORD_PREFIX = "imported_export:"  # + the export's absolute path: the meta key of its identity
 FORMAT = "mbp-store-export"
 EXPORT_MANIFEST_KEYS = (
     "format",
@@ -199,6 +208,41 @@ class _Export:
 
     source: Path
     tables: dict[str, pa.Table]
+    identity: dict[str, Any] | None = None  # None: a shard's .duckdb snapshot (not recorded)
+
+
+def _identity(raw: bytes, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "manifest_sha256": hashlib.sha256(raw).hexdigest(),
+        "exported_at": manifest.get("exported_at"),
+    }
+
+
+def export_identity(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Which version of an export `directory` holds: manifest.json's sha256 (every export and
+    adoption rewrites it: time, counts, runs) and its exported_at. MbpError when unreadable."""
+    path = Path(directory).expanduser()
+    try:
+        raw = (path / MANIFEST).read_bytes()
+        manifest = json.loads(raw)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _malformed(path, f"unreadable {MANIFEST}: {exc}") from exc
+    return _identity(raw, manifest if isinstance(manifest, dict) else {})
+
+
+def record_key(directory: str | os.PathLike[str]) -> str:
+    """The `meta` key under which a store records the version it holds of this export."""
+    return RECORD_PREFIX + str(Path(directory).expanduser().resolve())
+
+
+def recorded_export(
+    store: ResultsStore, directory: str | os.PathLike[str]
+) -> dict[str, Any] | None:
+    """The identity of the export at `directory` that `store` was last filled from (None: the
+    store never recorded one, e.g. filled before stores recorded it)."""
+    value = store.meta_value(record_key(directory))
+    recorded = _loads(value)
+    return recorded if isinstance(recorded, dict) else None
 
 
 def _malformed(path: Path, why: str) -> MbpError:
@@ -211,7 +255,8 @@ def _malformed(path: Path, why: str) -> MbpError:
 def _load_export(directory: Path) -> _Export:
     """Read and check an export directory; MbpError if anything is missing or inconsistent."""
     try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        raw = (directory / MANIFEST).read_bytes()
+        manifest = json.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _malformed(directory, f"unreadable {MANIFEST}: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -250,7 +295,8 @@ def _load_export(directory: Path) -> _Export:
                 f"{file.name} has {arrow.num_rows} rows, the manifest says {counts[table]}",
             )
         tables[table] = arrow.select(list(COLUMNS[table]))
-    return _Export(directory, tables)
+    _check_no_orphans(directory, tables)
+    return _Export(directory, tables, _identity(raw, manifest))
 
 
 def _find_sources(src: Path) -> list[Path]:
@@ -278,13 +324,20 @@ def _find_sources(src: Path) -> list[Path]:
 
 
 def import_into(
-    store: ResultsStore | str | os.PathLike[str], src_dir: str | os.PathLike[str]
+    store: ResultsStore | str | os.PathLike[str],
+    src_dir: str | os.PathLike[str],
+    *,
+    replace: bool = False,
 ) -> dict[str, int]:
     """Merge exports / shard stores at `src_dir` into `store` in one transaction.
 
     Returns the rows added per table plus `skipped` (rows whose key was already there) and
     `sources` (how many exports/shards were merged), e.g. `{"runs": 1, "cells": 12, ...,
     "skipped": 0, "sources": 2}`. A malformed source raises MbpError and changes nothing.
+
+    `replace=True`: the sources' version wins. Every run (with all its rows) and checkpoint of
+    the store whose id a source holds is deleted before the merge, in the same transaction;
+    runs no source holds stay. The result then also has `replaced` (runs deleted and re-imported).
     """
     store = _as_store(store, read_only=False)
     src = Path(src_dir).expanduser()
@@ -298,14 +351,22 @@ def import_into(
                 exports.append(_Export(source, _load_export(directory).tables))
             else:
                 exports.append(_load_export(source))
-        return _merge(store, exports)
+        return _merge(store, exports, replace=replace)
 
 
-def _merge(store: ResultsStore, exports: list[_Export]) -> dict[str, int]:
+def _ids(export: _Export, table: str, column: str) -> set[str]:
+    rows = export.tables[table]
+    return set() if rows is None else set(rows.column(column).to_pylist())
+
+
+def _merge(store: ResultsStore, exports: list[_Export], *, replace: bool) -> dict[str, int]:
     added = dict.fromkeys(TABLES, 0)
-    skipped = 0
+    skipped = replaced = 0
     with store.write_transaction("import results into it") as txn:
         con = txn.con
+        present = {row[0] for row in con.execute("SELECT run_id FROM runs").fetchall()}
+        if replace:
+            replaced = _delete_held(con, exports, present)
         finished: set[str] = set()
         touched: set[str] = set()
         for export in exports:
@@ -324,21 +385,43 @@ def _merge(store: ResultsStore, exports: list[_Export]) -> dict[str, int]:
                     raise _malformed(export.source, f"{table}: {first}") from exc
                 added[table] += _rows(con, table) - before
                 skipped += rows.num_rows - (_rows(con, table) - before)
-            _check_no_orphans(con, export.source)
         if touched:
             _refresh_runs(con, sorted(touched), finished)
-        txn.changed = any(added.values())
-    return {**added, "skipped": skipped, "sources": len(exports)}
+        for export in exports:  # the store now holds this version of the export: remember it
+            if export.identity and (replace or not _ids(export, "runs", "run_id") & present):
+                _record(con, export)
+        txn.changed = any(added.values()) or replaced > 0
+    out = {**added, "skipped": skipped, "sources": len(exports)}
+    return {**out, "replaced": replaced} if replace else out
 
 
-def _check_no_orphans(con: Any, source: Path) -> None:
-    """Every cell/curve/importance row must belong to a run (else the export was cut)."""
+def _delete_held(con: Any, exports: list[_Export], present: set[str]) -> int:
+    """Delete the store's runs (all their rows) and checkpoints that an export holds too, so
+    the export's version replaces them; the number of runs deleted."""
+    runs = sorted(set().union(*(_ids(e, "runs", "run_id") for e in exports)) & present)
+    for run_id in runs:
+        delete_run_in(con, run_id)
+    for ckpt_id in sorted(set().union(*(_ids(e, "checkpoints", "ckpt_id") for e in exports))):
+        con.execute("DELETE FROM checkpoints WHERE ckpt_id = ?", [ckpt_id])
+    return len(runs)
+
+
+def _record(con: Any, export: _Export) -> None:
+    """Write the export's identity under its `record_key` (no write when already there)."""
+    key, value = record_key(export.source), json.dumps(export.identity, sort_keys=True)
+    if con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall() != [(value,)]:
+        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+
+def _check_no_orphans(source: Path, tables: dict[str, pa.Table | None]) -> None:
+    """Every cell/curve/importance row of an export belongs to a run of the same export (else
+    it was cut; and the store's runs must not adopt rows of another version of them)."""
+    runs = set(tables["runs"].column("run_id").to_pylist())
     for table in RUN_TABLES:
-        orphan = con.execute(
-            f"SELECT min(run_id) FROM {table} WHERE run_id NOT IN (SELECT run_id FROM runs)"
-        ).fetchall()[0][0]
-        if orphan is not None:
-            raise _malformed(source, f"{table} rows of run {orphan!r} have no runs row")
+        rows = tables[table]
+        orphans = set() if rows is None else set(rows.column("run_id").to_pylist()) - runs
+        if orphans:
+            raise _malformed(source, f"{table} rows of run {min(orphans)!r} have no runs row")
 
 
 def _rows(con: Any, table: str) -> int:
