@@ -18,11 +18,14 @@ from mbp.live.demo import (
     estimate_seconds,
     open_dashboard_store,
     parse_grid,
+    stale_export_note,
     sweep_argv,
     validate_request,
 )
-from mbp.store import ResultsStore, export_store
+from mbp.store import ResultsStore, export_store, import_into
+from tests.export_versions import RUN, accuracy, write_version
 from tests.fixtures.store_fixture import fixture_store_copy
+from tests.test_store_transfer import start_run
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 CAPPED_DEMO = DemoSettings(demo=True, live_runs="capped")
@@ -184,6 +187,55 @@ def test_an_empty_local_store_is_filled_from_precomputed_once(export_dir, tmp_pa
     assert first.store.counts()["runs"] == 30
     again = open_dashboard_store(path, demo=False, precomputed=export_dir)
     assert again.imported_from is None and again.store.counts()["runs"] == 30
+    assert again.stale_from is None  # it holds the export's version
+
+
+def shipped_values(store: ResultsStore) -> list[float]:
+    query = "SELECT value FROM curve_points WHERE run_id = ? ORDER BY seed, fraction"
+    return store.sql(query, [RUN])["value"].tolist()
+
+
+def test_a_store_filled_from_an_older_export_says_so_and_changes_only_when_asked(tmp_path):
+    """precomputed/ replaced by a newer export: the store keeps the old numbers (nothing is
+    replaced at start-up) and says so with the fix; after the replace it is current."""
+    shipped = tmp_path / "precomputed"
+    write_version(shipped, 0)
+    path = tmp_path / "local.duckdb"
+    first = open_dashboard_store(path, demo=False, precomputed=shipped)
+    assert first.imported_from == str(shipped) and first.stale_from is None
+    old = shipped_values(first.store)
+    assert len(old) == 9
+
+    write_version(shipped, 1)  # git pull: same run id, other values
+    start_run(first.store, "mine")  # the user's own live run
+    stale = open_dashboard_store(path, demo=False, precomputed=shipped)
+    assert stale.stale_from == str(shipped) and stale.imported_from is None
+    assert shipped_values(stale.store) == old  # not replaced at start-up
+    note = stale_export_note(stale.stale_from, stale.path)
+    assert "precomputed/ changed since this store was filled" in note
+    assert f"`mbp import {shipped} --replace --store {path}`" in note and "own runs stay" in note
+
+    result = import_into(stale.store, shipped, replace=True)
+    assert result["replaced"] == 1
+    current = open_dashboard_store(path, demo=False, precomputed=shipped)
+    assert current.stale_from is None
+    assert shipped_values(current.store) == [accuracy(1, f / 2) for f in range(3)] * 2
+    assert set(current.store.runs()["run_id"]) == {RUN, "mine"}
+
+
+def test_a_store_filled_before_stores_recorded_their_export_is_stale(tmp_path):
+    """No identity recorded: stale when the store holds runs of the export, else unrelated."""
+    shipped = write_version(tmp_path / "precomputed", 0)
+    legacy = ResultsStore(tmp_path / "legacy.duckdb")
+    import_into(legacy, shipped)
+    with legacy.write_transaction() as txn:  # what a store filled before this change lacks
+        txn.con.execute("DELETE FROM meta WHERE key LIKE 'imported_export:%'")
+    opened = open_dashboard_store(legacy.path, demo=False, precomputed=shipped)
+    assert opened.stale_from == str(shipped)
+    own = ResultsStore(tmp_path / "own.duckdb")
+    start_run(own, "mine")
+    assert open_dashboard_store(own.path, demo=False, precomputed=shipped).stale_from is None
+    assert own.counts()["runs"] == 1  # a store with runs is never filled at start-up
 
 
 # ----------------------------------------------------------------------------- the page

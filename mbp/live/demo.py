@@ -18,6 +18,8 @@ Pure functions over plain values (no Streamlit), so every rule is unit-tested:
 from __future__ import annotations
 
 import contextlib
+import json
+import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -355,11 +357,45 @@ class DashboardStore:
     read_only: bool
     imported_from: str | None
     note: str
+    # the export (precomputed/) when the store holds an older version of it than it now holds
+    stale_from: str | None = None
 
 
 def has_export(folder: str | Path) -> bool:
     """True when `folder` holds a store export (manifest.json written by `mbp export`)."""
     return (Path(folder) / "manifest.json").is_file()
+
+
+def holds_older_export(store: Any, folder: str | Path) -> bool:
+    """True when `store` was filled from another version of the export at `folder` than the one
+    there now: the identity it recorded differs, or (a store filled before stores recorded it)
+    it holds runs of the export and no record. An unreadable export is not "newer"."""
+    from mbp.store.transfer import MANIFEST, export_identity, recorded_export
+
+    try:
+        current = export_identity(folder)
+        runs = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8")).get("runs") or []
+    except (MbpError, OSError, ValueError, AttributeError):
+        return False
+    recorded = recorded_export(store, folder)
+    if recorded is not None:
+        return recorded.get("manifest_sha256") != current["manifest_sha256"]
+    shipped = {r.get("run_id") for r in runs if isinstance(r, dict)}
+    return bool(shipped & set(store.sql("SELECT run_id FROM runs")["run_id"]))
+
+
+def replace_command(folder: str | Path, store_path: str | Path) -> str:
+    """The shell command that makes a store hold the export's current version of its runs."""
+    return shlex.join(["mbp", "import", str(folder), "--replace", "--store", str(store_path)])
+
+
+def stale_export_note(folder: str | Path, store_path: str | Path) -> str:
+    """The dashboard's notice for a store filled from an older version of `folder`."""
+    return (
+        f"**{Path(folder).name}/ changed since this store was filled from it**: its shipped runs "
+        "still show the old numbers. To take the new ones (your own runs stay): "
+        f"`{replace_command(folder, store_path)}`, or the button on the Runs & data page."
+    )
 
 
 def open_dashboard_store(
@@ -370,7 +406,8 @@ def open_dashboard_store(
     Demo mode: import the export into a fresh store under `workdir` (a temporary folder by
     default), then reopen that copy read-only: the dashboard can never write, and nothing the
     demo does touches `precomputed/`. Otherwise: open `path` (writable, for live runs) and, if it
-    holds no runs yet, import the export into it once.
+    holds no runs yet, import the export into it once; if it holds an older version of the
+    export, say so in `stale_from` (replacing it is the user's call: `replace_command`).
     """
     import tempfile
 
@@ -395,5 +432,8 @@ def open_dashboard_store(
     if export and store.counts()["runs"] == 0:
         import_into(store, str(source))
         imported = str(source)
+    stale = export and not imported and holds_older_export(store, source)
     note = f"imported {source.name}/ at start-up" if imported else ""
-    return DashboardStore(store, str(store.path), False, imported, note)
+    return DashboardStore(
+        store, str(store.path), False, imported, note, str(source) if stale else None
+    )
