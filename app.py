@@ -54,6 +54,9 @@ def sidebar() -> None:
         st.sidebar.error(f"Cannot open the results store: {err}")
         return
     cfg = common.settings()
+    notice = common.stale_export_notice()
+    if notice:  # replaced only when the user asks (Runs & data, or the command it names)
+        st.sidebar.warning(notice, icon=":material/update:")
     if cfg.demo:
         live = {"off": "live runs off", "capped": "small live runs only"}.get(cfg.live_runs, "")
         st.sidebar.info(f"**Demo mode** · precomputed results, read-only · {live}")

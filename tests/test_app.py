@@ -461,6 +461,38 @@ def test_runs_and_data_page(fixture_env):
     assert len(page_tables(at)[0]) == 6
 
 
+def test_a_store_filled_from_an_older_precomputed_says_so_until_the_replace(monkeypatch, tmp_path):
+    """precomputed/ changed after the store was filled: one sidebar notice with the command;
+    the Runs & data button replaces the shipped run (the user's own stays) and the notice goes."""
+    from mbp.store import ResultsStore, import_into
+    from tests.export_versions import RUN, examples, write_version
+    from tests.test_store_transfer import start_run
+
+    shipped, path = tmp_path / "precomputed", tmp_path / "store.duckdb"
+    import_into(ResultsStore(path), write_version(shipped, 0))
+    start_run(ResultsStore(path), "mine")
+    write_version(shipped, 1)  # a newer precomputed/ (git pull)
+    monkeypatch.setenv("MBP_STORE", str(path))
+    monkeypatch.setenv("MBP_PRECOMPUTED", str(shipped))
+    monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.delenv("MBP_MODE", raising=False)
+
+    def runs(at: AppTest) -> dict[str, int]:
+        frame = page_tables(at)[0]
+        return dict(zip(frame["run_id"], frame["n_examples"], strict=True))
+
+    at = open_page("runs_data")
+    (notice,) = [w.value for w in at.sidebar.warning]
+    assert "precomputed/ changed since this store was filled" in notice
+    assert f"`mbp import {shipped} --replace --store {path}`" in notice
+    assert runs(at) == {RUN: examples(0), "mine": 100}  # not replaced at start-up
+    at.button(key="rd_replace").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not at.sidebar.warning and not [b for b in at.button if b.key == "rd_replace"]
+    assert any("Replaced 1 shipped run" in s.value for s in at.success)
+    assert runs(at) == {RUN: examples(1), "mine": 100}
+
+
 # ----------------------------------------------------------------------------- empty store
 
 

@@ -21,7 +21,13 @@ from mbp import figures
 from mbp.analysis import tables as dashboard_data
 from mbp.errors import MbpError
 from mbp.figures import chart_image, model_label, safe_filename
-from mbp.live.demo import DashboardStore, DemoSettings, demo_settings, open_dashboard_store
+from mbp.live.demo import (
+    DashboardStore,
+    DemoSettings,
+    demo_settings,
+    open_dashboard_store,
+    stale_export_note,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRECOMPUTED = REPO_ROOT / "precomputed"
@@ -71,6 +77,31 @@ def open_store() -> tuple[Any, DashboardStore]:
 
 def store() -> Any:
     return open_store()[0]
+
+
+def stale_export_notice() -> str | None:
+    """The notice for a store filled from an older precomputed/ (None when it is current, or in
+    demo mode, which imports a fresh copy at each start)."""
+    _, info = open_store()
+    if info.stale_from is None or info.read_only:
+        return None
+    return stale_export_note(info.stale_from, info.path)
+
+
+def replace_stale_export() -> int:
+    """Replace the store's copies of precomputed/'s runs with its current version (the user's
+    own runs stay), then drop the opened store and every cached query so all re-read it.
+    Returns the runs replaced."""
+    from mbp.store import import_into
+
+    s, info = open_store()
+    if info.stale_from is None or info.read_only:
+        return 0
+    replaced = import_into(s, info.stale_from, replace=True)["replaced"]
+    _open_store.clear()  # re-opening re-checks the export: the notice goes
+    _TOKENS.pop(info.path, None)
+    st.cache_data.clear()
+    return replaced
 
 
 _TOKENS: dict[str, tuple[tuple, str]] = {}  # store path -> (file signature, version token)

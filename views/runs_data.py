@@ -19,7 +19,41 @@ TABLES = {
 }
 
 
+def _replace_shipped() -> None:
+    """The button's callback (before the rerun draws the sidebar, so its notice goes at once)."""
+    try:
+        replaced = common.replace_stale_export()
+    except Exception as err:  # a broken export or a locked store: say so, change nothing
+        st.session_state["rd_replace_result"] = ("error", f"Nothing was replaced: {err}")
+        return
+    st.session_state["rd_replace_result"] = (
+        "success",
+        f"Replaced {replaced} shipped run(s) with the current {common.precomputed_dir().name}/; "
+        "your own runs stayed.",
+    )
+
+
+def stale_export_offer() -> None:
+    """While the store holds an older precomputed/: the fix as a button (never in the demo)."""
+    kind, text = st.session_state.pop("rd_replace_result", (None, ""))
+    if kind:
+        getattr(st, kind)(text)
+    if common.settings().demo or not common.stale_export_notice():
+        return
+    st.caption(  # the notice itself is in the sidebar: one notice, here the fix
+        f"{common.precomputed_dir().name}/ changed since this store was filled from it: its "
+        "shipped runs below still show the old numbers."
+    )
+    st.button(
+        "Replace the shipped runs with the current precomputed/",
+        key="rd_replace", on_click=_replace_shipped, icon=":material/update:",
+        help="Deletes the store's copies of the runs precomputed/ holds and imports its current "
+        "version, in one transaction; runs precomputed/ does not hold (your own) stay",
+    )  # fmt: skip
+
+
 def body() -> None:
+    stale_export_offer()
     runs = common.query("runs_frame")
     if runs.empty:
         common.empty_state("No runs stored yet.", "mbp sweep --model e5-small --task sst2")
