@@ -133,6 +133,20 @@ def test_layer_heatmap_marks_drops_within_noise_and_tooltips_their_interval():
     assert all("interval" not in r for r in rows(plain, only(plain, "heat")))
 
 
+def test_layer_heatmap_noise_legend_swatch_is_an_outline_not_a_blue_cell():
+    """The compiled legend swatch of "within noise" is white (an empty dashed square), not
+    Vega-Lite's default blue fill, which reads as a blue cell (= removing it helped)."""
+    import vl_convert as vlc
+
+    frame = layer_frame()
+    frame["drop_low"], frame["drop_high"] = frame["drop"] - 0.015, frame["drop"] + 0.015
+    frame["within_noise"] = (frame["drop_low"] <= 0) & (frame["drop_high"] >= 0)
+    legends = vlc.vegalite_to_vega(layer_heatmap(frame).to_dict())["legends"]
+    (noise,) = [leg for leg in legends if leg.get("stroke")]
+    fill = noise.get("encode", {}).get("symbols", {}).get("update", {}).get("fill", {})
+    assert fill.get("value", noise.get("symbolFillColor")) == "white"
+
+
 def head_frame(seed=0, layers_=3, heads=4):
     rng = np.random.default_rng(seed)
     return pd.DataFrame(

@@ -177,12 +177,16 @@ def _layer_cells(
 def _noise_layer(base: alt.Chart) -> alt.Chart:
     """A dashed dark outline inside every cell whose drop's interval includes 0, with one
     legend entry below the plot."""
+    # the legend swatch takes the mark's fill (Vega-Lite then ignores symbolFillColor): white,
+    # not the default blue, which would read as "removing it helped"; fillOpacity=0 keeps the
+    # cell's own colour visible
     outline = (
         base.transform_filter("datum.within_noise")
-        .mark_rect(fillOpacity=0, strokeWidth=1.5, strokeDash=[4, 2], strokeOpacity=0.8)
+        .mark_rect(fill="white", fillOpacity=0, strokeWidth=1.5, strokeDash=[4, 2],
+                   strokeOpacity=0.8)
         .encode(stroke=alt.Stroke("noise:N", scale=alt.Scale(range=[TEXT_COLOR]),
                                   legend=alt.Legend(title=None, orient="bottom", labelLimit=0,
-                                                    symbolType="square", symbolFillColor="white",
+                                                    symbolType="square",
                                                     symbolDash=[4, 2], symbolStrokeWidth=1.5)))
     )  # fmt: skip
     return role(outline, "within_noise")
