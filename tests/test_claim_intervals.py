@@ -369,3 +369,45 @@ def test_report_and_claims_page_show_the_same_intervals(outcome_store, tmp_path,
 
 
 # the groups chart itself (stacked shares, order, colours): tests/test_figures_heatmaps_claims.py
+
+
+def test_claim3_resampling_table_is_full_width_with_every_language(
+    outcome_store, tmp_path, monkeypatch
+):
+    """In the claim's 3/5 column the table was cut: its share columns scrolled sideways and 5
+    of 15 languages needed an inner scroll (a browser pass). Now it sits below both columns,
+    its height fitted to its rows."""
+    from pathlib import Path
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    heights = {}
+    dataframe = st.dataframe
+
+    def recording(data=None, *args, **kwargs):  # the height each table is asked for
+        heights[tuple(getattr(data, "columns", ()))] = kwargs.get("height", "auto")
+        return dataframe(data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "dataframe", recording)
+    monkeypatch.setenv("MBP_STORE", str(outcome_store.path))
+    monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.delenv("MBP_MODE", raising=False)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"),
+                           default_timeout=180)  # fmt: skip
+    at.switch_page("views/claims.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+
+    def inside_columns(node, target, columns=False):
+        if node is target or getattr(node, "proto", None) is target.proto:
+            return columns
+        for child in getattr(node, "children", {}).values():
+            found = inside_columns(child, target, columns or getattr(child, "type", "") == "column")
+            if found is not None:
+                return found
+        return None
+
+    (table,) = [d for d in at.dataframe if "bottom-reliant share" in d.value.columns]
+    assert len(table.value) == 7  # every language of the store
+    assert inside_columns(at._tree, table) is False
+    assert heights[tuple(table.value.columns)] == "content"

@@ -98,8 +98,6 @@ def _claim(result: logic.ClaimResult, figure, pair: tuple[str, str]) -> None:
                 st.dataframe(logic.drops_table(result), hide_index=True)
         common.run_provenance(_runs(result, *pair), pick=False,
                               key=f"cl_runs_{result.number}_{result.protocol}")  # fmt: skip
-        if not result.groups.empty:
-            _groups(result)
     with right:
         st.markdown(f"**Statistic:** {result.statistic}  \n**Rule:** {result.threshold}  \n"
                     f"**Uncertainty:** {result.uncertainty}")  # fmt: skip
@@ -114,17 +112,19 @@ def _claim(result: logic.ClaimResult, figure, pair: tuple[str, str]) -> None:
             st.markdown(f"- *{test.name}*: **{test.outcome}** — {test.detail}"
                         + (f" (p = {test.p_value:.2f})" if test.p_value is not None else ""))  # fmt: skip
         _used(result)
+    if not result.groups.empty:  # full width: the table's columns and rows fit uncut
+        _groups(result)
 
 
 def _groups(result: logic.ClaimResult) -> None:
     """Claim 3 under resampling: per language, how often it is among the most bottom- or
-    top-reliant, instead of one ranking."""
+    top-reliant, instead of one ranking; every language's row shown (no inner scroll)."""
     st.markdown(f"**Which languages are the most bottom- or top-reliant, over {result.draws:,} "
                 "resamples of the evaluated examples:**")  # fmt: skip
     common.chart(common.figure("claim3_groups_figure", result.groups),
                  f"claim-3-groups-{result.protocol}",
                  key=f"claim-3-groups-{result.protocol}")  # fmt: skip
-    st.dataframe(logic.groups_table(result.groups), hide_index=True)
+    st.dataframe(logic.groups_table(result.groups), hide_index=True, height="content")
 
 
 def _runs(result: logic.ClaimResult, bert: str, mbert: str) -> pd.DataFrame:
