@@ -411,3 +411,29 @@ def test_claim3_resampling_table_is_full_width_with_every_language(
     assert len(table.value) == 7  # every language of the store
     assert inside_columns(at._tree, table) is False
     assert heights[tuple(table.value.columns)] == "content"
+
+
+def test_overview_claim_cards_give_each_verdict_its_value_and_interval(
+    outcome_store, tmp_path, monkeypatch
+):
+    """The Overview's cards showed bare verdicts: a reader could not tell a verdict whose
+    interval clears its threshold from one that does not. Each protocol's line now carries the
+    statistic's value and its 95 % interval (or 'no interval'), as on the Paper claims page."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MBP_STORE", str(outcome_store.path))
+    monkeypatch.setenv("MBP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.delenv("MBP_MODE", raising=False)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"),
+                           default_timeout=180)  # fmt: skip
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    cards = [m.value for m in at.markdown if m.value.startswith("**Claim ")]
+    assert len(cards) == 3
+    for card, result in zip(cards, evaluate_claims(outcome_store, PAIR), strict=True):
+        assert result.interval is not None
+        value = f"{result.value:{result.value_format}}"
+        assert f"posthoc: :green-badge[supported] {value} :gray[({result.interval_short})]" in card
+        assert any(f"Statistic: {result.statistic}." in c.value for c in at.caption)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mbp.analysis.claims import default_pair
+from mbp.analysis.claims import ClaimResult, default_pair
 from views import _common as common
 
 WHAT = (
@@ -129,6 +129,14 @@ def _plan_progress() -> None:
         st.dataframe(progress, hide_index=True)
 
 
+def _verdict_line(result: ClaimResult) -> str:
+    """`protocol: verdict statistic (95% interval [low, high])`, or `(no interval)`: the
+    Paper claims page's table, with the value the interval belongs to."""
+    value = "" if result.value is None else f" {result.value:{result.value_format}}"
+    return (f"{common.PROTOCOL_LABELS[result.protocol]}: {common.verdict_badge(result.verdict)}"
+            f"{value} :gray[({result.interval_short})]")  # fmt: skip
+
+
 def _claims_strip() -> None:
     """Each claim's verdict under every stored protocol, labelled: the same verdicts, in the
     same order (the paper's retrain first), as the Paper claims page's table."""
@@ -141,13 +149,9 @@ def _claims_strip() -> None:
         verdicts = [next(r for r in by_protocol[p] if r.number == result.number) for p in protocols]
         with col, st.container(border=True):
             st.markdown(
-                f"**Claim {result.number}**  \n"
-                + "  \n".join(
-                    f"{common.PROTOCOL_LABELS[r.protocol]}: {common.verdict_badge(r.verdict)}"
-                    for r in verdicts
-                )
+                f"**Claim {result.number}**  \n" + "  \n".join(map(_verdict_line, verdicts))
             )
-            st.caption(result.claim)
+            st.caption(f"{result.claim}  \nStatistic: {result.statistic}.")
     st.page_link(
         "views/claims.py", label="The numbers behind each verdict", icon=":material/arrow_forward:"
     )
