@@ -461,6 +461,32 @@ def test_runs_and_data_page(fixture_env):
     assert len(page_tables(at)[0]) == 6
 
 
+def test_runs_and_data_marks_the_runs_with_outcomes(fixture_env):
+    """Which runs can have 95 % intervals: an `outcomes` column and a count, from the store
+    (the fixture stores none; after one run gains some, that run and the count say so)."""
+    import os
+
+    from mbp.store import ResultsStore
+    from mbp.store.outcomes import outcome_row
+
+    def outcomes(at: AppTest) -> tuple[dict[str, bool], str]:
+        frame = page_tables(at)[0]
+        (count,) = [c.value for c in at.caption if "with per-example outcomes" in c.value]
+        return dict(zip(frame["run_id"], frame["outcomes"], strict=True)), count
+
+    flags, count = outcomes(open_page("runs_data"))
+    assert len(flags) == 30 and not any(flags.values())
+    assert count.startswith("30 of 30 runs · 0 with per-example outcomes (95 % intervals)")
+    store = ResultsStore(os.environ["MBP_STORE"])
+    run = store.runs(kind="sweep")["run_id"].iloc[0]
+    labels = np.array([0, 1, 2, 1])
+    store.add_outcomes(run, [outcome_row("random/0/0.3", labels, labels, regression=False)])
+    del store
+    flags, count = outcomes(open_page("runs_data"))
+    assert [r for r, has in flags.items() if has] == [run]
+    assert "· 1 with per-example outcomes" in count
+
+
 def test_a_store_filled_from_an_older_precomputed_says_so_until_the_replace(monkeypatch, tmp_path):
     """precomputed/ changed after the store was filled: one sidebar notice with the command;
     the Runs & data button replaces the shipped run (the user's own stays) and the notice goes."""

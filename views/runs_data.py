@@ -72,7 +72,11 @@ def body() -> None:
     shown = shown.reset_index(drop=True)
     total = shown["cells_total"].where(shown["cells_total"] > 0)
     shown.insert(8, "progress", (shown["cells_done"] / total).fillna(0.0).clip(0, 1))
-    st.caption(f"{len(shown)} of {len(runs)} runs · select rows to download only those runs")
+    # which runs can have 95 % intervals: the store's one definition of "has outcomes"
+    with_outcomes = shown["run_id"].isin(common.store().outcome_run_ids(shown["run_id"].tolist()))
+    shown.insert(8, "outcomes", with_outcomes)
+    st.caption(f"{len(shown)} of {len(runs)} runs · {int(with_outcomes.sum())} with per-example "
+               "outcomes (95 % intervals) · select rows to download only those runs")  # fmt: skip
     event = st.dataframe(
         shown,
         hide_index=True,
@@ -88,6 +92,11 @@ def body() -> None:
             ),
             "progress": st.column_config.ProgressColumn(
                 "progress", min_value=0.0, max_value=1.0, format="percent"
+            ),
+            "outcomes": st.column_config.CheckboxColumn(
+                "outcomes", help="per-example outcomes stored: the run's points, drops and "
+                "claims get 95 % intervals (older runs: `mbp precompute --backfill-outcomes`); "
+                "importance runs store none",
             ),
             "cells_done": st.column_config.NumberColumn("cells"),
             "cells_total": st.column_config.NumberColumn("of"),
