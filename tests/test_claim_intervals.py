@@ -437,3 +437,27 @@ def test_overview_claim_cards_give_each_verdict_its_value_and_interval(
         value = f"{result.value:{result.value_format}}"
         assert f"posthoc: :green-badge[supported] {value} :gray[({result.interval_short})]" in card
         assert any(f"Statistic: {result.statistic}." in c.value for c in at.caption)
+
+
+def _claim_with(number: int, value: float, low: float, high: float) -> claims.ClaimResult:
+    from mbp.analysis.bootstrap import Interval
+
+    return claims.ClaimResult(
+        number=number, claim="c", verdict="supported", explanation="", statistic="s",
+        value=value, threshold="t", interval=Interval(value, low, high), draws=1000,
+    )  # fmt: skip
+
+
+def test_claim1_says_why_its_value_sits_at_the_interval_lower_end():
+    """A mean of absolute gaps only grows with resampling noise: claim 1 says so when its value
+    on all examples is at the bottom of the interval, and not when it lies inside; other claims'
+    statistics (claim 3's count) never get the note."""
+    at_edge = _claim_with(1, 0.012, 0.012, 0.025).uncertainty
+    assert "sits at its lower end" in at_edge and "conservative" in at_edge
+    assert "lower end" not in _claim_with(1, 0.018, 0.012, 0.025).uncertainty
+    assert "lower end" not in _claim_with(3, 1.0, 1.0, 3.0).uncertainty
+
+
+def test_claims_without_outcomes_name_the_command_that_adds_them():
+    assert "--backfill-outcomes" in claims.NO_OUTCOMES
+    assert "--backfill-outcomes" in claims.NO_POINT_INTERVALS

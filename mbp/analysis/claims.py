@@ -59,9 +59,13 @@ ORDER_PREFERENCE = ("importance", "random")
 MONOLINGUAL_CANDIDATES = ("bert-base-cased", "minilm-l6")
 MULTILINGUAL_CANDIDATES = ("bert-base-multilingual-cased", "e5-small", "xlm-roberta-base")
 
-NO_OUTCOMES = "no interval: the runs behind it predate per-example outcomes (re-run to get one)"
+NO_OUTCOMES = (
+    "no interval: the runs behind it predate per-example outcomes "
+    "(`mbp precompute --backfill-outcomes` adds them)"
+)
 NO_POINT_INTERVALS = (
-    "no per-point intervals: the runs behind them predate per-example outcomes (re-run to get them)"
+    "no per-point intervals: the runs behind them predate per-example outcomes "
+    "(`mbp precompute --backfill-outcomes` adds them)"
 )
 #: the table column holding each point's interval, by claim (claims 1-2 per fraction, 3 per language)
 POINT_INTERVAL = {1: "relative_drop", 2: "relative_drop", 3: "reliance"}
@@ -127,7 +131,8 @@ class ClaimResult:
             return NO_OUTCOMES
         iv, f = self.interval, self.value_format
         return (f"{iv.level:.0%} interval {iv.low:{f}} to {iv.high:{f}} over {self.draws:,} "
-                f"paired resamples of {resampled_units(self.training_seeds)}")  # fmt: skip
+                f"paired resamples of {resampled_units(self.training_seeds)}"
+                f"{absolute_gap_note(self.value, iv, f) if self.number == 1 else ''}")  # fmt: skip
 
     @property
     def point_uncertainty(self) -> str:
@@ -241,6 +246,17 @@ def _point_intervals(rel: pd.DataFrame, draws: pd.DataFrame | None) -> pd.DataFr
         return out.assign(relative_drop_low=np.nan, relative_drop_high=np.nan)
     bounds = draw_intervals(relative_drops(mine), CURVE_KEYS, "relative_drop")
     return out.merge(bounds, on=CURVE_KEYS, how="left")
+
+
+def absolute_gap_note(value: float, iv: Interval, fmt: str) -> str:
+    """Claim 1's statistic is a mean of absolute gaps, which resampling noise can only raise: its
+    resampled values lie above the value on all examples, so the percentile interval leans high
+    (conservative for "supported"). Said when the value sits at the interval's lower end."""
+    if value > iv.low + 0.05 * (iv.high - iv.low):
+        return ""
+    return (f"; the value on all examples ({value:{fmt}}) sits at its lower end because "
+            "resampling noise can only raise a mean of absolute gaps, so the interval leans "
+            "high (conservative for 'supported')")  # fmt: skip
 
 
 def _point_verdict(value: float, rules: Rules) -> Verdict:
