@@ -106,6 +106,9 @@ def page(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         tab = browser.new_page(viewport={"width": 1440, "height": 1800})
+        # a rerun on a loaded machine (CI beside other jobs) can take longer than Playwright's
+        # 30 s default before the element it draws appears: wait for it rather than fail
+        tab.set_default_timeout(120_000)
         yield tab
         browser.close()
 
@@ -233,11 +236,11 @@ def test_live_run_completes_and_its_curve_appears(server, page):
     page.screenshot(path=str(SHOTS / "live-form.png"), full_page=True)
     page.get_by_role("button", name="Launch").click()
     status = wait_for_job(page)
+    assert status == "done", page.inner_text("body")[-3000:]
+    settle(page)  # the page re-runs once the job ends: read and click what it shows after that
+    page.get_by_text("9 / 9 cells").first.wait_for()  # importance 3 + random 2 seeds x 3
     page.screenshot(path=str(SHOTS / "live-finished.png"), full_page=True)
     assert "job=" in page.url
-    assert status == "done", page.inner_text("body")[-3000:]
-    assert "9 / 9 cells" in page.inner_text("body")  # importance 3 + random 2 seeds x 3
-    settle(page)  # the page re-runs once the job ends: click what it shows after that
     page.get_by_text("See its curves").first.click()
     settle(page, 1)
     assert_clean(page)
@@ -292,10 +295,10 @@ def test_a_retrain_live_run_lands_on_the_curves_page(server, page):
     assert_clean(page)
     page.get_by_role("button", name="Launch").click()
     status = wait_for_job(page)
-    page.screenshot(path=str(SHOTS / "live-retrain-finished.png"), full_page=True)
     assert status == "done", page.inner_text("body")[-3000:]
-    assert "4 / 4 cells" in page.inner_text("body")  # importance 2 + random 1 seed x 2
-    settle(page)  # the page re-runs once the job ends: follow the link it shows after that
+    settle(page)  # the page re-runs once the job ends: read and follow what it shows after that
+    page.get_by_text("4 / 4 cells").first.wait_for()  # importance 2 + random 1 seed x 2
+    page.screenshot(path=str(SHOTS / "live-retrain-finished.png"), full_page=True)
     href = (
         page.get_by_text("See its curves").first.locator("xpath=ancestor::a").get_attribute("href")
     )
