@@ -100,6 +100,7 @@ def test_a_clear_effect_is_supported_and_becomes_inconclusive_when_noise_is_adde
     alone = xnli_costs_more(curves, PAIR)
     assert alone.verdict == "supported" and alone.interval is None
     assert alone.uncertainty == NO_OUTCOMES
+    assert not many.absolute_mean  # a signed mean: its interval does not lean high
 
 
 def test_claim1_parity_stands_only_when_its_interval_stays_within_the_tolerance():
@@ -117,6 +118,7 @@ def test_claim1_parity_stands_only_when_its_interval_stays_within_the_tolerance(
     noisy = glue_parity(curves, PAIR, draws)
     assert noisy.value <= claims.PARITY_TOLERANCE  # the point estimate alone would support it
     assert noisy.verdict == "inconclusive" and noisy.interval.high > claims.PARITY_TOLERANCE
+    assert clear.absolute_mean and noisy.absolute_mean  # its statistic is a mean of |gaps|
 
 
 def test_the_claim_interval_covers_the_true_statistic_about_95_percent_of_the_time():
@@ -439,22 +441,27 @@ def test_overview_claim_cards_give_each_verdict_its_value_and_interval(
         assert any(f"Statistic: {result.statistic}." in c.value for c in at.caption)
 
 
-def _claim_with(number: int, value: float, low: float, high: float) -> claims.ClaimResult:
+def _claim_with(number: int, value: float, low: float, high: float,
+                absolute_mean: bool = False) -> claims.ClaimResult:  # fmt: skip
     from mbp.analysis.bootstrap import Interval
 
     return claims.ClaimResult(
         number=number, claim="c", verdict="supported", explanation="", statistic="s",
         value=value, threshold="t", interval=Interval(value, low, high), draws=1000,
+        absolute_mean=absolute_mean,
     )  # fmt: skip
 
 
-def test_claim1_says_why_its_value_sits_at_the_interval_lower_end():
-    """A mean of absolute gaps only grows with resampling noise: claim 1 says so when its value
-    on all examples is at the bottom of the interval, and not when it lies inside; other claims'
-    statistics (claim 3's count) never get the note."""
-    at_edge = _claim_with(1, 0.012, 0.012, 0.025).uncertainty
+def test_a_mean_of_absolute_gaps_says_why_its_value_sits_at_the_interval_lower_end():
+    """A mean of absolute gaps only grows with resampling noise: a result flagged
+    `absolute_mean` says so when its value on all examples is at the bottom of the interval, and
+    not when it lies inside. The flag decides, not the claim's number; other statistics (claim
+    3's count) never get the note."""
+    at_edge = _claim_with(1, 0.012, 0.012, 0.025, absolute_mean=True).uncertainty
     assert "sits at its lower end" in at_edge and "conservative" in at_edge
-    assert "lower end" not in _claim_with(1, 0.018, 0.012, 0.025).uncertainty
+    assert "lower end" not in _claim_with(1, 0.018, 0.012, 0.025, absolute_mean=True).uncertainty
+    assert "lower end" in _claim_with(2, 0.012, 0.012, 0.025, absolute_mean=True).uncertainty
+    assert "lower end" not in _claim_with(1, 0.012, 0.012, 0.025).uncertainty
     assert "lower end" not in _claim_with(3, 1.0, 1.0, 3.0).uncertainty
 
 
