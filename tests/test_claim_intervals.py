@@ -465,6 +465,24 @@ def test_a_mean_of_absolute_gaps_says_why_its_value_sits_at_the_interval_lower_e
     assert "lower end" not in _claim_with(3, 1.0, 1.0, 3.0).uncertainty
 
 
+def test_one_verdict_formatter_gives_the_overview_badge_and_the_claims_table_text():
+    """`views._common.verdict_text`: 'verdict value (interval)', as a badge for the Overview's
+    cards and as plain text for the Paper claims table; no value or interval when none."""
+    from views import _common as common
+
+    result = _claim_with(1, 0.012, 0.008, 0.025)
+    interval = "95% interval [0.8%, 2.5%]"
+    assert common.verdict_text(result) == f"supported 1.2% ({interval})"
+    assert common.verdict_text(result, markdown=True) == (
+        f":green-badge[supported] 1.2% :gray[({interval})]"
+    )
+    empty = claims.ClaimResult(1, "c", "inconclusive", "", "s", None, "t")
+    assert common.verdict_text(empty) == "inconclusive (no interval)"
+    assert common.verdict_text(empty, markdown=True) == (
+        ":gray-badge[inconclusive] :gray[(no interval)]"
+    )
+
+
 def test_claims_without_outcomes_name_the_command_that_adds_them():
     assert "--backfill-outcomes" in claims.NO_OUTCOMES
     assert "--backfill-outcomes" in claims.NO_POINT_INTERVALS

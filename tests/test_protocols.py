@@ -84,6 +84,7 @@ def test_pages_show_the_protocol_choice_and_both_verdicts(store, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from tests.test_app import APP, figures
+    from views import _common as common
 
     monkeypatch.setenv("MBP_STORE", str(store.path))
     at = AppTest.from_file(str(APP), default_timeout=120)
@@ -96,6 +97,9 @@ def test_pages_show_the_protocol_choice_and_both_verdicts(store, monkeypatch):
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table.columns) == ["claim", "retrain (the paper's)", "posthoc"]
+    for protocol, results in evaluate_both(store).items():  # verdict value (interval)
+        column = table[common.PROTOCOL_LABELS[protocol]].tolist()
+        assert column == [common.verdict_text(r) for r in results]
 
     def drawn() -> list[str]:  # the protocol of each claim section the page drew
         return [c.value for c in at.caption if c.value.startswith("Protocol:")]

@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import pandas as pd
@@ -28,6 +28,9 @@ from mbp.live.demo import (
     open_dashboard_store,
     stale_export_note,
 )
+
+if TYPE_CHECKING:  # the claims module is imported where claims are computed, not on start-up
+    from mbp.analysis.claims import ClaimResult
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRECOMPUTED = REPO_ROOT / "precomputed"
@@ -232,6 +235,16 @@ def figure(name: str, *args: Any, **kwargs: Any) -> Any:
 def verdict_badge(verdict: str) -> str:
     color = {"supported": "green", "not supported": "red"}.get(verdict, "gray")
     return f":{color}-badge[{verdict}]"
+
+
+def verdict_text(result: ClaimResult, *, markdown: bool = False) -> str:
+    """`verdict value (95% interval [low, high])`, or `(no interval)`; no value when the claim
+    has no statistic. `markdown`: a coloured badge and a gray interval (the Overview's cards);
+    plain text otherwise (a table cell on the Paper claims page)."""
+    value = "" if result.value is None else f" {result.value:{result.value_format}}"
+    if markdown:
+        return f"{verdict_badge(result.verdict)}{value} :gray[({result.interval_short})]"
+    return f"{result.verdict}{value} ({result.interval_short})"
 
 
 # ----------------------------------------------------------------------------- selection

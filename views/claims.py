@@ -71,7 +71,7 @@ def _verdicts(by_protocol: dict[str, list[logic.ClaimResult]]) -> pd.DataFrame:
         row = {"claim": number}
         for protocol, results in by_protocol.items():
             result = next(r for r in results if r.number == number)
-            row[common.PROTOCOL_LABELS[protocol]] = f"{result.verdict} ({result.interval_short})"
+            row[common.PROTOCOL_LABELS[protocol]] = common.verdict_text(result)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -130,11 +130,10 @@ def _plan_progress() -> None:
 
 
 def _verdict_line(result: ClaimResult) -> str:
-    """`protocol: verdict statistic (95% interval [low, high])`, or `(no interval)`: the
-    Paper claims page's table, with the value the interval belongs to."""
-    value = "" if result.value is None else f" {result.value:{result.value_format}}"
-    return (f"{common.PROTOCOL_LABELS[result.protocol]}: {common.verdict_badge(result.verdict)}"
-            f"{value} :gray[({result.interval_short})]")  # fmt: skip
+    """`protocol: verdict value (95% interval [low, high])`: the Paper claims page's table."""
+    return (
+        f"{common.PROTOCOL_LABELS[result.protocol]}: {common.verdict_text(result, markdown=True)}"
+    )
 
 
 def _claims_strip() -> None:
