@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from mbp.figures import claim2_figure, reliance_scatter
-from mbp.figures.labels import Axis, PlotAxes, label_size, place_labels, spread
+from mbp.figures.labels import Axis, PlotAxes, label_size, leaders, place_labels, spread
 from tests.chart_spec import layers, rows
 
 AXES = PlotAxes(Axis((0.0, 10.0), (300.0, 600.0)), Axis((0.0, 10.0), (200.0, 400.0)))
@@ -103,6 +103,21 @@ def test_a_label_moves_off_an_error_bar_above_its_marker():
     assert abs(barred["dx"].iloc[0]) >= RADIUS + label_size("hi", FONT)[0] / 2
 
 
+def test_only_labels_pushed_away_from_their_marker_get_a_leader_to_their_box():
+    texts = ["en", "de", "sw", "es"]
+    w, h = label_size("en", FONT)
+    near = RADIUS + 2  # where place_labels puts a label next to its marker
+    offsets = pd.DataFrame(
+        {"dx": [0.0, -(near + w / 2), near + w / 2, 0.0],  # above, left, upper right: next
+         "dy": [-(near + h / 2), 0.0, -(near + h / 2), near + 3 * h]}  # to it; far below
+    )  # fmt: skip
+    lines = leaders(offsets, texts, marker_radius=RADIUS, font_size=FONT)
+    assert lines.iloc[:3].isna().all().all()
+    x0, y0, x1, y1 = lines.iloc[3]
+    assert (x0, x1) == (0, 0) and y0 == pytest.approx(RADIUS + 1)  # from the marker's edge
+    assert y1 == pytest.approx(offsets["dy"].iloc[3] - h / 2 - 1)  # to just above the label
+
+
 def test_spread_keeps_order_and_moves_only_close_labels():
     axis = Axis((0.0, 100.0), (100.0, 400.0))  # 1 px per unit at the smallest size
     values = np.array([50.0, 51.0, 90.0, 10.0, 50.5])
@@ -183,3 +198,48 @@ def test_claim2_end_labels_of_lines_ending_on_one_value_stack_in_order():
     steps = np.diff([r["label_dy"] for r in ends])
     assert np.all(steps >= 13 - 0.11)  # rounded to 0.1 px
     assert sum(r["label_dy"] for r in ends) == pytest.approx(0, abs=0.3)  # around the ends
+
+
+#: The browser pass's case (posthoc reliance with intervals): th and hi on one x, ur by them,
+#: es and ru on one spot, en and sw far from every other point.
+CROWDED = SHIPPED.assign(
+    reliance=[-11.4, -19.8, -18.8, -18.4, -22.6, -17.6, -16.0, -15.6, -19.8, -20.4, -16.2,
+              -21.6, -19.4, -17.0, -27.0],
+    reliance_low=[-16.0, -25.0, -23.6, -22.8, -28.0, -22.6, -21.0, -20.2, -24.8, -25.4, -21.2,
+                  -27.0, -24.2, -22.2, -32.0],
+    reliance_high=[-6.4, -15.0, -14.0, -14.0, -17.2, -12.4, -11.2, -11.0, -14.8, -15.4, -11.4,
+                   -16.2, -14.4, -12.0, -22.2],
+)  # fmt: skip
+
+
+def test_crowded_labels_are_told_apart_joined_to_their_markers_and_outlined():
+    spec, label, drawn, fx, fy, offsets = scatter_layout(CROWDED, group_by="morphology")
+    texts = drawn["lang"].tolist()
+    by_lang = dict(zip(texts, offsets, strict=True))
+    assert len({by_lang[c] for c in ("th", "hi", "ur")}) == 3  # close points, three places
+    radius = math.sqrt(170 / math.pi) + 1
+    sizes = [(w, h) for w in (360.0, 465.0, 640.0) for h in (200.0, 230.0, 440.0)]
+    assert clashes(fx, fy, offsets, texts, radius, sizes) == []
+    # a label further from its marker than a label's height gets a line to it; the others none
+    far = {t for t, (dx, dy) in by_lang.items()
+           if math.hypot(dx, dy) > radius + 2 * label_size(t, FONT)[1] + 2}  # fmt: skip
+    assert far  # the crowd pushes some labels out
+    lines = rows(spec, only(spec, "label_leader"))
+    assert {r["lang"] for r in lines} >= far
+    assert {r["lang"] for r in lines} <= set(texts) - {"en", "sw"}  # alone: next to the marker
+    for r in lines:  # along the way to the label, starting at the marker's edge
+        start, end = (r["lead_x0"], r["lead_y0"]), (r["lead_x1"], r["lead_y1"])
+        assert math.hypot(*start) == pytest.approx(radius + 1, abs=0.1)
+        assert math.hypot(*end) < math.hypot(r["label_dx"], r["label_dy"])
+        assert np.sign(end[0]) == np.sign(r["label_dx"]) and np.sign(end[1]) == np.sign(
+            r["label_dy"]
+        )
+    leader = only(spec, "label_leader")["mark"]
+    assert leader["xOffset"] == {"expr": "datum.lead_x0"}
+    assert leader["y2Offset"] == {"expr": "datum.lead_y1"}
+    # a white outline under each label, with the same text and offsets, drawn just before it
+    names = [unit.get("name") for unit in spec["layer"]]
+    assert names[-2:] == ["language_label_halo", "language_label"]
+    halo = only(spec, "language_label_halo")
+    assert halo["mark"]["stroke"] == "white" and halo["mark"]["dx"] == label["mark"]["dx"]
+    assert halo["encoding"]["text"] == label["encoding"]["text"]

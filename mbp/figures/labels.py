@@ -14,6 +14,7 @@ boxes apart in the same order at both ends are apart at every size between.
     axes = PlotAxes(Axis((1e4, 1e7), (360, 640), log=True), Axis((-16, 4), (200, 440)))
     offsets = place_labels(x, y, ["en", "es"], axes, marker_radius=8, font_size=12)
     offsets["dx"], offsets["dy"]   # pixels from each point to its label's centre
+    leaders(offsets, ["en", "es"], marker_radius=8, font_size=12)  # lines to far labels
 """
 
 from __future__ import annotations
@@ -162,6 +163,30 @@ def place_labels(
         chosen[i] = options[i][best]
         placed.append(box(i, chosen[i]))
     return pd.DataFrame([chosen[i] for i in range(n)], columns=["dx", "dy"])
+
+
+def leaders(
+    offsets: pd.DataFrame, texts: Sequence[str], *, marker_radius: float, font_size: float
+) -> pd.DataFrame:
+    """A short line from each marker's edge to its label's box, in pixels from the point
+    (columns x0, y0, x1, y1), for labels `place_labels` moved further from their marker than a
+    label's height: in a crowded cluster such a label sits beside another marker, and the line
+    says whose it is. NaN where the label is next to its own marker.
+    """
+    out = np.full((len(texts), 4), np.nan)
+    for i, (text, dx, dy) in enumerate(zip(texts, offsets["dx"], offsets["dy"], strict=True)):
+        w, h = label_size(str(text), font_size)
+        dist = math.hypot(dx, dy)
+        if dist == 0:
+            continue
+        ux, uy = dx / dist, dy / dist
+        # from the label's centre back along the line to its box's edge
+        inside = min(w / 2 / abs(ux) if ux else math.inf, h / 2 / abs(uy) if uy else math.inf)
+        if dist - inside - marker_radius <= h:
+            continue
+        start, end = marker_radius + 1, dist - inside - 1
+        out[i] = (ux * start, uy * start, ux * end, uy * end)
+    return pd.DataFrame(out, columns=["x0", "y0", "x1", "y1"])
 
 
 def spread(values: Sequence[float] | np.ndarray, axis: Axis, size_px: float) -> np.ndarray:

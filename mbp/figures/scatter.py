@@ -9,8 +9,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from mbp.figures.labels import Axis, PlotAxes, place_labels
-from mbp.figures.layout import empty_figure, hrule, legend, role, style
+from mbp.figures.labels import Axis, PlotAxes, leaders, place_labels
+from mbp.figures.layout import empty_figure, hrule, legend, own_colour, role, style
 from mbp.figures.palette import REFERENCE_COLOR, dash_pattern, lang_color
 
 _SHAPES = ("circle", "square", "diamond", "triangle-up", "cross", "triangle-down", "wedge")
@@ -46,9 +46,12 @@ def _label_offsets(
     if reliance_intervals(data):
         ci = data.dropna(subset=["reliance_low", "reliance_high"])
         rules = list(zip(ci["wiki_articles"], ci["reliance_low"], ci["reliance_high"], strict=True))
-    radius = float(np.sqrt(_MARKER_SIZE / np.pi)) + 1  # + the white outline
     return place_labels(data["wiki_articles"], data["reliance"], data["lang"].tolist(), axes,
-                        marker_radius=radius, font_size=_LABEL_FONT, rules=rules)  # fmt: skip
+                        marker_radius=_marker_radius(), font_size=_LABEL_FONT, rules=rules)  # fmt: skip
+
+
+def _marker_radius() -> float:
+    return float(np.sqrt(_MARKER_SIZE / np.pi)) + 1  # + the white outline
 
 
 def reliance_intervals(frame: pd.DataFrame) -> bool:
@@ -91,8 +94,11 @@ def reliance_scatter(
     x_domain = log_domain(data["wiki_articles"])
     y_domain = [low - 0.12 * span, high + 0.18 * span]
     offsets = _label_offsets(data, x_domain, y_domain, height)
+    lead = leaders(offsets, data["lang"].tolist(), marker_radius=_marker_radius(),
+                   font_size=_LABEL_FONT).round(1)  # fmt: skip
     data = data.assign(label_dx=offsets["dx"].round(1).to_numpy(),
-                       label_dy=offsets["dy"].round(1).to_numpy())  # fmt: skip
+                       label_dy=offsets["dy"].round(1).to_numpy(),
+                       **{f"lead_{c}": lead[c].to_numpy() for c in lead})  # fmt: skip
     x = alt.X("wiki_articles:Q", title="pre-training size: Wikipedia articles (log scale)",
               scale=alt.Scale(type="log", domain=list(x_domain), nice=False),
               axis=alt.Axis(format="~s"))  # fmt: skip
@@ -138,9 +144,23 @@ def reliance_scatter(
                                           strokeDash=dash_pattern("dash"))  # fmt: skip
         layers.append(role(line.encode(x=x, y=y, tooltip=alt.Tooltip("tip:N", title=None)),
                            "trend"))  # fmt: skip
+    far = data[data["lead_x0"].notna()]
+    if len(far):  # a line from the marker to a label placed away from it, in a crowd
+        lead = alt.Chart(far).mark_rule(
+            strokeWidth=1, opacity=0.9,
+            xOffset=alt.expr("datum.lead_x0"), yOffset=alt.expr("datum.lead_y0"),
+            x2Offset=alt.expr("datum.lead_x1"), y2Offset=alt.expr("datum.lead_y1"),
+        )  # fmt: skip
+        layers.append(role(lead.encode(x=x, y=y, x2="wiki_articles:Q", y2="reliance:Q",
+                                       stroke=own_colour("stroke")), "label_leader"))  # fmt: skip
     # last, so no line crosses a label; each row's own offset (an expression per datum)
-    labels = base.mark_text(align="center", baseline="middle", fontSize=_LABEL_FONT,
-                            fontWeight="bold", dx=alt.expr("datum.label_dx"),
-                            dy=alt.expr("datum.label_dy"))  # fmt: skip
+    text = dict(align="center", baseline="middle", fontSize=_LABEL_FONT, fontWeight="bold",
+                dx=alt.expr("datum.label_dx"), dy=alt.expr("datum.label_dy"))  # fmt: skip
+    # a white outline under each label keeps it readable where the trend line or an error bar
+    # runs behind it
+    halo = base.mark_text(color="white", stroke="white", strokeWidth=3, strokeJoin="round",
+                          **text)  # fmt: skip
+    layers.append(role(halo.encode(x=x, y=y, text="lang:N"), "language_label_halo"))
+    labels = base.mark_text(**text)
     layers.append(role(labels.encode(x=x, y=y, text="lang:N", color=colour), "language_label"))
     return style(alt.layer(*layers), title=title, height=height)
