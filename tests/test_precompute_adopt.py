@@ -55,11 +55,14 @@ def _run(store: ResultsStore, run_id: str, kind: str, key, command: str, ckpt: s
     )  # fmt: skip
 
 
-def _write_step(store: ResultsStore, step: Step, value: float, *, done: bool = True) -> None:
-    """The step's runs, each one cell of curve points at `value` (+ outcomes), done or not."""
+def _write_step(
+    store: ResultsStore, step: Step, value: float, *, done: bool = True, ids: str = ""
+) -> None:
+    """The step's runs (ids `ids` + step-method), each one cell of curve points at `value`
+    (+ outcomes), done or not."""
     labels = np.array([0, 1, 0, 1])
     for key in step.runs:
-        run_id = f"{step.name}-{key[4]}"
+        run_id = f"{ids}{step.name}-{key[4]}"
         _run(store, run_id, "sweep", key, step.command, CKPT[step.name])
         if not done:
             continue
@@ -234,3 +237,49 @@ def test_a_shipped_run_of_no_named_step_on_a_replaced_checkpoint_is_refused(out,
     shutil.copytree(exports / "in-progress", out / "in-progress")
     _refused(out, ["solo"], r"^1 run\(s\) in .* \(stray: sweep minilm-l6 sst2 en random\) belong "
              r"to none of the named steps but use checkpoint\(s\) ck-minilm-sst2")  # fmt: skip
+
+
+def test_a_recompute_on_a_new_fine_tune_drops_the_old_checkpoint_and_its_other_runs(
+    out, monkeypatch
+):
+    """DIR's solo runs use a new fine-tune, so their ids differ from the shipped ones (a run's id
+    hashes its spec): none is replaced by id, so every shipped run of the old fine-tune and its
+    checkpoint row are deleted besides the import."""
+    from mbp.experiments.adopt import summary_lines
+
+    monkeypatch.setitem(CKPT, "solo", "ck-minilm-sst2-b")  # DIR's runs only
+    monkeypatch.setitem(CKPT, "solo-b", "ck-minilm-sst2-b")
+    fresh = ResultsStore(out.parent / "new-fine-tune.duckdb")
+    _write_step(fresh, PLAN[0], 0.9, ids="b-")
+    _write_importance(fresh, "solo-b", "minilm-l6", "sst2", 5.0)
+    _checkpoints(fresh, 0.8)  # the old fine-tune's row too: not adopted, no adopted run uses it
+    fresh.record_checkpoint("ck-minilm-sst2-b", model="minilm-l6", task="sst2",
+                            spec_json={"model": "minilm-l6"}, path="/cache/y", metric="accuracy",
+                            dev_value=0.85, n_train=32)  # fmt: skip
+    _export(fresh, out / "in-progress")
+    shipped_runs = set(_rows(out, "runs")["run_id"])
+
+    record = adopt(["solo"], out / "in-progress", out, PLAN)
+
+    assert record["runs_adopted"] == ["b-solo-importance", "b-solo-reverse", "imp-solo-b"]
+    assert record["runs_replaced"] == ["imp-solo", "solo-importance", "solo-reverse"]
+    new = set(record["runs_adopted"])
+    assert set(_rows(out, "runs")["run_id"]) == shipped_runs - set(record["runs_replaced"]) | new
+    assert set(_rows(out, "head_importance")["run_id"]) == {"imp-solo-b", "imp-pair-en"}
+    specs = _rows(out, "runs").set_index("run_id")["spec_json"].map(json.loads)
+    assert {specs.loc[r]["checkpoint"] for r in new} == {"ck-minilm-sst2-b"}
+    curve = _rows(out, "curve_points").set_index("run_id")["value"]
+    assert curve.loc["b-solo-reverse"].max() == pytest.approx(0.9)
+    ckpts = _rows(out, "checkpoints").set_index("ckpt_id")["dev_value"]
+    assert ckpts.to_dict() == {"ck-minilm-sst2-b": 0.85, "ck-e5-mnli": 0.5}
+    assert record["checkpoints"] == [
+        {"ckpt_id": "ck-minilm-sst2", "metric": "accuracy", "shipped_dev": 0.5, "new_dev": None},
+        {"ckpt_id": "ck-minilm-sst2-b", "metric": "accuracy", "shipped_dev": None,
+         "new_dev": 0.85},
+    ]  # fmt: skip
+    lines = summary_lines(record, out)
+    assert (
+        lines[1]
+        == "runs: 0 replaced, 3 added, 3 shipped run(s) removed (other ids on the same checkpoints)"
+    )
+    assert "checkpoint ck-minilm-sst2 removed: accuracy 0.5000 shipped -> - new" in lines

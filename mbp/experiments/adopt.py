@@ -16,7 +16,9 @@ shipped one:
   those checkpoints' rows. Replaced = every OUT run on a touched checkpoint, the named steps' OUT
   runs, any OUT run with an adopted run's id, and OUT's rows of the touched checkpoints.
 
-The new export is built in scratch stores with the store's own import, delete and export, checked
+The new export is built in scratch stores with the store's own import, delete and export (the
+adopted part of DIR is imported with `replace=True`, as `mbp import --replace`, which deletes OUT's
+runs and checkpoints with its ids; the other replaced ones are deleted after it), checked
 (runs, checkpoints and every run's row counts as planned; the named steps done) and only then
 moved into OUT file by file with `os.replace` (manifest.json last). On any error OUT is untouched;
 whatever else lives in OUT (e.g. `in-progress/`) stays. The manifest keeps OUT's provenance (plan,
@@ -205,8 +207,6 @@ def adopt(
 ) -> dict[str, Any]:
     """Adopt the plan steps `names` of the export `source` into the export `out` (see the
     module docstring); returns the manifest's record of the adoption."""
-    from mbp.provenance import code_commit
-
     source, out = Path(source), Path(out)
     for path in (source, out):
         if not (path / MANIFEST).is_file():
@@ -218,37 +218,21 @@ def adopt(
         import_into(work, out)
         fresh, shipped = Snapshot.of(fresh_store, str(source)), Snapshot.of(work, str(out))
         plan_ = plan_adoption(names, plan, fresh, shipped)
-        expected = {**_row_counts(work, set(shipped.runs["run_id"]) - set(plan_.replaced_runs)),
-                    **_row_counts(fresh_store, set(plan_.runs))}  # fmt: skip
-        _keep_only(fresh_store, set(plan_.runs), set(plan_.checkpoints))
-        for run_id in plan_.replaced_runs:
-            work.delete_run(run_id)
-        for ckpt_id in plan_.replaced_checkpoints:
-            work.delete_checkpoint(ckpt_id)
-        import_into(work, fresh_store.path)
+        adopted, kept = set(plan_.runs), set(shipped.runs["run_id"]) - set(plan_.replaced_runs)
+        expected = {**_row_counts(work, kept), **_row_counts(fresh_store, adopted)}
+        # DIR's copy keeps only what is adopted; importing it with replace deletes OUT's runs and
+        # checkpoints with its ids; the rest the rule replaces (other ids) goes after it, once no
+        # adopted run names those checkpoints
+        _delete(fresh_store, set(fresh.runs["run_id"]) - adopted,
+                set(fresh.checkpoints["ckpt_id"]) - set(plan_.checkpoints))  # fmt: skip
+        import_into(work, fresh_store.path, replace=True)
+        _delete(work, set(plan_.replaced_runs) - adopted,
+                set(plan_.replaced_checkpoints) - set(plan_.checkpoints))  # fmt: skip
         _check(work, expected, plan_, shipped, [s for s in plan if s.name in plan_.steps])
 
-        old = _manifest(out)
-        new = _manifest(source)
-        record = {
-            "steps": list(plan_.steps),
-            "from": str(source),
-            "from_store_id": new.get("store_id"),
-            "from_exported_at": new.get("exported_at"),
-            "from_code_commits": sorted(
-                {
-                    str(c)
-                    for c in fresh.runs.set_index("run_id").loc[list(plan_.runs), "code_commit"]
-                }
-            ),
-            "adopted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "code_commit": code_commit(),
-            "command": command,
-            "runs_adopted": list(plan_.runs),
-            "runs_replaced": list(plan_.replaced_runs),
-            "checkpoints": _checkpoint_changes(plan_, fresh, shipped),
-        }
-        extra = _manifest_extra(old, new, set(work.runs()["run_id"]), set(plan_.runs), record)
+        old, new = _manifest(out), _manifest(source)
+        record = _record(plan_, source, new, fresh, shipped, command)
+        extra = _manifest_extra(old, new, set(work.runs()["run_id"]), adopted, record)
         staged = out.parent / f".{out.name}.adopt-{uuid.uuid4().hex[:8]}"
         try:
             export_store(work, staged, manifest_extra=extra)
@@ -269,22 +253,42 @@ def _manifest(directory: Path) -> dict[str, Any]:
     return json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
 
 
+def _record(
+    plan_: Adoption, source: Path, new: dict, fresh: Snapshot, shipped: Snapshot, command: str
+) -> dict[str, Any]:
+    """The manifest's record of the adoption (`new`: DIR's manifest)."""
+    from mbp.provenance import code_commit
+
+    commits = fresh.runs.set_index("run_id").loc[list(plan_.runs), "code_commit"]
+    return {
+        "steps": list(plan_.steps),
+        "from": str(source),
+        "from_store_id": new.get("store_id"),
+        "from_exported_at": new.get("exported_at"),
+        "from_code_commits": sorted({str(c) for c in commits}),
+        "adopted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code_commit": code_commit(),
+        "command": command,
+        "runs_adopted": list(plan_.runs),
+        "runs_replaced": list(plan_.replaced_runs),
+        "checkpoints": _checkpoint_changes(plan_, fresh, shipped),
+    }
+
+
 def _row_counts(store: ResultsStore, run_ids: set[str]) -> dict[tuple[str, str], int]:
     """(table, run_id) -> rows, for every run table and the runs given (0 where none)."""
+    rows = " UNION ALL ".join(f"SELECT '{t}' AS t, run_id FROM {t}" for t in RUN_TABLES)
+    frame = store.sql(f"SELECT t, run_id, count(*) AS n FROM ({rows}) GROUP BY t, run_id")
     counts = dict.fromkeys(((t, r) for t in RUN_TABLES for r in run_ids), 0)
-    for table in RUN_TABLES:
-        frame = store.sql(f"SELECT run_id, count(*) AS n FROM {table} GROUP BY run_id")
-        for row in frame.itertuples():
-            if row.run_id in run_ids:
-                counts[table, row.run_id] = int(row.n)
+    counts.update({(t, r): int(n) for t, r, n in frame.itertuples(index=False) if r in run_ids})
     return counts
 
 
-def _keep_only(store: ResultsStore, runs: set[str], checkpoints: set[str]) -> None:
-    """Delete every other run and checkpoint row from the scratch copy of DIR."""
-    for run_id in sorted(set(store.runs()["run_id"]) - runs):
+def _delete(store: ResultsStore, runs: set[str], checkpoints: set[str]) -> None:
+    """Delete these runs (with all their rows), then these checkpoint rows, from a scratch store."""
+    for run_id in sorted(runs):
         store.delete_run(run_id)
-    for ckpt_id in sorted(set(store.checkpoints()["ckpt_id"]) - checkpoints):
+    for ckpt_id in sorted(checkpoints):
         store.delete_checkpoint(ckpt_id)
 
 
@@ -319,21 +323,23 @@ def _check(
 
 def _checkpoint_changes(plan_: Adoption, fresh: Snapshot, shipped: Snapshot) -> list[dict]:
     """Per touched checkpoint: its dev score shipped and new (None where it has no row)."""
-
-    def dev(frame: pd.DataFrame, ckpt_id: str) -> tuple[str | None, float | None]:
-        rows = frame[frame["ckpt_id"] == ckpt_id]
-        if not len(rows):
-            return None, None
-        value = rows["dev_value"].iloc[0]
-        return rows["metric"].iloc[0], None if pd.isna(value) else float(value)
-
+    adopted = fresh.checkpoints[fresh.checkpoints["ckpt_id"].isin(plan_.checkpoints)]
+    before, after = _dev_scores(shipped.checkpoints), _dev_scores(adopted)
     out = []
     for ckpt_id in sorted(set(plan_.checkpoints) | set(plan_.replaced_checkpoints)):
-        metric, before = dev(shipped.checkpoints, ckpt_id)
-        new_metric, after = dev(fresh.checkpoints, ckpt_id) if ckpt_id in plan_.checkpoints else (None, None)  # fmt: skip
+        metric, shipped_dev = before.get(ckpt_id, (None, None))
+        new_metric, new_dev = after.get(ckpt_id, (None, None))
         out.append({"ckpt_id": ckpt_id, "metric": new_metric or metric,
-                    "shipped_dev": before, "new_dev": after})  # fmt: skip
+                    "shipped_dev": shipped_dev, "new_dev": new_dev})  # fmt: skip
     return out
+
+
+def _dev_scores(checkpoints: pd.DataFrame) -> dict[str, tuple[str | None, float | None]]:
+    """ckpt_id -> (metric, dev value; None where missing)."""
+    return {
+        row.ckpt_id: (row.metric, None if pd.isna(row.dev_value) else float(row.dev_value))
+        for row in checkpoints.itertuples()
+    }
 
 
 def _manifest_extra(
