@@ -87,3 +87,18 @@ def test_a_new_picker_with_no_sidebar_value_among_the_options_takes_the_default(
     assert at.multiselect(key="langs_1").value == ["en"]  # an open picker stays ...
     at.radio(key="group").set_value("2").run()  # ... a new one takes the default
     assert at.multiselect(key="langs_2").value == ["sw"]
+
+
+def test_the_sidebar_value_a_picker_follows_is_the_first_sidebar_model_among_its_options():
+    """`Selection.first_model_among`, what the Layers, Heads and Live-run pages pass to
+    `seed_picker`: the sidebar's order decides, and a "model · task" option needs the
+    sidebar's task."""
+    from views._common import Selection
+
+    sel = Selection(["z", "b", "a"], "x", ["en"])
+    assert sel.first_model_among(["a", "b", "c"]) == "b"  # the sidebar's order, not the options'
+    runs = ["a · x", "b · y", "c · x"]
+    assert sel.first_model_among(runs, with_task=True) == "a · x"  # b has no run on task x
+    assert sel.first_model_among(["c", "d"]) is None
+    assert Selection(["b"], "y", []).first_model_among(runs, with_task=True) == "b · y"
+    assert Selection(["a"], None, []).first_model_among(runs, with_task=True) is None

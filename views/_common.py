@@ -264,6 +264,13 @@ class Selection:
         """The protocols to show: one, or both (the paper's first)."""
         return ["retrain", "posthoc"] if self.protocol == "both" else [self.protocol]
 
+    def first_model_among(self, options: Sequence[str], *, with_task: bool = False) -> str | None:
+        """The first sidebar model that is one of a page's `options` (as its "model · task"
+        option with the sidebar's task when `with_task`), else None: the sidebar value a page's
+        own picker follows (`seed_picker`)."""
+        wanted = (f"{m} · {self.task}" if with_task else m for m in self.models)
+        return next((o for o in wanted if o in options), None)
+
 
 SEL_MODELS, SEL_TASK, SEL_LANGS = "sel_models", "sel_task", "sel_langs"
 _INIT = "_mbp_selection_initialised"

@@ -20,7 +20,7 @@ def body() -> None:
         return
     sel = common.sidebar_state()
     options = [f"{m} · {t}" for m, t in zip(available["model"], available["task"], strict=True)]
-    in_sidebar = next((o for o in (f"{m} · {sel.task}" for m in sel.models) if o in options), None)
+    in_sidebar = sel.first_model_among(options, with_task=True)
     c1, c2, c3, c4 = st.columns([2, 1.4, 1.4, 1.4])
     common.seed_picker("hd_run", options, in_sidebar, link=("hmodel", "htask"))
     choice = c1.selectbox("Model · task", options, key="hd_run")

@@ -100,7 +100,7 @@ def _form(cfg: demo.DemoSettings) -> None:
     sel = common.sidebar_state()  # the form starts from the sidebar's choice where it can run
     with st.container(border=True):
         c1, c2, c3 = st.columns([1.4, 1, 2.6])
-        common.seed_picker("lr_model", models, next((m for m in sel.models if m in models), None))
+        common.seed_picker("lr_model", models, sel.first_model_among(models))
         model = c1.selectbox("Model", models, key="lr_model", format_func=_model_option)
         common.seed_picker("lr_task", list(TASKS), sel.task, "sst2")
         task = c2.selectbox("Task", list(TASKS), key="lr_task")
