@@ -373,12 +373,11 @@ def test_report_and_claims_page_show_the_same_intervals(outcome_store, tmp_path,
 # the groups chart itself (stacked shares, order, colours): tests/test_figures_heatmaps_claims.py
 
 
-def test_claim3_resampling_table_is_full_width_with_every_language(
-    outcome_store, tmp_path, monkeypatch
-):
-    """In the claim's 3/5 column the table was cut: its share columns scrolled sideways and 5
-    of 15 languages needed an inner scroll (a browser pass). Now it sits below both columns,
-    its height fitted to its rows."""
+def test_claim_tables_with_a_row_per_language_show_every_row(outcome_store, tmp_path, monkeypatch):
+    """Claim 3's resampling table: in the claim's 3/5 column it was cut, its share columns
+    scrolled sideways and 5 of 15 languages needed an inner scroll (a browser pass). Now it sits
+    below both columns, its height fitted to its rows. Claim 2's relative-drop table (a row per
+    XNLI language and GLUE task) scrolled after 10 rows: its height is fitted too."""
     from pathlib import Path
 
     import streamlit as st
@@ -388,7 +387,8 @@ def test_claim3_resampling_table_is_full_width_with_every_language(
     dataframe = st.dataframe
 
     def recording(data=None, *args, **kwargs):  # the height each table is asked for
-        heights[tuple(getattr(data, "columns", ()))] = kwargs.get("height", "auto")
+        rows = tuple(data.iloc[:, 0]) if isinstance(data, pd.DataFrame) and data.shape[1] else ()
+        heights[(tuple(getattr(data, "columns", ())), rows)] = kwargs.get("height", "auto")
         return dataframe(data, *args, **kwargs)
 
     monkeypatch.setattr(st, "dataframe", recording)
@@ -412,7 +412,16 @@ def test_claim3_resampling_table_is_full_width_with_every_language(
     (table,) = [d for d in at.dataframe if "bottom-reliant share" in d.value.columns]
     assert len(table.value) == 7  # every language of the store
     assert inside_columns(at._tree, table) is False
-    assert heights[tuple(table.value.columns)] == "content"
+
+    def height(frame: pd.DataFrame):
+        return heights[(tuple(frame.columns), tuple(frame.iloc[:, 0]))]
+
+    assert height(table.value) == "content"
+    (drops,) = [
+        d.value for d in at.dataframe if "XNLI sw" in list(d.value.get("relative drop", []))
+    ]
+    assert set(drops["relative drop"]) == {"XNLI en", "XNLI sw", "GLUE sst2"}  # every row
+    assert height(drops) == "content"  # not st.dataframe's 10 rows ("auto")
 
 
 def test_overview_claim_cards_give_each_verdict_its_value_and_interval(

@@ -94,8 +94,8 @@ def _claim(result: logic.ClaimResult, figure, pair: tuple[str, str]) -> None:
         if result.point_uncertainty:  # the chart's points: intervals, or why none
             st.caption(f"Points: {result.point_uncertainty}.")
         if result.number in (1, 2):
-            with st.expander("Relative drop at each pruned fraction"):
-                st.dataframe(logic.drops_table(result), hide_index=True)
+            with st.expander("Relative drop at each pruned fraction"):  # every row: no scroll
+                st.dataframe(logic.drops_table(result), hide_index=True, height="content")
         common.run_provenance(_runs(result, *pair), pick=False,
                               key=f"cl_runs_{result.number}_{result.protocol}")  # fmt: skip
     with right:
