@@ -324,6 +324,34 @@ def test_example_intervals_become_error_bars_scaled_with_the_curve():
     assert not layers(plain, "interval")
 
 
+def test_a_note_under_the_title_says_what_the_bars_and_band_are_only_when_drawn():
+    def title(summary: pd.DataFrame, **args) -> dict:
+        return (
+            pruning_curves(summary, metric="accuracy", title="xnli", **args).to_dict().get("title")
+        )
+
+    plain = summary_frame(orders=("importance",))  # one seed, no intervals: nothing to explain
+    assert "subtitle" not in title(plain)
+    bars = plain.assign(ci_low=plain["mean"] - 0.02, ci_high=plain["mean"] + 0.03)
+    assert title(bars)["subtitle"] == ["bars: 95 % interval over resampled evaluated examples"]
+    assert title(bars)["text"] == "xnli"
+    both = summary_frame()  # random over 3 seeds: a band; importance with bars
+    both = both.assign(ci_low=(both["mean"] - 0.02).where(both["n_seeds"] == 1),
+                       ci_high=(both["mean"] + 0.02).where(both["n_seeds"] == 1))  # fmt: skip
+    assert title(both)["subtitle"] == [
+        "bars: 95 % interval over resampled evaluated examples",
+        "band: lowest to highest over 3 random-order seeds",
+    ]
+    # the seed count and the band's kind come from the data and the band option
+    more = summary_frame(orders=("random",), langs=("en", "sw"))
+    more.loc[more["lang"] == "sw", "n_seeds"] = 5
+    assert title(more, band="std")["subtitle"] == ["band: mean ± 1 std over 3-5 random-order seeds"]
+    # no title: the note is the chart's only title (Vega draws no subtitle under an empty one)
+    untitled = pruning_curves(bars, metric="accuracy").to_dict()["title"]
+    assert untitled["text"] == ["bars: 95 % interval over resampled evaluated examples"]
+    assert "title" not in pruning_curves(plain, metric="accuracy").to_dict()
+
+
 # ----------------------------------------------------------------------------- scatter & others
 
 

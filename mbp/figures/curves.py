@@ -20,7 +20,15 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from mbp.figures.layout import TEXT_COLOR, empty_figure, legend, own_colour, role, style
+from mbp.figures.layout import (
+    MUTED_COLOR,
+    TEXT_COLOR,
+    empty_figure,
+    legend,
+    own_colour,
+    role,
+    style,
+)
 from mbp.figures.palette import (
     REFERENCE_COLOR,
     dash_pattern,
@@ -132,11 +140,13 @@ class CurveAxes:
 @dataclass(frozen=True)
 class CurveLayers:
     """A pruning-curves chart before `finish_curves`: its layers in drawing order, where layers
-    of others go (after the bands and error bars, under the curves), and its axes."""
+    of others go (after the bands and error bars, under the curves), its axes, and the note
+    that says what its error bars and bands are (`interval_note`; None when it draws none)."""
 
     layers: list[alt.Chart]
     under: int
     axes: CurveAxes
+    note: str | None = None
 
 
 def pruning_curves(
@@ -179,7 +189,34 @@ def finish_curves(parts: CurveLayers, extra: Sequence[alt.Chart] = (), *,
     """The chart of `curve_layers`, with `extra` layers (drawn on `parts.axes`) under its
     curves, styled: the last step."""
     layers = [*parts.layers[: parts.under], *extra, *parts.layers[parts.under :]]
-    return style(alt.layer(*layers), title=title, height=height)
+    chart = style(alt.layer(*layers), title=title, height=height)
+    if parts.note:  # under the title, small and grey, a line each: images keep it too
+        lines = parts.note.split("; ")
+        if isinstance(chart.title, alt.Title):
+            chart.title.subtitle = lines
+            chart.title.subtitleColor = MUTED_COLOR
+            chart.title.subtitleFontSize = 11
+        else:  # Vega draws no subtitle under an empty title: the note is the title
+            chart.title = alt.Title(lines, anchor="start", fontSize=11, fontWeight="normal",
+                                    color=MUTED_COLOR)  # fmt: skip
+    return chart
+
+
+def interval_note(rows: pd.DataFrame, band: Band) -> str | None:
+    """What the chart's error bars and bands show, from the drawn `rows` (`_curve_rows`, with
+    ci_low where the caller attached intervals): the bars an example bootstrap, the band the
+    random order's spread over its seeds (their count from `n_seeds`). None when it draws
+    neither. A training-seed overlay's band is named in its own key."""
+    parts = []
+    if "ci_low" in rows.columns and rows["ci_low"].notna().any():
+        parts.append("bars: 95 % interval over resampled evaluated examples")
+    banded = rows.loc[rows["low"].notna(), "n_seeds"]
+    if len(banded):
+        lo, hi = int(banded.min()), int(banded.max())
+        seeds = f"{lo}" if lo == hi else f"{lo}-{hi}"
+        spread = "lowest to highest" if band == "minmax" else "mean ± 1 std"
+        parts.append(f"band: {spread} over {seeds} random-order seeds")
+    return "; ".join(parts) or None
 
 
 def curve_layers(
@@ -209,7 +246,8 @@ def curve_layers(
     mode = color_mode(summary)
     y_label = f"% of unpruned {metric}" if relative else metric
     fmt = ".1f" if relative else ".4f"
-    points = _drawn_columns(_curve_rows(data, mode=mode, band=band))
+    drawn_rows = _curve_rows(data, mode=mode, band=band)
+    points = _drawn_columns(drawn_rows)
     x_max = float(np.nanmax(data["x"])) if len(data) else 100.0
     x_min = 1.0 if x == "speedup" else 0.0
     x_end = 100.0 if x == "heads" else x_max
@@ -268,7 +306,7 @@ def curve_layers(
         raw = summary if "protocol" in summary.columns else summary.assign(protocol="posthoc")
         layers += chance_layers(raw, chance, relative=relative, fmt=fmt, x_enc=x_enc,
                                 y_enc=y_enc, x_min=x_min)  # fmt: skip
-    return CurveLayers(layers, under, axes)
+    return CurveLayers(layers, under, axes, interval_note(drawn_rows, band))
 
 
 #: the colour legend's title per `color_mode`
