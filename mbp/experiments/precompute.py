@@ -178,9 +178,13 @@ def seed_from_export(args) -> dict[str, int] | None:
     """Merge the earlier export at `--out` into the store once, so a precompute resumes across
     machines and sessions (stores and caches are per machine; the export is in git): its
     finished cells are skipped and its unfinished runs continue. An export of this very store,
-    or one it took before, is not merged again: a run deleted since is recomputed."""
+    or one it took before, is not merged again: a run deleted since is recomputed. A newer
+    version of an export the store took before (e.g. after `mbp precompute --adopt`, whose
+    store_id is a scratch store's) replaces the store's copies of its runs, as `mbp import DIR
+    --replace`; the store's other runs stay."""
     from mbp.paths import store_path
     from mbp.store import ResultsStore, import_into
+    from mbp.store.transfer import holds_other_version, recorded_export
 
     source = Path(args.out)
     try:
@@ -192,11 +196,20 @@ def seed_from_export(args) -> dict[str, int] | None:
     own = manifest.get("store_id") == store.meta_value("store_id")  # exported from this store
     if own or store.meta_value(marker):
         return None
-    added = import_into(store, source)
+    # a newer version of an export the store took replaces its copies of the export's runs (row
+    # skips would keep stale ones); without a recorded version (a store seeded before stores
+    # recorded them), a seed marker of this path says it took an older one
+    if recorded_export(store, source) is not None:
+        replace = holds_other_version(store, source)
+    else:
+        seeds = "SELECT 1 FROM meta WHERE starts_with(key, 'imported-export:') AND value = ?"
+        replace = len(store.sql(seeds, [str(source.resolve())])) > 0
+    added = import_into(store, source, replace=replace)
     store.set_meta_value(marker, str(source.resolve()))
+    replaced = f", {added['replaced']} run(s) replaced by its newer version" if replace else ""
     print(
         f"resuming from {source}/: {added['runs']} runs and {added['cells']} cells added to the "
-        f"store ({added['skipped']} rows already there)",
+        f"store ({added['skipped']} rows already there{replaced})",
         flush=True,
     )
     return added

@@ -245,6 +245,14 @@ def recorded_export(
     return recorded if isinstance(recorded, dict) else None
 
 
+def holds_other_version(store: ResultsStore, directory: str | os.PathLike[str]) -> bool:
+    """True when `store` recorded a version of the export at `directory` (`recorded_export`)
+    other than the one there now: importing it with `replace=True` brings the store up to date."""
+    recorded = recorded_export(store, directory)
+    current = export_identity(directory)["manifest_sha256"]
+    return recorded is not None and recorded.get("manifest_sha256") != current
+
+
 def _malformed(path: Path, why: str) -> MbpError:
     return MbpError(
         f"{path} is not a valid mbp export ({why}): re-export it with `mbp export` "
