@@ -370,16 +370,14 @@ def holds_older_export(store: Any, folder: str | Path) -> bool:
     """True when `store` was filled from another version of the export at `folder` than the one
     there now: the identity it recorded differs, or (a store filled before stores recorded it)
     it holds runs of the export and no record. An unreadable export is not "newer"."""
-    from mbp.store.transfer import MANIFEST, export_identity, recorded_export
+    from mbp.store.transfer import MANIFEST, holds_other_version, recorded_export
 
     try:
-        current = export_identity(folder)
+        if recorded_export(store, folder) is not None:
+            return holds_other_version(store, folder)
         runs = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8")).get("runs") or []
     except (MbpError, OSError, ValueError, AttributeError):
         return False
-    recorded = recorded_export(store, folder)
-    if recorded is not None:
-        return recorded.get("manifest_sha256") != current["manifest_sha256"]
     shipped = {r.get("run_id") for r in runs if isinstance(r, dict)}
     return bool(shipped & set(store.sql("SELECT run_id FROM runs")["run_id"]))
 
