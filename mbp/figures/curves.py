@@ -141,12 +141,12 @@ class CurveAxes:
 class CurveLayers:
     """A pruning-curves chart before `finish_curves`: its layers in drawing order, where layers
     of others go (after the bands and error bars, under the curves), its axes, and the note
-    that says what its error bars and bands are (`interval_note`; None when it draws none)."""
+    that says what its error bars and bands are (`interval_note`, a line each; () when none)."""
 
     layers: list[alt.Chart]
     under: int
     axes: CurveAxes
-    note: str | None = None
+    note: tuple[str, ...] = ()
 
 
 def pruning_curves(
@@ -191,7 +191,7 @@ def finish_curves(parts: CurveLayers, extra: Sequence[alt.Chart] = (), *,
     layers = [*parts.layers[: parts.under], *extra, *parts.layers[parts.under :]]
     chart = style(alt.layer(*layers), title=title, height=height)
     if parts.note:  # under the title, small and grey, a line each: images keep it too
-        lines = parts.note.split("; ")
+        lines = list(parts.note)
         if isinstance(chart.title, alt.Title):
             chart.title.subtitle = lines
             chart.title.subtitleColor = MUTED_COLOR
@@ -202,11 +202,11 @@ def finish_curves(parts: CurveLayers, extra: Sequence[alt.Chart] = (), *,
     return chart
 
 
-def interval_note(rows: pd.DataFrame, band: Band) -> str | None:
+def interval_note(rows: pd.DataFrame, band: Band) -> tuple[str, ...]:
     """What the chart's error bars and bands show, from the drawn `rows` (`_curve_rows`, with
     ci_low where the caller attached intervals): the bars an example bootstrap, the band the
-    random order's spread over its seeds (their count from `n_seeds`). None when it draws
-    neither. A training-seed overlay's band is named in its own key."""
+    random order's spread over its seeds (their count from `n_seeds`), a line each; () when it
+    draws neither. A training-seed overlay's band is named in its own key."""
     parts = []
     if "ci_low" in rows.columns and rows["ci_low"].notna().any():
         parts.append("bars: 95 % interval over resampled evaluated examples")
@@ -216,7 +216,7 @@ def interval_note(rows: pd.DataFrame, band: Band) -> str | None:
         seeds = f"{lo}" if lo == hi else f"{lo}-{hi}"
         spread = "lowest to highest" if band == "minmax" else "mean ± 1 std"
         parts.append(f"band: {spread} over {seeds} random-order seeds")
-    return "; ".join(parts) or None
+    return tuple(parts)
 
 
 def curve_layers(
